@@ -1,0 +1,151 @@
+//! The `ctrl.toml` model: parsed strictly, validated whole, errors located.
+//!
+//! [`parse`] takes the file's text (the caller reads it) and returns either a
+//! [`Config`] whose relative paths are resolved against the file's folder, or every
+//! problem found, each naming file, line, column and key.
+
+mod error;
+mod locate;
+mod server;
+mod service;
+mod units;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use server::{MonitorConfig, ServerConfig, StorageConfig};
+pub use service::{
+    Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy,
+    ServiceSpec, StartLimit, StopSignal,
+};
+pub use units::{ByteSize, Dur, parse_duration, parse_size};
+pub use validate::dependency_order;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`: listening address, state folder, live-update cadence.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[storage]`: the database URL.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// `[monitor]`: host sampling settings.
+    #[serde(default)]
+    pub monitor: MonitorConfig,
+    /// `[services.NAME]`: the supervised services, by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+/// Parses and validates `text`, the content of the file at `path`.
+///
+/// Relative paths inside are made relative to `path`'s folder.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    let file = path.display().to_string();
+    let mut config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => return Err(ConfigErrors(vec![locate::from_toml(&file, text, &e)])),
+    };
+    let problems = validate::validate(&config);
+    if !problems.is_empty() {
+        return Err(ConfigErrors(
+            problems
+                .into_iter()
+                .map(|p| locate::from_path(&file, text, &p.key, p.message))
+                .collect(),
+        ));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    config.resolve_paths(base);
+    Ok(config)
+}
+
+/// Joins `p` to `base` unless it is absolute.
+fn under(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Config {
+    /// The built-in defaults, used when no config file exists; paths relative to `base`.
+    pub fn defaults(base: &Path) -> Config {
+        let mut c = Config::default();
+        c.resolve_paths(base);
+        c
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.server.state_dir = under(base, &self.server.state_dir);
+        for spec in self.services.values_mut() {
+            spec.cwd = Some(under(base, spec.cwd.as_deref().unwrap_or(Path::new("."))));
+            if let Some(f) = &spec.env_file {
+                spec.env_file = Some(under(base, f));
+            }
+        }
+        self.storage.url = Some(match self.storage.url.take() {
+            None => format!(
+                "sqlite://{}",
+                self.server.state_dir.join("ctrl.db").display()
+            ),
+            Some(url) => match url.strip_prefix("sqlite://") {
+                Some(p) => format!("sqlite://{}", under(base, Path::new(p)).display()),
+                None => url,
+            },
+        });
+    }
+
+    /// Overrides from the environment (`CTRL_STATE_DIR`, `CTRL_LISTEN`, …), as DESIGN.md lists.
+    ///
+    /// The caller passes a lookup so that this stays free of process state.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(v) = get("CTRL_STATE_DIR") {
+            let old_db = format!(
+                "sqlite://{}",
+                self.server.state_dir.join("ctrl.db").display()
+            );
+            self.server.state_dir = PathBuf::from(v);
+            if self.storage.url.as_deref() == Some(old_db.as_str()) {
+                self.storage.url = Some(format!(
+                    "sqlite://{}",
+                    self.server.state_dir.join("ctrl.db").display()
+                ));
+            }
+        }
+        if let Some(v) = get("CTRL_LISTEN") {
+            self.server.listen = v;
+        }
+        if let Some(v) = get("CTRL_DATABASE_URL") {
+            self.storage.url = Some(v);
+        }
+        if let Some(v) = get("CTRL_CORS_ORIGINS") {
+            self.server.cors_origins = v.split(',').map(|s| s.trim().to_owned()).collect();
+        }
+        if let Some(v) = get("CTRL_WS_INTERVAL") {
+            self.server.ws_interval =
+                Dur(parse_duration(&v).map_err(|e| format!("CTRL_WS_INTERVAL: {e}"))?);
+        }
+        if let Some(v) = get("CTRL_PORT_SCAN_START") {
+            self.monitor.port_range[0] = v
+                .parse()
+                .map_err(|_| format!("CTRL_PORT_SCAN_START: '{v}' is not a port"))?;
+        }
+        if let Some(v) = get("CTRL_PORT_SCAN_END") {
+            self.monitor.port_range[1] = v
+                .parse()
+                .map_err(|_| format!("CTRL_PORT_SCAN_END: '{v}' is not a port"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! Parsing, validation and error locations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn errs(text: &str) -> Vec<ConfigError> {
+    parse(Path::new("/etc/ctrl/ctrl.toml"), text).unwrap_err().0
+}
+
+const FULL: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+cors_origins = ["http://localhost:3000"]
+ws_interval = "2s"
+state_dir = "state"
+
+[storage]
+url = "sqlite://state/ctrl.db"
+
+[monitor]
+sample_interval = "1s"
+port_range = [3000, 9000]
+process_limit = 50
+
+[services.db]
+command = "sleep 1000"
+
+[services.web]
+command = ["python3", "-m", "http.server", "8000"]
+cwd = "."
+env = { MODE = "dev" }
+env_file = ".env"
+port = 8000
+autostart = true
+restart = "on-failure"
+backoff = { initial = "500ms", max = "30s" }
+start_limit = { burst = 5, interval = "60s" }
+stop_signal = "TERM"
+stop_timeout = "10s"
+depends_on = { db = "healthy" }
+log = { max_size = "10MB", keep = 5, format = "timestamped" }
+readiness = { http = "http://127.0.0.1:8000/", interval = "2s", timeout = "1s", failure_threshold = 3 }
+liveness = { tcp = "127.0.0.1:8000" }
+"#;
+
+#[test]
+fn design_example_parses_and_resolves_paths() {
+    let c = parse(Path::new("/etc/ctrl/ctrl.toml"), FULL).unwrap();
+    assert_eq!(c.server.state_dir, Path::new("/etc/ctrl/state"));
+    assert_eq!(
+        c.storage.url.as_deref(),
+        Some("sqlite:///etc/ctrl/state/ctrl.db")
+    );
+    let web = &c.services["web"];
+    assert_eq!(web.cwd.as_deref(), Some(Path::new("/etc/ctrl/.")));
+    assert_eq!(web.env_file.as_deref(), Some(Path::new("/etc/ctrl/.env")));
+    assert_eq!(web.depends_on["db"], Condition::Healthy);
+    assert_eq!(web.log.max_size, ByteSize(10 << 20));
+    assert_eq!(web.backoff.initial.0, Duration::from_millis(500));
+    assert_eq!(
+        web.readiness.as_ref().unwrap().check(),
+        Some(ProbeCheck::Http("http://127.0.0.1:8000/".into()))
+    );
+    assert_eq!(web.liveness.as_ref().unwrap().failure_threshold, 3);
+    assert_eq!(c.services["db"].argv(), ["sleep", "1000"]);
+    assert_eq!(
+        dependency_order(&c.services),
+        [vec!["db".to_string()], vec!["web".to_string()]]
+    );
+}
+
+#[test]
+fn defaults_without_a_file() {
+    let c = Config::defaults(Path::new("/srv"));
+    assert_eq!(c.server.listen, "127.0.0.1:8080");
+    assert_eq!(c.server.state_dir, Path::new("/srv/state"));
+    assert!(c.services.is_empty());
+}
+
+#[test]
+fn string_commands_split_like_a_shell_and_never_run_one() {
+    let c = parse(
+        Path::new("c.toml"),
+        "[services.a]\ncommand = \"echo 'a b' \\\"c\\\" $(rm -rf x) ;\"\n[services.b]\ncommand = \"echo hi && echo there\"\nshell = true\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.services["a"].argv(),
+        ["echo", "a b", "c", "$(rm", "-rf", "x)", ";"]
+    );
+    assert_eq!(
+        c.services["b"].argv(),
+        ["sh", "-c", "echo hi && echo there"]
+    );
+}
+
+#[test]
+fn typo_in_a_key_names_line_column_and_key() {
+    let e = errs("[services.web]\ncommand = [\"x\"]\nrestrat = \"always\"\n");
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].line, e[0].column), (3, 1));
+    assert_eq!(e[0].key, "services.web.restrat");
+    assert!(
+        e[0].message.contains("unknown field 'restrat'"),
+        "{}",
+        e[0].message
+    );
+    assert!(
+        e[0].to_string()
+            .starts_with("/etc/ctrl/ctrl.toml:3:1: services.web.restrat: ")
+    );
+}
+
+#[test]
+fn bad_enum_value_is_located() {
+    let e = errs("[services.web]\ncommand = [\"x\"]\nrestart = \"alway\"\n");
+    assert_eq!(
+        (e[0].line, e[0].column, e[0].key.as_str()),
+        (3, 11, "services.web.restart")
+    );
+    assert!(e[0].message.contains("always"), "{}", e[0].message);
+}
+
+#[test]
+fn bad_duration_and_size_are_located() {
+    let e = errs("[services.web]\ncommand = [\"x\"]\nlog = { max_size = \"ten\" }\n");
+    assert_eq!(e[0].key, "services.web.log.max_size");
+    assert_eq!(e[0].line, 3);
+    let e = errs("[services.web]\ncommand = [\"x\"]\nstop_timeout = \"soon\"\n");
+    assert!(
+        e[0].message.contains("'soon' is not a duration"),
+        "{}",
+        e[0].message
+    );
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let e = errs("[services.web\ncommand = 1\n");
+    assert_eq!(e[0].line, 1);
+    assert!(!e[0].message.is_empty());
+}
+
+#[test]
+fn unknown_dependency_is_located() {
+    let e = errs("[services.web]\ncommand = [\"x\"]\ndepends_on = { dbb = \"healthy\" }\n");
+    assert_eq!(e.len(), 1);
+    assert_eq!((e[0].line, e[0].column), (3, 16));
+    assert_eq!(e[0].key, "services.web.depends_on.dbb");
+    assert!(e[0].message.contains("unknown service 'dbb'"));
+}
+
+#[test]
+fn dependency_cycle_names_the_cycle() {
+    let e = errs(
+        "[services.a]\ncommand = \"x\"\ndepends_on = { b = \"started\" }\n[services.b]\ncommand = \"x\"\ndepends_on = { c = \"started\" }\n[services.c]\ncommand = \"x\"\ndepends_on = { a = \"healthy\" }\n",
+    );
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].message, "dependency cycle: a -> b -> c -> a");
+    assert_eq!((e[0].line, e[0].key.as_str()), (3, "services.a.depends_on"));
+}
+
+#[test]
+fn several_problems_are_reported_together() {
+    let e = errs(
+        "[services.\"bad/name\"]\ncommand = []\n[services.ok]\ncommand = \"x\"\nport = 0\nreadiness = { interval = \"1s\" }\nshell = true\n",
+    );
+    let msgs: Vec<_> = e.iter().map(|e| e.to_string()).collect();
+    assert_eq!(e.len(), 4, "{msgs:#?}");
+    assert!(msgs[0].contains("not a valid service name"));
+    assert!(msgs[1].contains("the command is empty"));
+    assert!(msgs[2].contains("port 0"));
+    assert!(msgs[3].contains("exactly one of http, tcp or exec"));
+}
+
+#[test]
+fn env_overrides() {
+    let mut c = Config::defaults(Path::new("/srv"));
+    c.apply_env(|k| match k {
+        "CTRL_STATE_DIR" => Some("/var/lib/ctrl".into()),
+        "CTRL_LISTEN" => Some("127.0.0.1:9999".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(c.server.listen, "127.0.0.1:9999");
+    assert_eq!(
+        c.storage.url.as_deref(),
+        Some("sqlite:///var/lib/ctrl/ctrl.db")
+    );
+    assert!(
+        c.apply_env(|k| (k == "CTRL_WS_INTERVAL").then(|| "x".into()))
+            .is_err()
+    );
+}

@@ -1,0 +1,469 @@
+//! `Machine::handle(input, now) -> transitions + effects`: the rules, without the acting.
+//!
+//! The runtime feeds in what happened (a request, a spawn, an exit, a timer, a
+//! probe result) and performs the effects it gets back. Time and jitter are
+//! parameters, so every rule below is a plain unit test.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::config::{RestartPolicy, ServiceSpec, StopSignal};
+
+use super::backoff::backoff_delay;
+use super::status::{Health, Status};
+
+/// Something that happened to a service.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A request (or autostart) to start; clears `fatal` and the backoff.
+    Start {
+        /// Why, for the event: "autostart", "started by request".
+        reason: String,
+    },
+    /// A request to stop.
+    Stop,
+    /// A request to restart: stop if live, then start.
+    Restart,
+    /// The process was spawned.
+    Spawned {
+        /// Its pid, which is also its process group id.
+        pid: u32,
+    },
+    /// The process could not be spawned (missing executable, port taken, …).
+    SpawnFailed {
+        /// The clear message for the user.
+        reason: String,
+    },
+    /// The main process exited.
+    Exited {
+        /// Exit code, for a normal exit.
+        code: Option<i32>,
+        /// Signal name, when killed by one.
+        signal: Option<String>,
+    },
+    /// The backoff delay is over.
+    BackoffElapsed,
+    /// `stop_timeout` passed while stopping.
+    StopTimedOut,
+    /// The readiness probe passed.
+    ReadinessPassed,
+    /// The readiness probe failed `failure_threshold` times in a row.
+    ReadinessFailed {
+        /// The last failure.
+        reason: String,
+    },
+    /// The liveness probe passed.
+    LivenessPassed,
+    /// The liveness probe failed `failure_threshold` times in a row.
+    LivenessFailed {
+        /// The last failure.
+        reason: String,
+    },
+    /// A live process of this service from a previous daemon was adopted.
+    Adopted {
+        /// Its pid.
+        pid: u32,
+    },
+}
+
+/// What the runtime must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Wait for dependencies, check the port, spawn; answer `Spawned` or `SpawnFailed`.
+    Launch,
+    /// Abandon a launch still waiting.
+    CancelLaunch,
+    /// Send this signal to the process group.
+    Signal(StopSignal),
+    /// SIGKILL the process group.
+    KillGroup,
+    /// Send `BackoffElapsed` after this delay.
+    ArmBackoff(Duration),
+    /// Send `StopTimedOut` after this delay.
+    ArmStopTimeout(Duration),
+    /// Begin probing the new process.
+    StartProbes,
+    /// Stop probing.
+    StopProbes,
+    /// Clean up what is left of the old process group in the background.
+    ReapGroup,
+}
+
+/// One state change, for the event bus (the runtime adds name and time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// State before.
+    pub from: Status,
+    /// State after.
+    pub to: Status,
+    /// Main pid at the time.
+    pub pid: Option<u32>,
+    /// Exit code, when an exit caused this.
+    pub exit_code: Option<i32>,
+    /// Signal name, when a signal caused this.
+    pub signal: Option<String>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// The result of one input.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// State changes, in order.
+    pub transitions: Vec<Transition>,
+    /// Work for the runtime, in order.
+    pub effects: Vec<Effect>,
+}
+
+/// A request that does not apply in the current state (not an error: an answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Start of a service that is live.
+    #[error("service is already {0}")]
+    AlreadyRunning(Status),
+    /// Stop of a service that is not running.
+    #[error("service is already stopped")]
+    AlreadyStopped,
+}
+
+/// The state of one service and the memory its rules need.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// Current state.
+    pub status: Status,
+    /// Main pid while one exists.
+    pub pid: Option<u32>,
+    /// Restarts since the daemon started (automatic and requested).
+    pub restarts: u32,
+    /// Last probe verdict.
+    pub health: Health,
+    /// Exit code of the last exit.
+    pub exit_code: Option<i32>,
+    /// Signal of the last exit.
+    pub signal: Option<String>,
+    /// Reason of the last transition.
+    pub reason: Option<String>,
+    /// When the current state began.
+    pub since: Instant,
+    /// When the current process started, while up.
+    pub up_since: Option<Instant>,
+    attempt: u32,
+    starts: VecDeque<Instant>,
+    restart_after_stop: bool,
+}
+
+impl Machine {
+    /// A stopped service.
+    pub fn new(now: Instant) -> Self {
+        Machine {
+            status: Status::Stopped,
+            pid: None,
+            restarts: 0,
+            health: Health::Unknown,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            since: now,
+            up_since: None,
+            attempt: 0,
+            starts: VecDeque::new(),
+            restart_after_stop: false,
+        }
+    }
+
+    /// Applies one input. `jitter` is a random number in `[0, 1)` for the backoff.
+    pub fn handle(
+        &mut self,
+        spec: &ServiceSpec,
+        input: Input,
+        now: Instant,
+        jitter: f64,
+    ) -> Result<Outcome, Refusal> {
+        let mut out = Outcome::default();
+        use Status::*;
+        match (self.status, input) {
+            (Starting | Running | Ready | Stopping, Input::Start { .. }) => {
+                return Err(Refusal::AlreadyRunning(self.status));
+            }
+            (_, Input::Start { reason }) => {
+                self.attempt = 0;
+                self.starts.clear();
+                self.go(&mut out, Starting, Some(reason), now);
+                out.effects.push(Effect::Launch);
+            }
+
+            (Stopped, Input::Stop) => return Err(Refusal::AlreadyStopped),
+            (Starting, Input::Stop) if self.pid.is_none() => {
+                out.effects.push(Effect::CancelLaunch);
+                self.go(&mut out, Stopped, Some("stopped by request".into()), now);
+            }
+            (Starting | Running | Ready, Input::Stop) => {
+                self.restart_after_stop = false;
+                self.begin_stop(spec, &mut out, "stopped by request".into(), now);
+            }
+            (Stopping, Input::Stop) => self.restart_after_stop = false,
+            (Backoff | Exited | Completed | Fatal, Input::Stop) => {
+                self.go(&mut out, Stopped, Some("stopped by request".into()), now);
+            }
+
+            (Starting, Input::Restart) if self.pid.is_none() => {}
+            (Starting | Running | Ready, Input::Restart) => {
+                self.restarts += 1;
+                self.restart_after_stop = true;
+                self.begin_stop(spec, &mut out, "restart requested".into(), now);
+            }
+            (Stopping, Input::Restart) => self.restart_after_stop = true,
+            (_, Input::Restart) => {
+                self.restarts += 1;
+                return self.handle(
+                    spec,
+                    Input::Start {
+                        reason: "restart requested".into(),
+                    },
+                    now,
+                    jitter,
+                );
+            }
+
+            (Starting, Input::Spawned { pid }) => {
+                self.pid = Some(pid);
+                self.up_since = Some(now);
+                self.starts.push_back(now);
+                self.health = Health::Unknown;
+                self.go(&mut out, Running, None, now);
+                out.effects.push(Effect::StartProbes);
+            }
+            (_, Input::Spawned { .. }) => out.effects.push(Effect::KillGroup),
+
+            (Starting, Input::SpawnFailed { reason }) => {
+                self.starts.push_back(now);
+                self.after_exit(spec, &mut out, None, None, reason, now, jitter);
+            }
+
+            (Stopping, Input::Exited { code, signal }) => {
+                out.effects.push(Effect::StopProbes);
+                out.effects.push(Effect::ReapGroup);
+                self.exit_code = code;
+                self.signal = signal;
+                self.go(
+                    &mut out,
+                    Stopped,
+                    Some(exit_words(code, self.signal.as_deref())),
+                    now,
+                );
+                self.pid_gone();
+                if std::mem::take(&mut self.restart_after_stop) {
+                    self.go(&mut out, Starting, Some("restart requested".into()), now);
+                    out.effects.push(Effect::Launch);
+                }
+            }
+            (Starting | Running | Ready, Input::Exited { code, signal }) => {
+                out.effects.push(Effect::StopProbes);
+                out.effects.push(Effect::ReapGroup);
+                if let Some(up) = self.up_since
+                    && now.duration_since(up) >= spec.backoff.max.0.max(Duration::from_secs(1))
+                {
+                    self.attempt = 0;
+                }
+                let reason = exit_words(code, signal.as_deref());
+                self.after_exit(spec, &mut out, code, signal, reason, now, jitter);
+            }
+
+            (Backoff, Input::BackoffElapsed) => {
+                self.restarts += 1;
+                self.go(
+                    &mut out,
+                    Starting,
+                    Some(format!("restart #{}", self.restarts)),
+                    now,
+                );
+                out.effects.push(Effect::Launch);
+            }
+
+            (Stopping, Input::StopTimedOut) => {
+                out.effects.push(Effect::KillGroup);
+                let reason = format!(
+                    "no exit {} after {}; sent SIGKILL to the process group",
+                    humantime_short(spec.stop_timeout.0),
+                    spec.stop_signal.name()
+                );
+                self.go(&mut out, Stopping, Some(reason), now);
+            }
+
+            (Running, Input::ReadinessPassed) => {
+                self.health = Health::Healthy;
+                self.attempt = 0;
+                self.go(&mut out, Ready, Some("readiness probe passed".into()), now);
+            }
+            (Ready, Input::ReadinessFailed { reason }) => {
+                self.health = Health::Unhealthy;
+                self.go(
+                    &mut out,
+                    Running,
+                    Some(format!("readiness failed: {reason}")),
+                    now,
+                );
+            }
+            (Running, Input::ReadinessFailed { .. }) => self.health = Health::Unhealthy,
+
+            (Running | Ready, Input::LivenessPassed) => {
+                if spec.readiness.is_none() && spec.port.is_none() {
+                    self.health = Health::Healthy;
+                }
+            }
+            (Running | Ready, Input::LivenessFailed { reason }) => {
+                self.health = Health::Unhealthy;
+                self.restarts += 1;
+                self.restart_after_stop = true;
+                self.begin_stop(
+                    spec,
+                    &mut out,
+                    format!("liveness failed: {reason}; restarting"),
+                    now,
+                );
+            }
+
+            (Stopped | Starting, Input::Adopted { pid }) => {
+                out.effects.push(Effect::CancelLaunch);
+                self.pid = Some(pid);
+                self.up_since = Some(now);
+                self.go(
+                    &mut out,
+                    Running,
+                    Some("adopted from the previous daemon".into()),
+                    now,
+                );
+                out.effects.push(Effect::StartProbes);
+            }
+
+            // Late timers and probe results of a state already left: nothing to do.
+            _ => {}
+        }
+        Ok(out)
+    }
+
+    fn go(&mut self, out: &mut Outcome, to: Status, reason: Option<String>, now: Instant) {
+        out.transitions.push(Transition {
+            from: self.status,
+            to,
+            pid: self.pid,
+            exit_code: if carries_exit(self.status, to) {
+                self.exit_code
+            } else {
+                None
+            },
+            signal: if carries_exit(self.status, to) {
+                self.signal.clone()
+            } else {
+                None
+            },
+            reason: reason.clone(),
+        });
+        self.status = to;
+        self.reason = reason;
+        self.since = now;
+    }
+
+    fn begin_stop(&mut self, spec: &ServiceSpec, out: &mut Outcome, reason: String, now: Instant) {
+        out.effects.push(Effect::StopProbes);
+        if spec.stop_signal == StopSignal::Kill {
+            out.effects.push(Effect::KillGroup);
+        } else {
+            out.effects.push(Effect::Signal(spec.stop_signal));
+            out.effects
+                .push(Effect::ArmStopTimeout(spec.stop_timeout.0));
+        }
+        self.go(out, Status::Stopping, Some(reason), now);
+    }
+
+    /// The process is gone (or never came): completed, exited, backoff or fatal.
+    #[allow(clippy::too_many_arguments)]
+    fn after_exit(
+        &mut self,
+        spec: &ServiceSpec,
+        out: &mut Outcome,
+        code: Option<i32>,
+        signal: Option<String>,
+        reason: String,
+        now: Instant,
+        jitter: f64,
+    ) {
+        let failed = signal.is_some() || code != Some(0);
+        self.exit_code = code;
+        self.signal = signal;
+        let restart = match spec.restart {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => failed,
+            RestartPolicy::Never => false,
+        };
+        let to = if failed || restart {
+            Status::Exited
+        } else {
+            Status::Completed
+        };
+        self.go(out, to, Some(reason), now);
+        self.pid_gone();
+        if !restart {
+            return;
+        }
+        let window = spec.start_limit.interval.0;
+        while self
+            .starts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.starts.pop_front();
+        }
+        if self.starts.len() >= spec.start_limit.burst as usize {
+            let why = format!(
+                "start limit reached: {} starts within {}; start it by hand once fixed",
+                self.starts.len(),
+                humantime_short(window)
+            );
+            self.go(out, Status::Fatal, Some(why), now);
+            return;
+        }
+        let delay = backoff_delay(&spec.backoff, self.attempt, jitter);
+        self.attempt = self.attempt.saturating_add(1);
+        self.go(
+            out,
+            Status::Backoff,
+            Some(format!("restarting in {}", humantime_short(delay))),
+            now,
+        );
+        out.effects.push(Effect::ArmBackoff(delay));
+    }
+
+    fn pid_gone(&mut self) {
+        self.pid = None;
+        self.up_since = None;
+        self.health = Health::Unknown;
+    }
+}
+
+/// Transitions caused by an exit carry its code or signal.
+fn carries_exit(from: Status, to: Status) -> bool {
+    matches!(to, Status::Exited | Status::Completed | Status::Fatal)
+        || (from == Status::Stopping && to == Status::Stopped)
+}
+
+/// "exited with code 1", "killed by SIGKILL".
+fn exit_words(code: Option<i32>, signal: Option<&str>) -> String {
+    match (code, signal) {
+        (_, Some(s)) => format!("killed by {s}"),
+        (Some(c), None) => format!("exited with code {c}"),
+        (None, None) => "exited".into(),
+    }
+}
+
+/// A short duration for messages: "500ms", "30s", "1m 30s".
+fn humantime_short(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 1000 == 0 {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,94 @@
+//! The states a service can be in, as the API names them.
+
+use serde::{Deserialize, Serialize};
+
+/// A service's state (DESIGN.md "Service states").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not running, by request or never started.
+    Stopped,
+    /// Waiting for dependencies or being spawned.
+    Starting,
+    /// The process runs; no readiness probe has passed (yet).
+    Running,
+    /// The process runs and its readiness probe passes.
+    Ready,
+    /// The process exited (code or signal) and is not running now.
+    Exited,
+    /// Waiting before an automatic restart.
+    Backoff,
+    /// Gave up after the start limit; only a manual start clears it.
+    Fatal,
+    /// Asked to stop; waiting for the process group to go.
+    Stopping,
+    /// Exited with code 0 and is not to be restarted (a one-shot task).
+    Completed,
+}
+
+impl Status {
+    /// Every state, in lifecycle order.
+    pub const ALL: [Status; 9] = [
+        Status::Stopped,
+        Status::Starting,
+        Status::Running,
+        Status::Ready,
+        Status::Exited,
+        Status::Backoff,
+        Status::Fatal,
+        Status::Stopping,
+        Status::Completed,
+    ];
+
+    /// The snake_case word used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "stopped",
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Ready => "ready",
+            Status::Exited => "exited",
+            Status::Backoff => "backoff",
+            Status::Fatal => "fatal",
+            Status::Stopping => "stopping",
+            Status::Completed => "completed",
+        }
+    }
+
+    /// Parses the API word back.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True while a process exists or is about to: a start now would be a conflict.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Status::Starting | Status::Running | Status::Ready | Status::Stopping
+        )
+    }
+
+    /// True when the process is up (running or ready).
+    pub fn is_up(self) -> bool {
+        matches!(self, Status::Running | Status::Ready)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the probes last said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// No probe has answered yet, or the service has no probe.
+    #[default]
+    Unknown,
+    /// The last probe passed.
+    Healthy,
+    /// Probes are failing.
+    Unhealthy,
+}

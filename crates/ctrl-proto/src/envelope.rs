@@ -1,0 +1,129 @@
+//! The JSON envelope and the error codes every client sees.
+
+use serde::{Deserialize, Serialize};
+
+/// Stable machine-readable error codes; each maps to one HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: malformed input.
+    BadRequest,
+    /// 401: no or invalid credentials.
+    Unauthorized,
+    /// 403: role too low.
+    Forbidden,
+    /// 404: no such thing.
+    NotFound,
+    /// 409: the request conflicts with the current state.
+    Conflict,
+    /// 422: well-formed but invalid.
+    Validation,
+    /// 500: a real fault; the message never carries internals.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status for this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
+            ErrorCode::Validation => 422,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+/// An error as clients see it: a human message and a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, in words for a person.
+    pub error: String,
+    /// What kind of error, for programs.
+    pub code: ErrorCode,
+}
+
+impl std::error::Error for ApiError {}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl ApiError {
+    /// An error with this code and message.
+    pub fn new(code: ErrorCode, error: impl Into<String>) -> Self {
+        ApiError {
+            error: error.into(),
+            code,
+        }
+    }
+
+    /// 404 for a service name that is not configured.
+    pub fn unknown_service(name: &str) -> Self {
+        ApiError::new(ErrorCode::NotFound, format!("no service named '{name}'"))
+    }
+}
+
+/// `{"success": bool, "data"?: T, "error"?: str, "code"?: str}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// True when `data` holds the answer.
+    pub success: bool,
+    /// The answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<T>,
+    /// The human message of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The code of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<ErrorCode>,
+}
+
+impl<T> Envelope<T> {
+    /// A success.
+    pub fn ok(data: T) -> Self {
+        Envelope {
+            success: true,
+            data: Some(data),
+            error: None,
+            code: None,
+        }
+    }
+
+    /// A failure.
+    pub fn err(e: ApiError) -> Self {
+        Envelope {
+            success: false,
+            data: None,
+            error: Some(e.error),
+            code: Some(e.code),
+        }
+    }
+
+    /// Back into a `Result`.
+    pub fn into_result(self) -> Result<T, ApiError> {
+        match (self.success, self.data) {
+            (true, Some(d)) => Ok(d),
+            _ => Err(ApiError::new(
+                self.code.unwrap_or(ErrorCode::Internal),
+                self.error
+                    .unwrap_or_else(|| "the daemon gave no answer".into()),
+            )),
+        }
+    }
+}
+
+impl<T> From<Result<T, ApiError>> for Envelope<T> {
+    fn from(r: Result<T, ApiError>) -> Self {
+        match r {
+            Ok(d) => Envelope::ok(d),
+            Err(e) => Envelope::err(e),
+        }
+    }
+}
