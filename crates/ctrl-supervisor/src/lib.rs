@@ -1,1 +1,28 @@
-//! placeholder
+//! The supervisor runtime.
+//!
+//! One task owns each service (an actor, `actor.rs`): it holds the pure state
+//! machine from `ctrl-core`, performs the effects the machine asks for (spawn,
+//! signal the process group, arm timers, probe) and feeds the results back in.
+//! Everyone else talks to it through [`Supervisor`], the one control layer that
+//! the CLI's socket and the HTTP API both call. Transitions go out on the
+//! [`EventBus`] and into the store.
+
+mod actor;
+mod bus;
+mod control;
+mod deps;
+mod error;
+mod group;
+mod launch;
+pub mod logs;
+mod orphans;
+mod probe;
+mod reload;
+mod snapshot;
+
+pub use bus::EventBus;
+pub use control::Supervisor;
+pub use error::ControlError;
+pub use launch::preflight;
+pub use reload::ReloadReport;
+pub use snapshot::Snapshot;

@@ -1,1 +1,96 @@
-fn main() {}
+//! `ctrl`: the daemon (`ctrl up`) and the command line that talks to it.
+//!
+//! This is the binary's edge: arguments are parsed here, every subcommand lives
+//! in its own file under `cmd/`, and errors become one message on stderr and a
+//! non-zero exit code.
+
+mod client;
+mod cmd;
+mod daemon;
+mod locate;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Control Center: runs, watches and shows every service on your machines.
+#[derive(Parser)]
+#[command(name = "ctrl", version, about, propagate_version = true)]
+struct Cli {
+    /// The config file (default: ./ctrl.toml when it exists).
+    #[arg(long, short = 'c', global = true, env = "CTRL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground: supervise every service of the config.
+    Up,
+    /// Validate the config and check that every service could start now.
+    Check,
+    /// Show the services and their state.
+    Status {
+        /// Only this service.
+        name: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a service (and the stopped services it depends on).
+    Start(cmd::control::Target),
+    /// Stop a service and its whole process group.
+    Stop(cmd::control::Target),
+    /// Restart a service.
+    Restart(cmd::control::Target),
+    /// Show a service's output.
+    Logs(cmd::logs::LogsArgs),
+    /// Show a service's recent state changes.
+    Events {
+        /// The service.
+        name: String,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read the config and apply only what changed.
+    Reload {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up => cmd::up::run(cli.config.as_deref()),
+        Command::Check => cmd::check::run(cli.config.as_deref()),
+        Command::Status { name, json } => {
+            cmd::status::run(cli.config.as_deref(), name.as_deref(), json)
+        }
+        Command::Start(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Start, t),
+        Command::Stop(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Stop, t),
+        Command::Restart(t) => {
+            cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Restart, t)
+        }
+        Command::Logs(args) => cmd::logs::run(cli.config.as_deref(), args),
+        Command::Events { name, limit, json } => {
+            cmd::events::run(cli.config.as_deref(), &name, limit, json)
+        }
+        Command::Reload { json } => cmd::reload::run(cli.config.as_deref(), json),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ctrl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

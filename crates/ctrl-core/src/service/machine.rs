@@ -306,10 +306,8 @@ impl Machine {
             }
             (Running, Input::ReadinessFailed { .. }) => self.health = Health::Unhealthy,
 
-            (Running | Ready, Input::LivenessPassed) => {
-                if spec.readiness.is_none() && spec.port.is_none() {
-                    self.health = Health::Healthy;
-                }
+            (Running | Ready, Input::LivenessPassed) if spec.effective_readiness().is_none() => {
+                self.health = Health::Healthy;
             }
             (Running | Ready, Input::LivenessFailed { reason }) => {
                 self.health = Health::Unhealthy;
@@ -461,7 +459,7 @@ fn humantime_short(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
     } else {
         format!("{:.1}s", d.as_secs_f64())

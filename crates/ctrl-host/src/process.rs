@@ -1,0 +1,36 @@
+//! Process identity: a pid alone can be reused, a pid with its start time cannot.
+
+/// A process as the kernel knows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessIdentity {
+    /// Process id.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/PID/stat` field 22).
+    pub start_ticks: u64,
+    /// Process group id.
+    pub pgid: u32,
+    /// Short command name.
+    pub name: String,
+}
+
+/// Reads the identity of `pid`, or `None` if it does not exist (or is a zombie).
+pub fn process_identity(pid: u32) -> Option<ProcessIdentity> {
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
+        .ok()?
+        .stat()
+        .ok()?;
+    if stat.state == 'Z' {
+        return None;
+    }
+    Some(ProcessIdentity {
+        pid,
+        start_ticks: stat.starttime,
+        pgid: u32::try_from(stat.pgrp).ok()?,
+        name: stat.comm,
+    })
+}
+
+/// The short command name of `pid`.
+pub fn process_name(pid: u32) -> Option<String> {
+    process_identity(pid).map(|p| p.name)
+}

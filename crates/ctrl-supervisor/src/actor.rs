@@ -1,0 +1,445 @@
+//! The task that owns one service: its state machine, its process, its timers.
+//!
+//! Nobody else touches the process. Requests arrive on a channel; the child's
+//! exit, timers, the launch and probe verdicts arrive as select branches; each
+//! becomes an [`Input`] for the machine, whose effects are performed here.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ctrl_core::config::ServiceSpec;
+use ctrl_core::service::{Effect, Input, Machine, Refusal};
+use ctrl_core::{ServiceEvent, Status};
+use ctrl_store::ServiceRecord;
+use nix::sys::signal::Signal;
+use tokio::io::unix::AsyncFd;
+use tokio::process::Child;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep_until};
+
+use crate::bus::EventBus;
+use crate::deps::{Dependency, wait_for};
+use crate::group::{group_alive, os_signal, reap_group, signal_group, signal_name};
+use crate::launch::{check_port, spawn};
+use crate::logs::{Chunk, LogSink, Stream, capture, log_path};
+use crate::probe::{self, ProbeKind, ProbeReport};
+use crate::snapshot::Snapshot;
+
+/// All services by name. Read-mostly; written only by start-up and reload.
+pub(crate) type Registry = Arc<RwLock<BTreeMap<String, ServiceHandle>>>;
+
+/// A message to a service's task.
+pub(crate) enum ActorMsg {
+    /// Start, stop or restart; the reply says whether it applied.
+    Control {
+        input: Input,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
+    /// Watch this live process left by a previous daemon.
+    Adopt { pid: u32, pgid: u32 },
+    /// Stop if needed, then end the task.
+    Quit { reply: oneshot::Sender<()> },
+}
+
+/// How others reach a service's task.
+pub(crate) struct ServiceHandle {
+    pub spec: Arc<ServiceSpec>,
+    pub tx: mpsc::Sender<ActorMsg>,
+    pub state: watch::Receiver<Snapshot>,
+    pub created_at: DateTime<Utc>,
+    pub follow: broadcast::Sender<Arc<Chunk>>,
+    pub task: JoinHandle<()>,
+}
+
+/// What every actor shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub bus: EventBus,
+    pub registry: Registry,
+}
+
+/// Starts the task for service `name`.
+pub(crate) fn spawn_actor(
+    name: &str,
+    spec: Arc<ServiceSpec>,
+    created_at: DateTime<Utc>,
+    state_dir: &Path,
+    shared: Shared,
+) -> ServiceHandle {
+    let (tx, rx) = mpsc::channel(64);
+    let (state_tx, state) = watch::channel(Snapshot::stopped(spec.effective_readiness().is_some()));
+    let (follow, _) = broadcast::channel(1024);
+    let sink = |s| {
+        Arc::new(LogSink::new(
+            log_path(state_dir, name, s),
+            s,
+            spec.log,
+            follow.clone(),
+        ))
+    };
+    let (probe_tx, probe_rx) = mpsc::channel(8);
+    let actor = Actor {
+        name: name.to_owned(),
+        spec: spec.clone(),
+        machine: Machine::new(std::time::Instant::now()),
+        rx,
+        state: Arc::new(state_tx),
+        shared,
+        sinks: [sink(Stream::Stdout), sink(Stream::Stderr)],
+        proc: None,
+        pgid: None,
+        pid_start: None,
+        launch: None,
+        backoff_at: None,
+        stop_at: None,
+        draining: None,
+        probes: Vec::new(),
+        probe_tx,
+        probe_rx,
+        generation: 0,
+        quit: None,
+    };
+    let task = tokio::spawn(actor.run());
+    ServiceHandle {
+        spec,
+        tx,
+        state,
+        created_at,
+        follow,
+        task,
+    }
+}
+
+type Launch = Pin<Box<dyn Future<Output = Result<Child, String>> + Send>>;
+type ExitStatus = (Option<i32>, Option<String>);
+
+/// The process being watched: our child, or an adopted orphan seen through a pidfd.
+enum Proc {
+    Child(Child),
+    Adopted(AsyncFd<OwnedFd>),
+}
+
+struct Actor {
+    name: String,
+    spec: Arc<ServiceSpec>,
+    machine: Machine,
+    rx: mpsc::Receiver<ActorMsg>,
+    state: Arc<watch::Sender<Snapshot>>,
+    shared: Shared,
+    sinks: [Arc<LogSink>; 2],
+    proc: Option<Proc>,
+    pgid: Option<u32>,
+    pid_start: Option<u64>,
+    launch: Option<Launch>,
+    backoff_at: Option<Instant>,
+    stop_at: Option<Instant>,
+    /// The leader exited while stopping but its group lives on: the exit waits here.
+    draining: Option<ExitStatus>,
+    probes: Vec<JoinHandle<()>>,
+    probe_tx: mpsc::Sender<ProbeReport>,
+    probe_rx: mpsc::Receiver<ProbeReport>,
+    generation: u64,
+    quit: Option<oneshot::Sender<()>>,
+}
+
+impl Actor {
+    async fn run(mut self) {
+        loop {
+            let input = tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(msg) => self.on_message(msg),
+                    None => Some(Input::Stop),
+                },
+                exit = wait_proc(&mut self.proc), if self.proc.is_some() => {
+                    self.proc = None;
+                    match self.pgid {
+                        Some(g) if self.machine.status == Status::Stopping && group_alive(g) => {
+                            self.draining = Some(exit);
+                            continue;
+                        }
+                        _ => Some(Input::Exited { code: exit.0, signal: exit.1 }),
+                    }
+                }
+                _ = tokio::time::sleep(Duration::from_millis(10)), if self.draining.is_some() => {
+                    if self.pgid.is_some_and(group_alive) {
+                        continue;
+                    }
+                    let (code, signal) = self.draining.take().unwrap_or_default();
+                    Some(Input::Exited { code, signal })
+                }
+                res = poll_launch(&mut self.launch), if self.launch.is_some() => {
+                    self.launch = None;
+                    Some(match res {
+                        Ok(child) => self.attach(child),
+                        Err(reason) => Input::SpawnFailed { reason },
+                    })
+                }
+                _ = sleep_until(self.backoff_at.unwrap_or_else(Instant::now)), if self.backoff_at.is_some() => {
+                    self.backoff_at = None;
+                    Some(Input::BackoffElapsed)
+                }
+                _ = sleep_until(self.stop_at.unwrap_or_else(Instant::now)), if self.stop_at.is_some() => {
+                    self.stop_at = None;
+                    Some(Input::StopTimedOut)
+                }
+                Some(report) = self.probe_rx.recv() => {
+                    if report.generation != self.generation {
+                        continue;
+                    }
+                    Some(report.input)
+                }
+            };
+            if let Some(input) = input {
+                let _ = self.feed(input);
+            }
+            if self.rx.is_closed() && !self.machine.status.is_live() {
+                return;
+            }
+            if self.quit.is_some() && !self.machine.status.is_live() && self.proc.is_none() {
+                if let Some(q) = self.quit.take() {
+                    let _ = q.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    /// Handles a request; returns an input when the machine must see one outside a reply.
+    fn on_message(&mut self, msg: ActorMsg) -> Option<Input> {
+        match msg {
+            ActorMsg::Control { input, reply } => {
+                let _ = reply.send(self.feed(input));
+                None
+            }
+            ActorMsg::Adopt { pid, pgid } => match pidfd(pid) {
+                Ok(fd) => {
+                    self.proc = Some(Proc::Adopted(fd));
+                    self.pgid = Some(pgid);
+                    self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
+                    Some(Input::Adopted { pid })
+                }
+                Err(e) => {
+                    tracing::warn!(service = %self.name, pid, error = %e, "cannot adopt; it is gone");
+                    None
+                }
+            },
+            ActorMsg::Quit { reply } => {
+                self.quit = Some(reply);
+                self.machine.status.is_live().then_some(Input::Stop)
+            }
+        }
+    }
+
+    /// Runs one input (and any it causes) through the machine and performs the effects.
+    fn feed(&mut self, input: Input) -> Result<(), Refusal> {
+        let mut queue = VecDeque::from([input]);
+        let mut first = true;
+        while let Some(input) = queue.pop_front() {
+            let now = std::time::Instant::now();
+            let outcome = match self
+                .machine
+                .handle(&self.spec, input, now, rand::random::<f64>())
+            {
+                Ok(o) => o,
+                Err(refusal) if first => return Err(refusal),
+                Err(_) => continue,
+            };
+            first = false;
+            let at = Utc::now();
+            for t in outcome.transitions {
+                let pid_start = if t.to.is_up() { self.pid_start } else { None };
+                self.shared.bus.publish(ServiceRecord {
+                    event: ServiceEvent {
+                        service: self.name.clone(),
+                        from: t.from,
+                        to: t.to,
+                        pid: t.pid,
+                        exit_code: t.exit_code,
+                        signal: t.signal,
+                        reason: t.reason,
+                        at,
+                    },
+                    pid_start,
+                    restarts: self.machine.restarts,
+                });
+            }
+            for effect in outcome.effects {
+                self.apply(effect, &mut queue);
+            }
+        }
+        if self.machine.status != Status::Backoff {
+            self.backoff_at = None;
+        }
+        if self.machine.status != Status::Stopping {
+            self.stop_at = None;
+        }
+        self.publish_snapshot();
+        Ok(())
+    }
+
+    fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Input>) {
+        match effect {
+            Effect::Launch => self.launch = Some(self.prepare_launch()),
+            Effect::CancelLaunch => self.launch = None,
+            Effect::Signal(s) => self
+                .pgid
+                .into_iter()
+                .for_each(|g| signal_group(g, os_signal(s))),
+            Effect::KillGroup => self
+                .pgid
+                .into_iter()
+                .for_each(|g| signal_group(g, Signal::SIGKILL)),
+            Effect::ArmBackoff(d) if d.is_zero() => queue.push_back(Input::BackoffElapsed),
+            Effect::ArmBackoff(d) => self.backoff_at = Some(Instant::now() + d),
+            Effect::ArmStopTimeout(d) => self.stop_at = Some(Instant::now() + d),
+            Effect::StartProbes => self.start_probes(),
+            Effect::StopProbes => {
+                self.generation += 1;
+                self.probes.drain(..).for_each(|p| p.abort());
+            }
+            Effect::ReapGroup => {
+                if let Some(g) = self.pgid.take() {
+                    tokio::spawn(reap_group(
+                        g,
+                        os_signal(self.spec.stop_signal),
+                        self.spec.stop_timeout.0,
+                    ));
+                }
+                self.pid_start = None;
+            }
+        }
+    }
+
+    /// The launch: wait for dependencies, check the port, spawn.
+    fn prepare_launch(&self) -> Launch {
+        let deps: Vec<Dependency> = {
+            let reg = self
+                .shared
+                .registry
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            self.spec
+                .depends_on
+                .iter()
+                .filter_map(|(name, condition)| {
+                    reg.get(name).map(|h| Dependency {
+                        name: name.clone(),
+                        condition: *condition,
+                        state: h.state.clone(),
+                    })
+                })
+                .collect()
+        };
+        let spec = self.spec.clone();
+        let state = self.state.clone();
+        Box::pin(async move {
+            wait_for(deps, |reason| {
+                state.send_if_modified(|s| {
+                    let new = Some(reason);
+                    let changed = s.reason != new;
+                    s.reason = new;
+                    changed
+                });
+            })
+            .await;
+            if let Some(port) = spec.port {
+                check_port(port)?;
+            }
+            spawn(&spec)
+        })
+    }
+
+    /// Takes over a freshly spawned child: capture its output, remember its identity.
+    fn attach(&mut self, mut child: Child) -> Input {
+        let pid = child.id().unwrap_or(0);
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(capture(out, self.sinks[0].clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(capture(err, self.sinks[1].clone()));
+        }
+        self.pgid = Some(pid);
+        self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
+        self.proc = Some(Proc::Child(child));
+        Input::Spawned { pid }
+    }
+
+    fn start_probes(&mut self) {
+        self.generation += 1;
+        let probes = [
+            (ProbeKind::Readiness, self.spec.effective_readiness()),
+            (ProbeKind::Liveness, self.spec.liveness.clone()),
+        ];
+        for (kind, p) in probes {
+            if let Some(p) = p {
+                self.probes.push(probe::start(
+                    kind,
+                    p,
+                    self.generation,
+                    self.probe_tx.clone(),
+                ));
+            }
+        }
+    }
+
+    fn publish_snapshot(&self) {
+        let m = &self.machine;
+        self.state.send_modify(|s| {
+            if s.status != m.status {
+                s.updated_at = Utc::now();
+            }
+            s.status = m.status;
+            s.pid = m.pid;
+            s.restarts = m.restarts;
+            s.health = m.health;
+            s.exit_code = m.exit_code;
+            s.signal = m.signal.clone();
+            s.reason = m.reason.clone();
+            s.up_since = m.up_since;
+        });
+    }
+}
+
+async fn poll_launch(launch: &mut Option<Launch>) -> Result<Child, String> {
+    match launch.as_mut() {
+        Some(l) => l.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the watched process to end; (exit code, signal name).
+async fn wait_proc(proc: &mut Option<Proc>) -> ExitStatus {
+    use std::os::unix::process::ExitStatusExt;
+    match proc.as_mut() {
+        Some(Proc::Child(c)) => match c.wait().await {
+            Ok(s) => (s.code(), s.signal().map(signal_name)),
+            Err(_) => (None, None),
+        },
+        Some(Proc::Adopted(fd)) => {
+            let _ = fd.readable().await;
+            (None, None)
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A pidfd for a process we did not spawn: readable once it exits.
+fn pidfd(pid: u32) -> std::io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just returned to us and nothing else owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: an OwnedFd keeps its descriptor open and unchanged for its whole life.
+    unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}

@@ -1,0 +1,475 @@
+//! [`Supervisor`]: the one control layer. The CLI's socket and the HTTP API call
+//! these methods; nothing else reaches a service's task.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use ctrl_core::config::{Config, dependency_order};
+use ctrl_core::service::Input;
+use ctrl_core::{ServiceEvent, Status};
+use ctrl_proto::{LogLine, LogStream, ServiceInfo};
+use ctrl_store::Store;
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::actor::{ActorMsg, Registry, ServiceHandle, Shared, spawn_actor};
+use crate::bus::EventBus;
+use crate::error::ControlError;
+use crate::logs::{Chunk, Stream, last_lines, log_path};
+use crate::snapshot::Snapshot;
+
+/// Handle to the running supervisor; cheap to clone.
+#[derive(Clone)]
+pub struct Supervisor {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub shared: Shared,
+    pub store: Store,
+    pub state_dir: PathBuf,
+    pub config: Mutex<Config>,
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Supervisor {
+    /// Creates a task per configured service; nothing runs until [`Supervisor::boot`].
+    ///
+    /// Two steps so that callers can subscribe to the bus before the first transition.
+    pub async fn new(config: Config, store: Store) -> Result<Supervisor, ControlError> {
+        let bus = EventBus::new(store.clone());
+        let registry: Registry = Arc::new(RwLock::new(BTreeMap::new()));
+        let sup = Supervisor {
+            inner: Arc::new(Inner {
+                shared: Shared { bus, registry },
+                store,
+                state_dir: config.server.state_dir.clone(),
+                config: Mutex::new(config.clone()),
+                reload_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        std::fs::create_dir_all(sup.inner.state_dir.join("logs"))
+            .map_err(|e| ControlError::Logs("all services".into(), e))?;
+        let names: Vec<String> = config.services.keys().cloned().collect();
+        sup.add_services(&config, &names).await?;
+        Ok(sup)
+    }
+
+    /// Deals with processes left by a previous daemon (`on_orphan`), then starts
+    /// the autostart services; each waits for its own dependencies.
+    pub async fn boot(&self) -> Result<(), ControlError> {
+        let config = self.config();
+        let rows = self.inner.store.service_rows().await?;
+        let adopted = crate::orphans::handle(self, &rows, &config).await;
+        for (name, spec) in &config.services {
+            if spec.autostart && !adopted.contains(name) {
+                let _ = self
+                    .send(
+                        name,
+                        Input::Start {
+                            reason: "autostart".into(),
+                        },
+                    )
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Declares `names` in the store and starts a task for each (not the services).
+    pub(crate) async fn add_services(
+        &self,
+        config: &Config,
+        names: &[String],
+    ) -> Result<(), ControlError> {
+        let declared: Vec<_> = names
+            .iter()
+            .filter_map(|n| {
+                config
+                    .services
+                    .get(n)
+                    .map(|s| (n.clone(), s.port, s.command.display()))
+            })
+            .collect();
+        self.inner.store.declare_services(&declared).await?;
+        let created: BTreeMap<String, _> = self
+            .inner
+            .store
+            .service_rows()
+            .await?
+            .into_iter()
+            .map(|r| (r.name, r.created_at))
+            .collect();
+        let mut reg = self
+            .inner
+            .shared
+            .registry
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        for name in names {
+            let Some(spec) = config.services.get(name) else {
+                continue;
+            };
+            let created_at = created.get(name).copied().unwrap_or_else(Utc::now);
+            let handle = spawn_actor(
+                name,
+                Arc::new(spec.clone()),
+                created_at,
+                &self.inner.state_dir,
+                self.inner.shared.clone(),
+            );
+            reg.insert(name.clone(), handle);
+        }
+        Ok(())
+    }
+
+    /// The event bus, for live subscribers.
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.shared.bus
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The state folder (logs, socket, database).
+    pub fn state_dir(&self) -> &Path {
+        &self.inner.state_dir
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Config {
+        self.inner
+            .config
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every service, by name.
+    pub fn services(&self) -> Vec<ServiceInfo> {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.iter().map(|(n, h)| info(n, h)).collect()
+    }
+
+    /// One service.
+    pub fn service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.get(name)
+            .map(|h| info(name, h))
+            .ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
+    /// Starts a service, and first any dependency of it that is simply stopped.
+    pub async fn start_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        for dep in self.stopped_dependencies(name)? {
+            let _ = self
+                .send(
+                    &dep,
+                    Input::Start {
+                        reason: format!("needed by {name}"),
+                    },
+                )
+                .await;
+        }
+        self.send(
+            name,
+            Input::Start {
+                reason: "started by request".into(),
+            },
+        )
+        .await?;
+        self.service(name)
+    }
+
+    /// Stops a service and waits until its whole process group is gone.
+    pub async fn stop_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        self.send(name, Input::Stop).await?;
+        self.wait_settled(name).await;
+        self.service(name)
+    }
+
+    /// Restarts a service (a start when it is not running) and waits for the stop part.
+    pub async fn restart_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        self.send(name, Input::Restart).await?;
+        let rx = self.watcher(name)?;
+        wait_until(rx, |s| s.status != Status::Stopping, self.stop_budget(name)).await;
+        self.service(name)
+    }
+
+    /// Starts every service that is not running.
+    pub async fn start_all(&self) -> Vec<ServiceInfo> {
+        for name in self.names() {
+            let _ = self
+                .send(
+                    &name,
+                    Input::Start {
+                        reason: "started by request".into(),
+                    },
+                )
+                .await;
+        }
+        self.services()
+    }
+
+    /// Stops every service, dependents before what they depend on.
+    pub async fn stop_all(&self) -> Vec<ServiceInfo> {
+        let layers = dependency_order(&self.config().services);
+        for layer in layers.iter().rev() {
+            for name in layer {
+                let _ = self.send(name, Input::Stop).await;
+            }
+            for name in layer {
+                self.wait_settled(name).await;
+            }
+        }
+        self.services()
+    }
+
+    /// Restarts every service: a stop of all in reverse order, then a start of all.
+    pub async fn restart_all(&self) -> Vec<ServiceInfo> {
+        self.stop_all().await;
+        self.start_all().await
+    }
+
+    /// The last `lines` lines of a service's output, oldest first.
+    pub async fn logs(
+        &self,
+        name: &str,
+        lines: usize,
+        stream: LogStream,
+    ) -> Result<Vec<LogLine>, ControlError> {
+        self.service(name)?;
+        let dir = self.inner.state_dir.clone();
+        let owned = name.to_owned();
+        let read = move || -> std::io::Result<Vec<LogLine>> {
+            let wanted: &[Stream] = match stream {
+                LogStream::Stdout => &[Stream::Stdout],
+                LogStream::Stderr => &[Stream::Stderr],
+                LogStream::All => &[Stream::Stdout, Stream::Stderr],
+            };
+            let mut all = Vec::new();
+            for s in wanted {
+                all.extend(last_lines(&log_path(&dir, &owned, *s), *s, lines)?);
+            }
+            all.sort_by(|a, b| a.ts.cmp(&b.ts));
+            let skip = all.len().saturating_sub(lines);
+            Ok(all.split_off(skip))
+        };
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| ControlError::Logs(name.into(), std::io::Error::other(e)))?
+            .map_err(|e| ControlError::Logs(name.into(), e))
+    }
+
+    /// Live output of a service from now on.
+    pub fn follow_logs(&self, name: &str) -> Result<broadcast::Receiver<Arc<Chunk>>, ControlError> {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.get(name)
+            .map(|h| h.follow.subscribe())
+            .ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
+    /// A service's recent transitions, oldest first.
+    pub async fn events(&self, name: &str, limit: u32) -> Result<Vec<ServiceEvent>, ControlError> {
+        self.service(name)?;
+        self.bus().flush().await;
+        Ok(self.inner.store.events(name, limit).await?)
+    }
+
+    /// Stops everything in reverse dependency order, ends every task and
+    /// flushes the event log. Used on SIGINT/SIGTERM.
+    pub async fn shutdown(&self) {
+        self.stop_all().await;
+        let handles: Vec<ServiceHandle> = {
+            let mut reg = self
+                .inner
+                .shared
+                .registry
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *reg).into_values().collect()
+        };
+        for h in handles {
+            quit(h).await;
+        }
+        self.bus().flush().await;
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn watcher(&self, name: &str) -> Result<watch::Receiver<Snapshot>, ControlError> {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.get(name)
+            .map(|h| h.state.clone())
+            .ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
+    /// Sends a request to a service's task and returns its answer.
+    pub(crate) async fn send(&self, name: &str, input: Input) -> Result<(), ControlError> {
+        let tx = {
+            let reg = self
+                .inner
+                .shared
+                .registry
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            reg.get(name)
+                .map(|h| h.tx.clone())
+                .ok_or_else(|| ControlError::UnknownService(name.into()))?
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(ActorMsg::Control { input, reply })
+            .await
+            .map_err(|_| ControlError::ShuttingDown)?;
+        rx.await
+            .map_err(|_| ControlError::ShuttingDown)?
+            .map_err(|refusal| ControlError::Refused {
+                name: name.into(),
+                refusal,
+            })
+    }
+
+    pub(crate) async fn send_raw(&self, name: &str, msg: ActorMsg) {
+        let tx = {
+            let reg = self
+                .inner
+                .shared
+                .registry
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            reg.get(name).map(|h| h.tx.clone())
+        };
+        if let Some(tx) = tx {
+            let _ = tx.send(msg).await;
+        }
+    }
+
+    /// Waits until the service is no longer live (bounded by its stop timeout and a margin).
+    pub(crate) async fn wait_settled(&self, name: &str) {
+        if let Ok(rx) = self.watcher(name) {
+            wait_until(
+                rx,
+                |s| !s.status.is_live() || s.status == Status::Starting && s.pid.is_none(),
+                self.stop_budget(name),
+            )
+            .await;
+        }
+    }
+
+    fn stop_budget(&self, name: &str) -> Duration {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        reg.get(name)
+            .map(|h| h.spec.stop_timeout.0)
+            .unwrap_or_default()
+            + Duration::from_secs(5)
+    }
+
+    /// Transitive dependencies of `name` that are plain `stopped`.
+    fn stopped_dependencies(&self, name: &str) -> Result<Vec<String>, ControlError> {
+        let reg = self
+            .inner
+            .shared
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        if !reg.contains_key(name) {
+            return Err(ControlError::UnknownService(name.into()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![name.to_owned()];
+        while let Some(n) = todo.pop() {
+            for dep in reg
+                .get(&n)
+                .map(|h| h.spec.depends_on.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+            {
+                if seen.insert(dep.clone()) {
+                    todo.push(dep);
+                }
+            }
+        }
+        Ok(seen
+            .into_iter()
+            .filter(|d| {
+                reg.get(d)
+                    .is_some_and(|h| h.state.borrow().status == Status::Stopped)
+            })
+            .collect())
+    }
+}
+
+/// Ends a service's task after stopping it.
+pub(crate) async fn quit(h: ServiceHandle) {
+    let (reply, rx) = oneshot::channel();
+    if h.tx.send(ActorMsg::Quit { reply }).await.is_ok() {
+        let _ = rx.await;
+    }
+    let _ = h.task.await;
+}
+
+async fn wait_until(
+    mut rx: watch::Receiver<Snapshot>,
+    done: impl Fn(&Snapshot) -> bool,
+    limit: Duration,
+) {
+    let _ = tokio::time::timeout(limit, rx.wait_for(|s| done(s))).await;
+}
+
+fn info(name: &str, h: &ServiceHandle) -> ServiceInfo {
+    let s = h.state.borrow();
+    ServiceInfo {
+        name: name.to_owned(),
+        status: s.status,
+        pid: s.pid,
+        port: h.spec.port,
+        command: h.spec.command.display(),
+        restarts: s.restarts,
+        uptime_s: s.up_since.map(|t| t.elapsed().as_secs()),
+        health: s.health,
+        exit_code: s.exit_code,
+        signal: s.signal.clone(),
+        reason: s.reason.clone(),
+        cpu_percent: None,
+        memory_bytes: None,
+        created_at: h.created_at,
+        updated_at: s.updated_at,
+    }
+}

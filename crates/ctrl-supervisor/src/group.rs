@@ -1,0 +1,62 @@
+//! Signals to a service's process group, which is how no grandchild is left behind.
+
+use std::time::Duration;
+
+use ctrl_core::config::StopSignal;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// The OS signal for a configured stop signal.
+pub fn os_signal(s: StopSignal) -> Signal {
+    match s {
+        StopSignal::Term => Signal::SIGTERM,
+        StopSignal::Int => Signal::SIGINT,
+        StopSignal::Hup => Signal::SIGHUP,
+        StopSignal::Quit => Signal::SIGQUIT,
+        StopSignal::Kill => Signal::SIGKILL,
+        StopSignal::Usr1 => Signal::SIGUSR1,
+        StopSignal::Usr2 => Signal::SIGUSR2,
+    }
+}
+
+/// Sends `sig` to every process in group `pgid`; a group already gone is fine.
+pub fn signal_group(pgid: u32, sig: Signal) {
+    if let Ok(p) = i32::try_from(pgid)
+        && p > 1
+    {
+        let _ = killpg(Pid::from_raw(p), sig);
+    }
+}
+
+/// Whether any process of group `pgid` is still alive.
+pub fn group_alive(pgid: u32) -> bool {
+    match i32::try_from(pgid) {
+        Ok(p) if p > 1 => killpg(Pid::from_raw(p), None).is_ok(),
+        _ => false,
+    }
+}
+
+/// The name of the signal that ended a process (`SIGKILL`), from its wait status.
+pub fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
+/// Makes sure nothing of group `pgid` survives: `sig`, then SIGKILL after `grace`.
+///
+/// Used in the background after a crash, where the leader is gone but helpers
+/// it started may still hold ports or files.
+pub async fn reap_group(pgid: u32, sig: Signal, grace: Duration) {
+    if !group_alive(pgid) {
+        return;
+    }
+    signal_group(pgid, sig);
+    let deadline = tokio::time::Instant::now() + grace;
+    while group_alive(pgid) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if group_alive(pgid) {
+        signal_group(pgid, Signal::SIGKILL);
+    }
+}

@@ -1,0 +1,120 @@
+//! Turning a service spec into a running process: port check, environment, spawn.
+
+use std::io;
+use std::path::Path;
+use std::process::Stdio;
+
+use ctrl_core::config::ServiceSpec;
+use tokio::process::{Child, Command};
+
+/// Fails with a clear message when `port` is held by another process.
+pub fn check_port(port: u16) -> Result<(), String> {
+    match ctrl_host::tcp_listener_on(port) {
+        None => Ok(()),
+        Some(l) => Err(match (l.pid, l.process) {
+            (Some(pid), Some(name)) => {
+                format!("port {port} is already in use by pid {pid} ({name})")
+            }
+            _ => format!("port {port} is already in use by a process this user cannot see"),
+        }),
+    }
+}
+
+/// Spawns the service in its own session (and so its own process group), with
+/// stdin from /dev/null and stdout/stderr piped for capture.
+pub fn spawn(spec: &ServiceSpec) -> Result<Child, String> {
+    let argv = spec.argv();
+    let Some((program, args)) = argv.split_first() else {
+        return Err("the command is empty".into());
+    };
+    let cwd = spec.cwd.as_deref().unwrap_or(Path::new("."));
+    if !cwd.is_dir() {
+        return Err(format!(
+            "working directory {} does not exist",
+            cwd.display()
+        ));
+    }
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(file) = &spec.env_file {
+        let vars = dotenvy::from_path_iter(file)
+            .map_err(|e| format!("cannot read env_file {}: {e}", file.display()))?;
+        for item in vars {
+            let (k, v) = item.map_err(|e| format!("env_file {}: {e}", file.display()))?;
+            cmd.env(k, v);
+        }
+    }
+    cmd.envs(&spec.env);
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(io::Error::from));
+    }
+    cmd.spawn().map_err(|e| spawn_error(program, &e))
+}
+
+fn spawn_error(program: &str, e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound if program.contains('/') => {
+            format!("command '{program}' does not exist")
+        }
+        io::ErrorKind::NotFound => format!("command '{program}' was not found in PATH"),
+        io::ErrorKind::PermissionDenied => format!("command '{program}' is not executable"),
+        _ => format!("cannot start '{program}': {e}"),
+    }
+}
+
+/// Problems that would stop `spec` from starting right now (the seeds' quick check):
+/// a missing working directory, a missing executable, a port already taken.
+pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    let cwd = spec.cwd.as_deref().unwrap_or(Path::new("."));
+    if !cwd.is_dir() {
+        out.push(format!(
+            "working directory {} does not exist",
+            cwd.display()
+        ));
+    }
+    if let Some(program) = spec.argv().first()
+        && find_executable(program, cwd).is_none()
+    {
+        out.push(if program.contains('/') {
+            format!("command '{program}' does not exist or is not executable")
+        } else {
+            format!("command '{program}' was not found in PATH")
+        });
+    }
+    if let Some(file) = &spec.env_file
+        && !file.is_file()
+    {
+        out.push(format!("env_file {} does not exist", file.display()));
+    }
+    if let Some(port) = spec.port
+        && let Err(e) = check_port(port)
+    {
+        out.push(e);
+    }
+    out
+}
+
+/// Finds `program` as `spawn` would: a path as written, or the first match in PATH.
+pub fn find_executable(program: &str, cwd: &Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if program.contains('/') {
+        let p = cwd.join(program);
+        return executable(&p).then_some(p);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}

@@ -1,0 +1,43 @@
+//! Service output: captured from pipes into rotating files, read back, followed.
+//!
+//! Files live at `<state_dir>/logs/<service>.stdout.log` and `.stderr.log`;
+//! rotated files get `.1`, `.2`, …. Timestamped lines look like
+//! `2026-11-21T21:51:35.123456Z stdout the line`.
+
+mod capture;
+mod follow;
+mod read;
+mod sink;
+
+use std::path::{Path, PathBuf};
+
+pub use capture::capture;
+pub use follow::{Chunk, LineSplitter};
+pub use read::{last_lines, parse_line};
+pub use sink::LogSink;
+
+/// Which pipe a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// `stdout` or `stderr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// The current log file of one stream of one service.
+pub fn log_path(state_dir: &Path, service: &str, stream: Stream) -> PathBuf {
+    state_dir
+        .join("logs")
+        .join(format!("{service}.{}.log", stream.as_str()))
+}

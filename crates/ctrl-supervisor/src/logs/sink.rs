@@ -1,0 +1,122 @@
+//! A log file that rotates by size and keeps N old files.
+//!
+//! Written by hand: rotation must happen between whole lines of our own
+//! format and share the file with the live followers, which no rotation crate
+//! does; it is a rename loop.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use ctrl_core::config::{LogFormat, LogSpec};
+use tokio::sync::broadcast;
+
+use super::Stream;
+use super::follow::Chunk;
+
+struct Open {
+    file: File,
+    size: u64,
+}
+
+/// One stream's log of one service: the file, its rotation, and live followers.
+pub struct LogSink {
+    /// Which stream this is.
+    pub stream: Stream,
+    path: PathBuf,
+    spec: LogSpec,
+    file: Mutex<Option<Open>>,
+    follow: broadcast::Sender<Arc<Chunk>>,
+}
+
+impl LogSink {
+    /// A sink writing to `path` (opened lazily at the first byte).
+    pub fn new(
+        path: PathBuf,
+        stream: Stream,
+        spec: LogSpec,
+        follow: broadcast::Sender<Arc<Chunk>>,
+    ) -> Self {
+        LogSink {
+            stream,
+            path,
+            spec,
+            file: Mutex::new(None),
+            follow,
+        }
+    }
+
+    /// Whether lines are prefixed with a timestamp and stream.
+    pub fn timestamped(&self) -> bool {
+        self.spec.format == LogFormat::Timestamped
+    }
+
+    /// The current file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hands what the child wrote to live followers, if there are any.
+    pub fn publish(&self, raw: &[u8], ts: &str) {
+        if self.follow.receiver_count() > 0 {
+            let _ = self.follow.send(Arc::new(Chunk {
+                stream: self.stream,
+                ts: ts.to_owned(),
+                bytes: Bytes::copy_from_slice(raw),
+            }));
+        }
+    }
+
+    /// Appends bytes already in the file's format, rotating first if they would
+    /// push the file past `max_size`.
+    pub fn write(&self, formatted: &[u8]) -> io::Result<()> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let max = self.spec.max_size.0;
+        if let Some(open) = guard.as_ref()
+            && max > 0
+            && open.size > 0
+            && open.size + formatted.len() as u64 > max
+        {
+            *guard = None;
+            self.rotate()?;
+        }
+        if guard.is_none() {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let size = file.metadata()?.len();
+            *guard = Some(Open { file, size });
+        }
+        let Some(open) = guard.as_mut() else {
+            return Ok(());
+        };
+        open.file.write_all(formatted)?;
+        open.size += formatted.len() as u64;
+        Ok(())
+    }
+
+    /// `x.log` -> `x.log.1` -> … -> `x.log.keep`; the oldest is removed.
+    fn rotate(&self) -> io::Result<()> {
+        let keep = self.spec.keep;
+        let numbered = |n: u32| PathBuf::from(format!("{}.{n}", self.path.display()));
+        if keep == 0 {
+            return std::fs::remove_file(&self.path).or_else(ignore_missing);
+        }
+        std::fs::remove_file(numbered(keep)).or_else(ignore_missing)?;
+        for n in (1..keep).rev() {
+            std::fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
+        }
+        std::fs::rename(&self.path, numbered(1)).or_else(ignore_missing)
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}

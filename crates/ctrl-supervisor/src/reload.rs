@@ -1,0 +1,95 @@
+//! Applying a changed config: only the difference is touched.
+
+use std::sync::Arc;
+
+use ctrl_core::config::Config;
+use ctrl_core::service::Input;
+use serde::Serialize;
+
+use crate::control::{Supervisor, quit};
+use crate::error::ControlError;
+
+/// What a reload did, by service name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReloadReport {
+    /// New services, started when autostart.
+    pub added: Vec<String>,
+    /// Services gone from the config, stopped.
+    pub removed: Vec<String>,
+    /// Services whose settings changed, restarted.
+    pub changed: Vec<String>,
+    /// Services left exactly as they were (same process).
+    pub unchanged: Vec<String>,
+}
+
+impl Supervisor {
+    /// Applies `new`: starts added services, stops removed ones, restarts changed
+    /// ones, and leaves unchanged ones alone. Server settings apply at the next start.
+    pub async fn reload(&self, new: Config) -> Result<ReloadReport, ControlError> {
+        let _one_at_a_time = self.inner.reload_lock.lock().await;
+        let old = self.config();
+        let mut report = ReloadReport::default();
+        let mut was_live = Vec::new();
+        for name in old.services.keys() {
+            match new.services.get(name) {
+                None => report.removed.push(name.clone()),
+                Some(spec) if Some(spec) != old.services.get(name) => {
+                    report.changed.push(name.clone())
+                }
+                Some(_) => report.unchanged.push(name.clone()),
+            }
+        }
+        report.added = new
+            .services
+            .keys()
+            .filter(|n| !old.services.contains_key(*n))
+            .cloned()
+            .collect();
+
+        let going: Vec<_> = {
+            let mut reg = self
+                .inner
+                .shared
+                .registry
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            report
+                .removed
+                .iter()
+                .chain(&report.changed)
+                .filter_map(|n| reg.remove(n).map(|h| (n.clone(), h)))
+                .collect()
+        };
+        for (name, handle) in going {
+            if handle.state.borrow().status.is_live() {
+                was_live.push(name);
+            }
+            quit(handle).await;
+        }
+        for name in &report.removed {
+            self.store().forget_service(name).await?;
+        }
+        *self.inner.config.lock().unwrap_or_else(|p| p.into_inner()) = new.clone();
+        let fresh: Vec<String> = report
+            .added
+            .iter()
+            .chain(&report.changed)
+            .cloned()
+            .collect();
+        self.add_services(&new, &fresh).await?;
+        for name in &fresh {
+            let spec = Arc::new(new.services[name].clone());
+            if spec.autostart || was_live.contains(name) {
+                let _ = self
+                    .send(
+                        name,
+                        Input::Start {
+                            reason: "config reloaded".into(),
+                        },
+                    )
+                    .await;
+            }
+        }
+        Ok(report)
+    }
+}

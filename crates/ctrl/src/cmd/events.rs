@@ -1,0 +1,43 @@
+//! `ctrl events NAME [-n N] [--json]`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ctrl_core::ServiceEvent;
+use ctrl_proto::Request;
+
+use crate::client::Client;
+use crate::table;
+
+/// Prints a service's last transitions, oldest first.
+pub fn run(config: Option<&Path>, name: &str, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let mut client = Client::connect(config)?;
+    let events: Vec<ServiceEvent> = client.call(&Request::Events {
+        name: name.to_owned(),
+        limit,
+    })?;
+    if json {
+        println!("{}", serde_json::to_string(&events)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let color = table::is_tty();
+    for e in events {
+        let detail = [
+            e.pid.map(|p| format!("pid {p}")),
+            e.exit_code.map(|c| format!("code {c}")),
+            e.signal.clone(),
+            e.reason.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("  ");
+        println!(
+            "{}  {} -> {}  {detail}",
+            e.at.format("%Y-%m-%d %H:%M:%S%.3f"),
+            e.from,
+            table::paint(e.to, e.to.as_str(), color)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,47 @@
+//! The daemon's live status on its terminal: one line per transition, coloured on a TTY.
+
+use std::io::{IsTerminal, Write};
+
+use ctrl_core::ServiceEvent;
+use tokio::sync::broadcast;
+
+use crate::table::paint;
+
+/// Prints every transition until the bus closes.
+pub async fn print_transitions(mut rx: broadcast::Receiver<ServiceEvent>) {
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    loop {
+        match rx.recv().await {
+            Ok(e) => {
+                let line = format_event(&e, color);
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => println!("… {n} transitions not shown"),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+fn format_event(e: &ServiceEvent, color: bool) -> String {
+    let mut parts = vec![
+        e.at.with_timezone(&chrono::Local)
+            .format("%H:%M:%S%.3f")
+            .to_string(),
+        format!("{:<16}", e.service),
+        paint(e.to, &format!("{:<10}", e.to.as_str()), color),
+    ];
+    if let Some(pid) = e.pid {
+        parts.push(format!("pid {pid}"));
+    }
+    if let Some(c) = e.exit_code {
+        parts.push(format!("code {c}"));
+    }
+    if let Some(s) = &e.signal {
+        parts.push(s.clone());
+    }
+    if let Some(r) = &e.reason {
+        parts.push(format!("({r})"));
+    }
+    parts.join("  ")
+}

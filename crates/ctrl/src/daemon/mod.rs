@@ -1,0 +1,119 @@
+//! The daemon's wiring: store, supervisor, control socket, console, signals.
+
+mod console;
+mod socket;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use ctrl_core::Config;
+use ctrl_proto::ApiError;
+use ctrl_store::Store;
+use ctrl_supervisor::{ReloadReport, Supervisor};
+use nix::fcntl::{Flock, FlockArg};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::locate;
+
+/// Structured logs of the daemon itself on stderr, filtered by `CTRL_LOG`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CTRL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("warn,ctrl=info,ctrl_supervisor=info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// What the socket server and signal handlers need.
+#[derive(Clone)]
+pub struct Daemon {
+    /// The control layer.
+    pub sup: Supervisor,
+    /// The file to re-read on reload (none: built-in defaults).
+    pub config_path: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Re-reads the config file and applies the difference.
+    pub async fn reload(&self) -> Result<ReloadReport, ApiError> {
+        let (new, _) = locate::load_config(self.config_path.as_deref())
+            .map_err(|e| ApiError::new(ctrl_proto::ErrorCode::Validation, format!("{e:#}")))?;
+        let report = self.sup.reload(new).await.map_err(ApiError::from)?;
+        tracing::info!(?report, "config reloaded");
+        Ok(report)
+    }
+}
+
+/// Runs until SIGINT/SIGTERM, then stops every service in reverse dependency order.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result<()> {
+    let state_dir = config.server.state_dir.clone();
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&state_dir)
+        .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
+    let _lock = lock_state_dir(&state_dir)?;
+    let url = config.storage.url.clone().unwrap_or_default();
+    let store = Store::open(&url).await?;
+    let sock_path = locate::socket_path(&state_dir)?;
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = tokio::net::UnixListener::bind(&sock_path)
+        .with_context(|| format!("cannot listen on {}", sock_path.display()))?;
+    std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
+
+    let count = config.services.len();
+    let sup = Supervisor::new(config, store.clone()).await?;
+    let console = tokio::spawn(console::print_transitions(sup.bus().subscribe()));
+    sup.boot().await?;
+    let daemon = Daemon {
+        sup: sup.clone(),
+        config_path,
+    };
+    let server = tokio::spawn(socket::serve(listener, daemon.clone()));
+    tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(), "ctrl is up");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                if let Err(e) = daemon.reload().await {
+                    tracing::error!("reload refused: {}", e.error);
+                }
+            }
+        }
+    }
+    tracing::info!("stopping every service");
+    server.abort();
+    sup.shutdown().await;
+    console.abort();
+    store.close().await;
+    let _ = std::fs::remove_file(&sock_path);
+    tracing::info!("all services stopped; bye");
+    Ok(())
+}
+
+/// One daemon per state dir: an exclusive lock held for the daemon's life.
+fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<Flock<std::fs::File>> {
+    let path = dir.join("ctrl.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(lock),
+        Err(_) => bail!(
+            "another ctrl daemon is already running for {}",
+            dir.display()
+        ),
+    }
+}
