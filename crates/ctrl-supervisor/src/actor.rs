@@ -377,15 +377,14 @@ impl Actor {
             (ProbeKind::Readiness, self.spec.effective_readiness()),
             (ProbeKind::Liveness, self.spec.liveness.clone()),
         ];
-        for (kind, p) in probes {
-            if let Some(p) = p {
-                self.probes.push(probe::start(
-                    kind,
-                    p,
-                    self.generation,
-                    self.probe_tx.clone(),
-                ));
-            }
+        let ctx = probe::ExecContext {
+            cwd: self.spec.cwd.clone(),
+            env: self.spec.env.clone(),
+        };
+        for (kind, p) in probes.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))) {
+            let tx = self.probe_tx.clone();
+            self.probes
+                .push(probe::start(kind, p, ctx.clone(), self.generation, tx));
         }
     }
 

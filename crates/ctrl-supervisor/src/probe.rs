@@ -40,10 +40,20 @@ pub struct ProbeReport {
 /// `ready` (and dependents) follow a start closely even with a long interval.
 const EAGER: Duration = Duration::from_millis(100);
 
+/// Where exec probes run: the service's working directory and environment.
+#[derive(Clone, Default)]
+pub struct ExecContext {
+    /// Working directory.
+    pub cwd: Option<std::path::PathBuf>,
+    /// Extra environment.
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
 /// Starts probing; abort the handle to stop.
 pub fn start(
     kind: ProbeKind,
     probe: Probe,
+    ctx: ExecContext,
     generation: u64,
     tx: mpsc::Sender<ProbeReport>,
 ) -> JoinHandle<()> {
@@ -53,7 +63,7 @@ pub fn start(
         let mut fails = 0u32;
         let mut passing: Option<bool> = None;
         loop {
-            let verdict = run_check(&check, probe.timeout.0).await;
+            let verdict = run_check(&check, &ctx, probe.timeout.0).await;
             let input = match verdict {
                 Ok(()) => {
                     fails = 0;
@@ -99,7 +109,11 @@ pub fn start(
 }
 
 /// One check, bounded by `timeout`.
-pub async fn run_check(check: &ProbeCheck, timeout: Duration) -> Result<(), String> {
+pub async fn run_check(
+    check: &ProbeCheck,
+    ctx: &ExecContext,
+    timeout: Duration,
+) -> Result<(), String> {
     let fut = async {
         match check {
             ProbeCheck::Tcp(addr) => TcpStream::connect(addr.as_str())
@@ -107,7 +121,7 @@ pub async fn run_check(check: &ProbeCheck, timeout: Duration) -> Result<(), Stri
                 .map(drop)
                 .map_err(|e| e.to_string()),
             ProbeCheck::Http(url) => http_get(url).await,
-            ProbeCheck::Exec(argv) => exec(argv, timeout).await,
+            ProbeCheck::Exec(argv) => exec(argv, ctx, timeout).await,
         }
     };
     match tokio::time::timeout(timeout, fut).await {
@@ -143,9 +157,13 @@ async fn http_get(url: &str) -> Result<(), String> {
     }
 }
 
-async fn exec(argv: &[String], timeout: Duration) -> Result<(), String> {
+async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(), String> {
     let (program, args) = argv.split_first().ok_or("empty command")?;
     let mut cmd = tokio::process::Command::new(program);
+    if let Some(dir) = &ctx.cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.envs(&ctx.env);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -86,7 +86,8 @@ fn start_of_live_service_is_refused() {
 #[test]
 fn exit_policies() {
     // (policy, exit code, signal, expected states after the exit)
-    let table: &[(RestartPolicy, Option<i32>, Option<&str>, &[Status])] = &[
+    type Row<'a> = (RestartPolicy, Option<i32>, Option<&'a str>, &'a [Status]);
+    let table: &[Row] = &[
         (
             RestartPolicy::OnFailure,
             Some(0),

@@ -1,0 +1,217 @@
+//! A real `ctrl up` in a temporary folder, driven through the real CLI.
+//!
+//! Waits poll the daemon's state every 20 ms with a deadline; nothing sleeps blindly.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ctrl");
+
+/// The folder of test fixtures (small scripts).
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `cond` until it returns `Some`, or panics after `limit` naming `what`.
+pub fn wait<T>(what: &str, limit: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = cond() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(false)
+}
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Writes `services` (TOML) under a `[server]` section of its own and starts `ctrl up`.
+    pub fn start(services: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("ctrl-test-")
+            .tempdir()
+            .unwrap();
+        let config = dir.path().join("ctrl.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\nstate_dir = \"state\"\n\n{services}"),
+        )
+        .unwrap();
+        let mut d = Daemon {
+            dir,
+            config,
+            child: None,
+        };
+        d.up();
+        d
+    }
+
+    /// (Re)starts the daemon on the same folder and waits until it answers.
+    pub fn up(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path("daemon.log"))
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["up", "--config"])
+            .arg(&self.config)
+            .env("CTRL_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait("the daemon to answer", Duration::from_secs(20), || {
+            let o = self.ctl(&["status", "--json"]);
+            o.status.success().then_some(())
+        });
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and returns its stdout, panicking with stderr on failure.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.ctl(args);
+        assert!(
+            o.status.success(),
+            "ctrl {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    pub fn services(&self) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    pub fn service(&self, name: &str) -> Value {
+        self.services()
+            .into_iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no service {name}"))
+    }
+
+    /// Waits until `name` is in `status`; returns its object.
+    pub fn wait_status(&self, name: &str, status: &str, limit: Duration) -> Value {
+        wait(
+            &format!("{name} to be {status} ({})", self.describe(name)),
+            limit,
+            || {
+                let s = self.service(name);
+                (s["status"] == status).then_some(s)
+            },
+        )
+    }
+
+    fn describe(&self, name: &str) -> String {
+        self.services()
+            .into_iter()
+            .find(|s| s["name"] == name)
+            .map(|s| format!("now {} {}", s["status"], s["reason"]))
+            .unwrap_or_default()
+    }
+
+    pub fn events(&self, name: &str) -> Vec<Value> {
+        serde_json::from_str(&self.ok(&["events", name, "-n", "1000", "--json"])).unwrap()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL the daemon only (its services live on).
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("daemon running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Reads pids written one per line by a fixture.
+pub fn pids_in(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
