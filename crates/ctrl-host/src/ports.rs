@@ -40,28 +40,16 @@ pub fn listeners(range: std::ops::RangeInclusive<u16>) -> Vec<Listener> {
         if range.contains(&addr.port()) {
             found.push((
                 inode,
-                Listener {
-                    port: addr.port(),
-                    protocol,
-                    address: addr.ip(),
-                    pid: None,
-                    process: None,
-                },
+                Listener { port: addr.port(), protocol, address: addr.ip(), pid: None, process: None },
             ));
         }
     };
-    for table in [procfs::net::tcp(), procfs::net::tcp6()]
-        .into_iter()
-        .flatten()
-    {
+    for table in [procfs::net::tcp(), procfs::net::tcp6()].into_iter().flatten() {
         for e in table.into_iter().filter(|e| e.state == TcpState::Listen) {
             push(e.inode, e.local_address, Protocol::Tcp);
         }
     }
-    for table in [procfs::net::udp(), procfs::net::udp6()]
-        .into_iter()
-        .flatten()
-    {
+    for table in [procfs::net::udp(), procfs::net::udp6()].into_iter().flatten() {
         for e in table.into_iter().filter(|e| e.remote_address.port() == 0) {
             push(e.inode, e.local_address, Protocol::Udp);
         }
@@ -81,9 +69,7 @@ pub fn listeners(range: std::ops::RangeInclusive<u16>) -> Vec<Listener> {
 
 /// The TCP listener on `port`, if any, with its owner.
 pub fn tcp_listener_on(port: u16) -> Option<Listener> {
-    listeners(port..=port)
-        .into_iter()
-        .find(|l| l.protocol == Protocol::Tcp)
+    listeners(port..=port).into_iter().find(|l| l.protocol == Protocol::Tcp)
 }
 
 /// Maps socket inodes to the (pid, name) holding them, scanning /proc/*/fd once.

@@ -15,10 +15,7 @@ pub struct ProcessIdentity {
 
 /// Reads the identity of `pid`, or `None` if it does not exist (or is a zombie).
 pub fn process_identity(pid: u32) -> Option<ProcessIdentity> {
-    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?)
-        .ok()?
-        .stat()
-        .ok()?;
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
     if stat.state == 'Z' {
         return None;
     }

@@ -57,10 +57,7 @@ impl std::fmt::Display for ApiError {
 impl ApiError {
     /// An error with this code and message.
     pub fn new(code: ErrorCode, error: impl Into<String>) -> Self {
-        ApiError {
-            error: error.into(),
-            code,
-        }
+        ApiError { error: error.into(), code }
     }
 
     /// 404 for a service name that is not configured.
@@ -88,22 +85,12 @@ pub struct Envelope<T> {
 impl<T> Envelope<T> {
     /// A success.
     pub fn ok(data: T) -> Self {
-        Envelope {
-            success: true,
-            data: Some(data),
-            error: None,
-            code: None,
-        }
+        Envelope { success: true, data: Some(data), error: None, code: None }
     }
 
     /// A failure.
     pub fn err(e: ApiError) -> Self {
-        Envelope {
-            success: false,
-            data: None,
-            error: Some(e.error),
-            code: Some(e.code),
-        }
+        Envelope { success: false, data: None, error: Some(e.error), code: Some(e.code) }
     }
 
     /// Back into a `Result`.
@@ -112,8 +99,7 @@ impl<T> Envelope<T> {
             (true, Some(d)) => Ok(d),
             _ => Err(ApiError::new(
                 self.code.unwrap_or(ErrorCode::Internal),
-                self.error
-                    .unwrap_or_else(|| "the daemon gave no answer".into()),
+                self.error.unwrap_or_else(|| "the daemon gave no answer".into()),
             )),
         }
     }

@@ -24,9 +24,6 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn open(path: &str, source: sqlx::Error) -> Self {
-        StoreError::Open {
-            path: path.to_owned(),
-            source,
-        }
+        StoreError::Open { path: path.to_owned(), source }
     }
 }

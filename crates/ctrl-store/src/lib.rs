@@ -29,9 +29,7 @@ impl Store {
     /// says so, not a panic.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         let Some(path) = url.strip_prefix("sqlite://") else {
-            return Err(StoreError::Unsupported(
-                url.split(':').next().unwrap_or(url).to_owned(),
-            ));
+            return Err(StoreError::Unsupported(url.split(':').next().unwrap_or(url).to_owned()));
         };
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(|e| StoreError::open(path, e))?

@@ -118,12 +118,8 @@ impl Store {
                 Ok(ServiceRow {
                     name: r.try_get("name")?,
                     status: r.try_get("status")?,
-                    port: r
-                        .try_get::<Option<i64>, _>("port")?
-                        .and_then(|p| u16::try_from(p).ok()),
-                    pid: r
-                        .try_get::<Option<i64>, _>("pid")?
-                        .and_then(|p| u32::try_from(p).ok()),
+                    port: r.try_get::<Option<i64>, _>("port")?.and_then(|p| u16::try_from(p).ok()),
+                    pid: r.try_get::<Option<i64>, _>("pid")?.and_then(|p| u32::try_from(p).ok()),
                     command: r.try_get("command")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
@@ -136,21 +132,16 @@ impl Store {
 
     /// Forgets the live process of a service (after an orphan was dealt with).
     pub async fn clear_process(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE services SET pid = NULL, pid_start = NULL, status = 'stopped' WHERE name = ?1",
-        )
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE services SET pid = NULL, pid_start = NULL, status = 'stopped' WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Removes a service that left the config; its events stay as history.
     pub async fn forget_service(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM services WHERE name = ?1")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM services WHERE name = ?1").bind(name).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -170,18 +161,14 @@ impl Store {
                 let state = |col: &str| -> Result<Status, StoreError> {
                     let s: String = r.try_get(col)?;
                     Status::parse(&s).ok_or_else(|| {
-                        StoreError::Query(sqlx::Error::Decode(
-                            format!("unknown state '{s}'").into(),
-                        ))
+                        StoreError::Query(sqlx::Error::Decode(format!("unknown state '{s}'").into()))
                     })
                 };
                 Ok(ServiceEvent {
                     service: r.try_get("service")?,
                     from: state("from_state")?,
                     to: state("to_state")?,
-                    pid: r
-                        .try_get::<Option<i64>, _>("pid")?
-                        .and_then(|p| u32::try_from(p).ok()),
+                    pid: r.try_get::<Option<i64>, _>("pid")?.and_then(|p| u32::try_from(p).ok()),
                     exit_code: r.try_get("exit_code")?,
                     signal: r.try_get("signal")?,
                     reason: r.try_get("reason")?,

@@ -38,10 +38,7 @@ pub(crate) type Registry = Arc<RwLock<BTreeMap<String, ServiceHandle>>>;
 /// A message to a service's task.
 pub(crate) enum ActorMsg {
     /// Start, stop or restart; the reply says whether it applied.
-    Control {
-        input: Input,
-        reply: oneshot::Sender<Result<(), Refusal>>,
-    },
+    Control { input: Input, reply: oneshot::Sender<Result<(), Refusal>> },
     /// Watch this live process left by a previous daemon.
     Adopt { pid: u32, pgid: u32 },
     /// Stop if needed, then end the task.
@@ -76,14 +73,7 @@ pub(crate) fn spawn_actor(
     let (tx, rx) = mpsc::channel(64);
     let (state_tx, state) = watch::channel(Snapshot::stopped(spec.effective_readiness().is_some()));
     let (follow, _) = broadcast::channel(1024);
-    let sink = |s| {
-        Arc::new(LogSink::new(
-            log_path(state_dir, name, s),
-            s,
-            spec.log,
-            follow.clone(),
-        ))
-    };
+    let sink = |s| Arc::new(LogSink::new(log_path(state_dir, name, s), s, spec.log, follow.clone()));
     let (probe_tx, probe_rx) = mpsc::channel(8);
     let actor = Actor {
         name: name.to_owned(),
@@ -107,14 +97,7 @@ pub(crate) fn spawn_actor(
         quit: None,
     };
     let task = tokio::spawn(actor.run());
-    ServiceHandle {
-        spec,
-        tx,
-        state,
-        created_at,
-        follow,
-        task,
-    }
+    ServiceHandle { spec, tx, state, created_at, follow, task }
 }
 
 type Launch = Pin<Box<dyn Future<Output = Result<Child, String>> + Send>>;
@@ -243,10 +226,7 @@ impl Actor {
         let mut first = true;
         while let Some(input) = queue.pop_front() {
             let now = std::time::Instant::now();
-            let outcome = match self
-                .machine
-                .handle(&self.spec, input, now, rand::random::<f64>())
-            {
+            let outcome = match self.machine.handle(&self.spec, input, now, rand::random::<f64>()) {
                 Ok(o) => o,
                 Err(refusal) if first => return Err(refusal),
                 Err(_) => continue,
@@ -288,14 +268,8 @@ impl Actor {
         match effect {
             Effect::Launch => self.launch = Some(self.prepare_launch()),
             Effect::CancelLaunch => self.launch = None,
-            Effect::Signal(s) => self
-                .pgid
-                .into_iter()
-                .for_each(|g| signal_group(g, os_signal(s))),
-            Effect::KillGroup => self
-                .pgid
-                .into_iter()
-                .for_each(|g| signal_group(g, Signal::SIGKILL)),
+            Effect::Signal(s) => self.pgid.into_iter().for_each(|g| signal_group(g, os_signal(s))),
+            Effect::KillGroup => self.pgid.into_iter().for_each(|g| signal_group(g, Signal::SIGKILL)),
             Effect::ArmBackoff(d) if d.is_zero() => queue.push_back(Input::BackoffElapsed),
             Effect::ArmBackoff(d) => self.backoff_at = Some(Instant::now() + d),
             Effect::ArmStopTimeout(d) => self.stop_at = Some(Instant::now() + d),
@@ -306,11 +280,7 @@ impl Actor {
             }
             Effect::ReapGroup => {
                 if let Some(g) = self.pgid.take() {
-                    tokio::spawn(reap_group(
-                        g,
-                        os_signal(self.spec.stop_signal),
-                        self.spec.stop_timeout.0,
-                    ));
+                    tokio::spawn(reap_group(g, os_signal(self.spec.stop_signal), self.spec.stop_timeout.0));
                 }
                 self.pid_start = None;
             }
@@ -320,11 +290,7 @@ impl Actor {
     /// The launch: wait for dependencies, check the port, spawn.
     fn prepare_launch(&self) -> Launch {
         let deps: Vec<Dependency> = {
-            let reg = self
-                .shared
-                .registry
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
+            let reg = self.shared.registry.read().unwrap_or_else(|p| p.into_inner());
             self.spec
                 .depends_on
                 .iter()
@@ -377,14 +343,10 @@ impl Actor {
             (ProbeKind::Readiness, self.spec.effective_readiness()),
             (ProbeKind::Liveness, self.spec.liveness.clone()),
         ];
-        let ctx = probe::ExecContext {
-            cwd: self.spec.cwd.clone(),
-            env: self.spec.env.clone(),
-        };
+        let ctx = probe::ExecContext { cwd: self.spec.cwd.clone(), env: self.spec.env.clone() };
         for (kind, p) in probes.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))) {
             let tx = self.probe_tx.clone();
-            self.probes
-                .push(probe::start(kind, p, ctx.clone(), self.generation, tx));
+            self.probes.push(probe::start(kind, p, ctx.clone(), self.generation, tx));
         }
     }
 

@@ -61,11 +61,7 @@ async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>) {
                 StoreMsg::Record(r) => batch.push(r),
                 StoreMsg::Flush(w) => waiters.push(w),
             }
-            next = if batch.len() < 512 {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
+            next = if batch.len() < 512 { rx.try_recv().ok() } else { None };
         }
         if !batch.is_empty()
             && let Err(e) = store.record(&batch).await

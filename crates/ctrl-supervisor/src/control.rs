@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -65,49 +65,22 @@ impl Supervisor {
         let adopted = crate::orphans::handle(self, &rows, &config).await;
         for (name, spec) in &config.services {
             if spec.autostart && !adopted.contains(name) {
-                let _ = self
-                    .send(
-                        name,
-                        Input::Start {
-                            reason: "autostart".into(),
-                        },
-                    )
-                    .await;
+                let _ = self.send(name, Input::Start { reason: "autostart".into() }).await;
             }
         }
         Ok(())
     }
 
     /// Declares `names` in the store and starts a task for each (not the services).
-    pub(crate) async fn add_services(
-        &self,
-        config: &Config,
-        names: &[String],
-    ) -> Result<(), ControlError> {
+    pub(crate) async fn add_services(&self, config: &Config, names: &[String]) -> Result<(), ControlError> {
         let declared: Vec<_> = names
             .iter()
-            .filter_map(|n| {
-                config
-                    .services
-                    .get(n)
-                    .map(|s| (n.clone(), s.port, s.command.display()))
-            })
+            .filter_map(|n| config.services.get(n).map(|s| (n.clone(), s.port, s.command.display())))
             .collect();
         self.inner.store.declare_services(&declared).await?;
-        let created: BTreeMap<String, _> = self
-            .inner
-            .store
-            .service_rows()
-            .await?
-            .into_iter()
-            .map(|r| (r.name, r.created_at))
-            .collect();
-        let mut reg = self
-            .inner
-            .shared
-            .registry
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
+        let created: BTreeMap<String, _> =
+            self.inner.store.service_rows().await?.into_iter().map(|r| (r.name, r.created_at)).collect();
+        let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
         for name in names {
             let Some(spec) = config.services.get(name) else {
                 continue;
@@ -142,56 +115,26 @@ impl Supervisor {
 
     /// The config in force.
     pub fn config(&self) -> Config {
-        self.inner
-            .config
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.config.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every service, by name.
     pub fn services(&self) -> Vec<ServiceInfo> {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let reg = self.registry();
         reg.iter().map(|(n, h)| info(n, h)).collect()
     }
 
     /// One service.
     pub fn service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        reg.get(name)
-            .map(|h| info(name, h))
-            .ok_or_else(|| ControlError::UnknownService(name.into()))
+        self.with(name, |h| info(name, h))
     }
 
     /// Starts a service, and first any dependency of it that is simply stopped.
     pub async fn start_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
         for dep in self.stopped_dependencies(name)? {
-            let _ = self
-                .send(
-                    &dep,
-                    Input::Start {
-                        reason: format!("needed by {name}"),
-                    },
-                )
-                .await;
+            let _ = self.send(&dep, Input::Start { reason: format!("needed by {name}") }).await;
         }
-        self.send(
-            name,
-            Input::Start {
-                reason: "started by request".into(),
-            },
-        )
-        .await?;
+        self.send(name, Input::Start { reason: "started by request".into() }).await?;
         self.service(name)
     }
 
@@ -213,14 +156,7 @@ impl Supervisor {
     /// Starts every service that is not running.
     pub async fn start_all(&self) -> Vec<ServiceInfo> {
         for name in self.names() {
-            let _ = self
-                .send(
-                    &name,
-                    Input::Start {
-                        reason: "started by request".into(),
-                    },
-                )
-                .await;
+            let _ = self.send(&name, Input::Start { reason: "started by request".into() }).await;
         }
         self.services()
     }
@@ -277,15 +213,7 @@ impl Supervisor {
 
     /// Live output of a service from now on.
     pub fn follow_logs(&self, name: &str) -> Result<broadcast::Receiver<Arc<Chunk>>, ControlError> {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        reg.get(name)
-            .map(|h| h.follow.subscribe())
-            .ok_or_else(|| ControlError::UnknownService(name.into()))
+        self.with(name, |h| h.follow.subscribe())
     }
 
     /// A service's recent transitions, oldest first.
@@ -300,12 +228,7 @@ impl Supervisor {
     pub async fn shutdown(&self) {
         self.stop_all().await;
         let handles: Vec<ServiceHandle> = {
-            let mut reg = self
-                .inner
-                .shared
-                .registry
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *reg).into_values().collect()
         };
         for h in handles {
@@ -314,65 +237,36 @@ impl Supervisor {
         self.bus().flush().await;
     }
 
+    /// The services by name, for reading.
+    fn registry(&self) -> RwLockReadGuard<'_, BTreeMap<String, ServiceHandle>> {
+        self.inner.shared.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies `f` to the handle of `name`, or says there is no such service.
+    fn with<T>(&self, name: &str, f: impl FnOnce(&ServiceHandle) -> T) -> Result<T, ControlError> {
+        self.registry().get(name).map(f).ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
     pub(crate) fn names(&self) -> Vec<String> {
-        self.inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.registry().keys().cloned().collect()
     }
 
     fn watcher(&self, name: &str) -> Result<watch::Receiver<Snapshot>, ControlError> {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        reg.get(name)
-            .map(|h| h.state.clone())
-            .ok_or_else(|| ControlError::UnknownService(name.into()))
+        self.with(name, |h| h.state.clone())
     }
 
     /// Sends a request to a service's task and returns its answer.
     pub(crate) async fn send(&self, name: &str, input: Input) -> Result<(), ControlError> {
-        let tx = {
-            let reg = self
-                .inner
-                .shared
-                .registry
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            reg.get(name)
-                .map(|h| h.tx.clone())
-                .ok_or_else(|| ControlError::UnknownService(name.into()))?
-        };
+        let tx = self.with(name, |h| h.tx.clone())?;
         let (reply, rx) = oneshot::channel();
-        tx.send(ActorMsg::Control { input, reply })
-            .await
-            .map_err(|_| ControlError::ShuttingDown)?;
+        tx.send(ActorMsg::Control { input, reply }).await.map_err(|_| ControlError::ShuttingDown)?;
         rx.await
             .map_err(|_| ControlError::ShuttingDown)?
-            .map_err(|refusal| ControlError::Refused {
-                name: name.into(),
-                refusal,
-            })
+            .map_err(|refusal| ControlError::Refused { name: name.into(), refusal })
     }
 
     pub(crate) async fn send_raw(&self, name: &str, msg: ActorMsg) {
-        let tx = {
-            let reg = self
-                .inner
-                .shared
-                .registry
-                .read()
-                .unwrap_or_else(|p| p.into_inner());
-            reg.get(name).map(|h| h.tx.clone())
-        };
-        if let Some(tx) = tx {
+        if let Ok(tx) = self.with(name, |h| h.tx.clone()) {
             let _ = tx.send(msg).await;
         }
     }
@@ -390,36 +284,20 @@ impl Supervisor {
     }
 
     fn stop_budget(&self, name: &str) -> Duration {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        reg.get(name)
-            .map(|h| h.spec.stop_timeout.0)
-            .unwrap_or_default()
-            + Duration::from_secs(5)
+        self.with(name, |h| h.spec.stop_timeout.0).unwrap_or_default() + Duration::from_secs(5)
     }
 
     /// Transitive dependencies of `name` that are plain `stopped`.
     fn stopped_dependencies(&self, name: &str) -> Result<Vec<String>, ControlError> {
-        let reg = self
-            .inner
-            .shared
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let reg = self.registry();
         if !reg.contains_key(name) {
             return Err(ControlError::UnknownService(name.into()));
         }
         let mut seen = BTreeSet::new();
         let mut todo = vec![name.to_owned()];
         while let Some(n) = todo.pop() {
-            for dep in reg
-                .get(&n)
-                .map(|h| h.spec.depends_on.keys().cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
+            for dep in
+                reg.get(&n).map(|h| h.spec.depends_on.keys().cloned().collect::<Vec<_>>()).unwrap_or_default()
             {
                 if seen.insert(dep.clone()) {
                     todo.push(dep);
@@ -428,10 +306,7 @@ impl Supervisor {
         }
         Ok(seen
             .into_iter()
-            .filter(|d| {
-                reg.get(d)
-                    .is_some_and(|h| h.state.borrow().status == Status::Stopped)
-            })
+            .filter(|d| reg.get(d).is_some_and(|h| h.state.borrow().status == Status::Stopped))
             .collect())
     }
 }
@@ -445,11 +320,7 @@ pub(crate) async fn quit(h: ServiceHandle) {
     let _ = h.task.await;
 }
 
-async fn wait_until(
-    mut rx: watch::Receiver<Snapshot>,
-    done: impl Fn(&Snapshot) -> bool,
-    limit: Duration,
-) {
+async fn wait_until(mut rx: watch::Receiver<Snapshot>, done: impl Fn(&Snapshot) -> bool, limit: Duration) {
     let _ = tokio::time::timeout(limit, rx.wait_for(|s| done(s))).await;
 }
 

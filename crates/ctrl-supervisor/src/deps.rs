@@ -19,10 +19,7 @@ pub struct Dependency {
 /// a reason whenever it has to wait ("waiting for db to be healthy (db is backoff)").
 pub async fn wait_for(mut deps: Vec<Dependency>, waiting: impl Fn(String)) {
     loop {
-        let Some(blocker) = deps
-            .iter_mut()
-            .find(|d| !d.state.borrow().satisfies(d.condition))
-        else {
+        let Some(blocker) = deps.iter_mut().find(|d| !d.state.borrow().satisfies(d.condition)) else {
             return;
         };
         let now = blocker.state.borrow().status;

@@ -38,9 +38,7 @@ pub fn group_alive(pgid: u32) -> bool {
 
 /// The name of the signal that ended a process (`SIGKILL`), from its wait status.
 pub fn signal_name(sig: i32) -> String {
-    Signal::try_from(sig)
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_else(|_| format!("signal {sig}"))
+    Signal::try_from(sig).map(|s| s.as_str().to_owned()).unwrap_or_else(|_| format!("signal {sig}"))
 }
 
 /// Makes sure nothing of group `pgid` survives: `sig`, then SIGKILL after `grace`.

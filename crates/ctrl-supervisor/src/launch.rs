@@ -29,17 +29,10 @@ pub fn spawn(spec: &ServiceSpec) -> Result<Child, String> {
     };
     let cwd = spec.cwd.as_deref().unwrap_or(Path::new("."));
     if !cwd.is_dir() {
-        return Err(format!(
-            "working directory {} does not exist",
-            cwd.display()
-        ));
+        return Err(format!("working directory {} does not exist", cwd.display()));
     }
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(file) = &spec.env_file {
         let vars = dotenvy::from_path_iter(file)
             .map_err(|e| format!("cannot read env_file {}: {e}", file.display()))?;
@@ -73,10 +66,7 @@ pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
     let mut out = Vec::new();
     let cwd = spec.cwd.as_deref().unwrap_or(Path::new("."));
     if !cwd.is_dir() {
-        out.push(format!(
-            "working directory {} does not exist",
-            cwd.display()
-        ));
+        out.push(format!("working directory {} does not exist", cwd.display()));
     }
     if let Some(program) = spec.argv().first()
         && find_executable(program, cwd).is_none()
@@ -103,11 +93,8 @@ pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
 /// Finds `program` as `spawn` would: a path as written, or the first match in PATH.
 pub fn find_executable(program: &str, cwd: &Path) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
+    let executable =
+        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if program.contains('/') {
         let p = cwd.join(program);
         return executable(&p).then_some(p);

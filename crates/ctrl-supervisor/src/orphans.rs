@@ -14,11 +14,7 @@ use crate::group::{os_signal, reap_group};
 
 /// Deals with every live process recorded by the previous daemon; returns the
 /// services that were adopted (they must not be autostarted).
-pub(crate) async fn handle(
-    sup: &Supervisor,
-    rows: &[ServiceRow],
-    config: &Config,
-) -> BTreeSet<String> {
+pub(crate) async fn handle(sup: &Supervisor, rows: &[ServiceRow], config: &Config) -> BTreeSet<String> {
     let mut adopted = BTreeSet::new();
     let mut kills = Vec::new();
     for row in rows {
@@ -37,16 +33,13 @@ pub(crate) async fn handle(
         match spec.map(|s| s.on_orphan) {
             Some(OnOrphan::Adopt) if group != 0 => {
                 tracing::info!(service = %row.name, pid, "adopting a process of the previous daemon");
-                sup.send_raw(&row.name, ActorMsg::Adopt { pid, pgid: pid })
-                    .await;
+                sup.send_raw(&row.name, ActorMsg::Adopt { pid, pgid: pid }).await;
                 adopted.insert(row.name.clone());
             }
             _ => {
                 tracing::info!(service = %row.name, pid, "stopping a process left by the previous daemon");
                 let sig = os_signal(spec.map(|s| s.stop_signal).unwrap_or(StopSignal::Term));
-                let grace = spec
-                    .map(|s| s.stop_timeout.0)
-                    .unwrap_or(Duration::from_secs(10));
+                let grace = spec.map(|s| s.stop_timeout.0).unwrap_or(Duration::from_secs(10));
                 let name = row.name.clone();
                 kills.push(async move {
                     if group != 0 {

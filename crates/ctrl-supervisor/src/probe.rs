@@ -80,17 +80,14 @@ pub fn start(
                     // Liveness counts only once the service has answered at least once:
                     // a service that never comes up shows as not ready, not as a restart loop.
                     let armed = kind == ProbeKind::Readiness || passing.is_some();
-                    (armed && fails >= probe.failure_threshold && passing != Some(false)).then(
-                        || {
-                            passing = Some(false);
-                            let reason =
-                                format!("{} failed {fails} times: {why}", probe.describe());
-                            match kind {
-                                ProbeKind::Readiness => Input::ReadinessFailed { reason },
-                                ProbeKind::Liveness => Input::LivenessFailed { reason },
-                            }
-                        },
-                    )
+                    (armed && fails >= probe.failure_threshold && passing != Some(false)).then(|| {
+                        passing = Some(false);
+                        let reason = format!("{} failed {fails} times: {why}", probe.describe());
+                        match kind {
+                            ProbeKind::Readiness => Input::ReadinessFailed { reason },
+                            ProbeKind::Liveness => Input::LivenessFailed { reason },
+                        }
+                    })
                 }
             };
             if let Some(input) = input
@@ -109,17 +106,12 @@ pub fn start(
 }
 
 /// One check, bounded by `timeout`.
-pub async fn run_check(
-    check: &ProbeCheck,
-    ctx: &ExecContext,
-    timeout: Duration,
-) -> Result<(), String> {
+pub async fn run_check(check: &ProbeCheck, ctx: &ExecContext, timeout: Duration) -> Result<(), String> {
     let fut = async {
         match check {
-            ProbeCheck::Tcp(addr) => TcpStream::connect(addr.as_str())
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string()),
+            ProbeCheck::Tcp(addr) => {
+                TcpStream::connect(addr.as_str()).await.map(drop).map_err(|e| e.to_string())
+            }
             ProbeCheck::Http(url) => http_get(url).await,
             ProbeCheck::Exec(argv) => exec(argv, ctx, timeout).await,
         }
@@ -134,12 +126,8 @@ async fn http_get(url: &str) -> Result<(), String> {
     let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let host = uri.host().ok_or("URL has no host")?.to_owned();
     let port = uri.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect((host.as_str(), port)).await.map_err(|e| e.to_string())?;
+    let (mut sender, conn) = http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
     let conn = tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let req = Request::get(path)
@@ -164,22 +152,12 @@ async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(
         cmd.current_dir(dir);
     }
     cmd.envs(&ctx.env);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
     // SAFETY: setsid is async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let pgid = child.id().unwrap_or(0);
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(s)) if s.success() => Ok(()),

@@ -1,7 +1,5 @@
 //! Applying a changed config: only the difference is touched.
 
-use std::sync::Arc;
-
 use ctrl_core::config::Config;
 use ctrl_core::service::Input;
 use serde::Serialize;
@@ -33,26 +31,14 @@ impl Supervisor {
         for name in old.services.keys() {
             match new.services.get(name) {
                 None => report.removed.push(name.clone()),
-                Some(spec) if Some(spec) != old.services.get(name) => {
-                    report.changed.push(name.clone())
-                }
+                Some(spec) if Some(spec) != old.services.get(name) => report.changed.push(name.clone()),
                 Some(_) => report.unchanged.push(name.clone()),
             }
         }
-        report.added = new
-            .services
-            .keys()
-            .filter(|n| !old.services.contains_key(*n))
-            .cloned()
-            .collect();
+        report.added = new.services.keys().filter(|n| !old.services.contains_key(*n)).cloned().collect();
 
         let going: Vec<_> = {
-            let mut reg = self
-                .inner
-                .shared
-                .registry
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
             report
                 .removed
                 .iter()
@@ -70,24 +56,11 @@ impl Supervisor {
             self.store().forget_service(name).await?;
         }
         *self.inner.config.lock().unwrap_or_else(|p| p.into_inner()) = new.clone();
-        let fresh: Vec<String> = report
-            .added
-            .iter()
-            .chain(&report.changed)
-            .cloned()
-            .collect();
+        let fresh: Vec<String> = report.added.iter().chain(&report.changed).cloned().collect();
         self.add_services(&new, &fresh).await?;
         for name in &fresh {
-            let spec = Arc::new(new.services[name].clone());
-            if spec.autostart || was_live.contains(name) {
-                let _ = self
-                    .send(
-                        name,
-                        Input::Start {
-                            reason: "config reloaded".into(),
-                        },
-                    )
-                    .await;
+            if new.services[name].autostart || was_live.contains(name) {
+                let _ = self.send(name, Input::Start { reason: "config reloaded".into() }).await;
             }
         }
         Ok(report)

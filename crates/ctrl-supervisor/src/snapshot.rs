@@ -52,13 +52,9 @@ impl Snapshot {
     /// Whether a dependent waiting for `cond` may go ahead.
     pub fn satisfies(&self, cond: Condition) -> bool {
         match cond {
-            Condition::Started => matches!(
-                self.status,
-                Status::Running | Status::Ready | Status::Completed
-            ),
+            Condition::Started => matches!(self.status, Status::Running | Status::Ready | Status::Completed),
             Condition::Healthy => {
-                self.status == Status::Ready
-                    || (self.status == Status::Running && !self.has_readiness)
+                self.status == Status::Ready || (self.status == Status::Running && !self.has_readiness)
             }
             Condition::Completed => self.status == Status::Completed,
         }

@@ -30,28 +30,22 @@ impl Client {
                 sock.display()
             )
         })?;
-        Ok(Client {
-            reader: BufReader::new(stream),
-        })
+        Ok(Client { reader: BufReader::new(stream) })
     }
 
     /// Sends `req` and returns the raw answer line.
     pub fn raw(&mut self, req: &Request) -> anyhow::Result<String> {
         let mut line = serde_json::to_string(req)?;
         line.push('\n');
-        self.reader
-            .get_mut()
-            .write_all(line.as_bytes())
-            .context("cannot talk to the daemon")?;
-        self.next_line()?
-            .ok_or_else(|| anyhow!("the daemon closed the connection without answering"))
+        self.reader.get_mut().write_all(line.as_bytes()).context("cannot talk to the daemon")?;
+        self.next_line()?.ok_or_else(|| anyhow!("the daemon closed the connection without answering"))
     }
 
     /// Sends `req` and decodes the envelope's data; a failure becomes an error with its message.
     pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> anyhow::Result<T> {
         let line = self.raw(req)?;
-        let env: Envelope<T> = serde_json::from_str(&line)
-            .context("the daemon sent an answer this CLI does not understand")?;
+        let env: Envelope<T> =
+            serde_json::from_str(&line).context("the daemon sent an answer this CLI does not understand")?;
         env.into_result().map_err(|e| anyhow!(e.error))
     }
 

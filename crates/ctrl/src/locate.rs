@@ -18,8 +18,7 @@ pub fn load_config(given: Option<&Path>) -> anyhow::Result<(Config, Option<PathB
     let path = config_path(given);
     let mut config = match &path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
             let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
             ctrl_core::config::parse(&abs, &text).map_err(|e| {
                 // Name the file as the user wrote it.
@@ -33,9 +32,7 @@ pub fn load_config(given: Option<&Path>) -> anyhow::Result<(Config, Option<PathB
         }
         None => Config::defaults(&std::env::current_dir().context("no current directory")?),
     };
-    config
-        .apply_env(|k| std::env::var(k).ok())
-        .map_err(anyhow::Error::msg)?;
+    config.apply_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
     Ok((config, path))
 }
 
@@ -48,19 +45,12 @@ pub fn state_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
     let Some(path) = config_path(given) else {
         return Ok(std::env::current_dir()?.join("state"));
     };
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
-    let dir = table
-        .get("server")
-        .and_then(|s| s.get("state_dir"))
-        .and_then(|d| d.as_str())
-        .unwrap_or("state");
-    let base = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+    let dir =
+        table.get("server").and_then(|s| s.get("state_dir")).and_then(|d| d.as_str()).unwrap_or("state");
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     Ok(base.join(dir))
 }
 

@@ -72,18 +72,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up => cmd::up::run(cli.config.as_deref()),
         Command::Check => cmd::check::run(cli.config.as_deref()),
-        Command::Status { name, json } => {
-            cmd::status::run(cli.config.as_deref(), name.as_deref(), json)
-        }
+        Command::Status { name, json } => cmd::status::run(cli.config.as_deref(), name.as_deref(), json),
         Command::Start(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Start, t),
         Command::Stop(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Stop, t),
-        Command::Restart(t) => {
-            cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Restart, t)
-        }
+        Command::Restart(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Restart, t),
         Command::Logs(args) => cmd::logs::run(cli.config.as_deref(), args),
-        Command::Events { name, limit, json } => {
-            cmd::events::run(cli.config.as_deref(), &name, limit, json)
-        }
+        Command::Events { name, limit, json } => cmd::events::run(cli.config.as_deref(), &name, limit, json),
         Command::Reload { json } => cmd::reload::run(cli.config.as_deref(), json),
     };
     match result {

@@ -22,11 +22,7 @@ pub fn state_color(s: Status) -> &'static str {
 
 /// `text` in the state's colour when `color`.
 pub fn paint(s: Status, text: &str, color: bool) -> String {
-    if color {
-        format!("{}{text}\x1b[0m", state_color(s))
-    } else {
-        text.to_owned()
-    }
+    if color { format!("{}{text}\x1b[0m", state_color(s)) } else { text.to_owned() }
 }
 
 /// Prints rows under headers with columns padded to their widest cell.
@@ -53,17 +49,11 @@ pub fn print(headers: &[&str], rows: &[Vec<String>], colors: &[Option<&str>]) ->
         }
         out.push('\n');
     };
-    line(
-        headers.iter().map(|h| (h.to_string(), None)).collect(),
-        &mut out,
-    );
+    line(headers.iter().map(|h| (h.to_string(), None)).collect(), &mut out);
     for (r, row) in rows.iter().enumerate() {
         let color = colors.get(r).copied().flatten();
         line(
-            row.iter()
-                .enumerate()
-                .map(|(i, c)| (c.clone(), if i == 1 { color } else { None }))
-                .collect(),
+            row.iter().enumerate().map(|(i, c)| (c.clone(), if i == 1 { color } else { None })).collect(),
             &mut out,
         );
     }

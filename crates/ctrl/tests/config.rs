@@ -7,11 +7,7 @@ use std::process::Command;
 use common::*;
 
 fn run(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
-    let o = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let o = Command::new(BIN).args(args).current_dir(dir).output().unwrap();
     (
         o.status.success(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -31,14 +27,13 @@ fn typos_name_file_line_column_and_key() {
         let (ok, _, err) = run(&[verb, "--config", "bad.toml"], dir.path());
         assert!(!ok, "{verb} must fail");
         assert!(
-            err.starts_with("ctrl: bad.toml:3:1: services.web.autostrat: unknown field 'autostrat', expected one of"),
+            err.starts_with(
+                "ctrl: bad.toml:3:1: services.web.autostrat: unknown field 'autostrat', expected one of"
+            ),
             "{verb}: {err}"
         );
     }
-    assert!(
-        !dir.path().join("state").exists(),
-        "a bad config starts nothing"
-    );
+    assert!(!dir.path().join("state").exists(), "a bad config starts nothing");
 }
 
 #[test]
@@ -52,11 +47,13 @@ fn unknown_dependency_and_cycle_are_reported_together() {
     .unwrap();
     let (ok, _, err) = run(&["check"], dir.path());
     assert!(!ok);
-    assert!(err.starts_with("ctrl: ctrl.toml:6:31: services.b.depends_on.zz: unknown service 'zz'; defined services: a, b\n"), "{err}");
     assert!(
-        err.contains("ctrl.toml:3:1: services.a.depends_on: dependency cycle: a -> b -> a"),
+        err.starts_with(
+            "ctrl: ctrl.toml:6:31: services.b.depends_on.zz: unknown service 'zz'; defined services: a, b\n"
+        ),
         "{err}"
     );
+    assert!(err.contains("ctrl.toml:3:1: services.a.depends_on: dependency cycle: a -> b -> a"), "{err}");
 }
 
 #[test]
@@ -76,28 +73,18 @@ fn check_reports_what_would_stop_a_start() {
     .unwrap();
     let (ok, out, _) = run(&["check"], dir.path());
     assert!(!ok);
-    assert!(
-        out.contains("services.ghost: command 'no-such-binary-xyz' was not found in PATH"),
-        "{out}"
-    );
+    assert!(out.contains("services.ghost: command 'no-such-binary-xyz' was not found in PATH"), "{out}");
     assert!(
         out.contains("services.lost: working directory") && out.contains("nowhere does not exist"),
         "{out}"
     );
     assert!(
-        out.contains(&format!(
-            "services.busy: port {port} is already in use by pid {}",
-            std::process::id()
-        )),
+        out.contains(&format!("services.busy: port {port} is already in use by pid {}", std::process::id())),
         "{out}"
     );
     assert!(!out.contains("services.fine"), "{out}");
     drop(holder);
-    std::fs::write(
-        dir.path().join("ok.toml"),
-        "[services.fine]\ncommand = [\"sleep\", \"1\"]\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("ok.toml"), "[services.fine]\ncommand = [\"sleep\", \"1\"]\n").unwrap();
     let (ok, out, _) = run(&["check", "-c", "ok.toml"], dir.path());
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "ok.toml: ok (1 services)");
@@ -108,10 +95,7 @@ fn cli_without_a_daemon_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = run(&["status"], dir.path());
     assert!(!ok);
-    assert!(
-        err.contains("no daemon is running for") && err.contains("start one with `ctrl up`"),
-        "{err}"
-    );
+    assert!(err.contains("no daemon is running for") && err.contains("start one with `ctrl up`"), "{err}");
 }
 
 #[test]
@@ -120,10 +104,6 @@ fn unknown_service_is_not_found() {
     for verb in ["start", "stop", "restart", "logs", "events"] {
         let o = d.ctl(&[verb, "nope"]);
         assert!(!o.status.success());
-        assert_eq!(
-            String::from_utf8_lossy(&o.stderr).trim(),
-            "ctrl: no service named 'nope'",
-            "{verb}"
-        );
+        assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "ctrl: no service named 'nope'", "{verb}");
     }
 }

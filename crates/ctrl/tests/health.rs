@@ -9,10 +9,7 @@ use common::*;
 use serde_json::Value;
 
 fn first(events: &[Value], to: &str) -> DateTime<Utc> {
-    let e = events
-        .iter()
-        .find(|e| e["to"] == to)
-        .unwrap_or_else(|| panic!("no {to} in {events:?}"));
+    let e = events.iter().find(|e| e["to"] == to).unwrap_or_else(|| panic!("no {to} in {events:?}"));
     e["at"].as_str().unwrap().parse().unwrap()
 }
 
@@ -32,10 +29,7 @@ fn dependencies_wait_for_completed_and_healthy() {
     let setup_done = first(&setup, "completed");
     assert!(first(&web, "running") >= setup_done);
     let web_ready = first(&web, "ready");
-    assert!(
-        first(&worker, "running") >= web_ready,
-        "worker ran before web was healthy"
-    );
+    assert!(first(&worker, "running") >= web_ready, "worker ran before web was healthy");
     assert_eq!(d.service("setup")["exit_code"], 0);
     assert_eq!(d.service("web")["health"], "healthy");
     // While waiting, the reason said what for.
@@ -58,13 +52,7 @@ fn readiness_and_liveness_fail_and_recover() {
     std::fs::write(d.path("sick"), "").unwrap();
     let s = d.wait_status("web", "running", Duration::from_secs(5));
     assert_eq!((s["health"].as_str(), &s["pid"]), (Some("unhealthy"), &pid));
-    assert!(
-        s["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("readiness failed: http http://127.0.0.1:"),
-        "{s}"
-    );
+    assert!(s["reason"].as_str().unwrap().starts_with("readiness failed: http http://127.0.0.1:"), "{s}");
     assert!(s["reason"].as_str().unwrap().contains("HTTP 503"), "{s}");
     // …and recovers.
     std::fs::remove_file(d.path("sick")).unwrap();
@@ -73,11 +61,9 @@ fn readiness_and_liveness_fail_and_recover() {
     // Liveness fails: the service is restarted with the reason recorded.
     std::fs::write(d.path("kill-me"), "").unwrap();
     wait("a liveness restart", Duration::from_secs(10), || {
-        d.events("web").into_iter().find(|e| {
-            e["reason"]
-                .as_str()
-                .is_some_and(|r| r.starts_with("liveness failed: exec test"))
-        })
+        d.events("web")
+            .into_iter()
+            .find(|e| e["reason"].as_str().is_some_and(|r| r.starts_with("liveness failed: exec test")))
     });
     std::fs::remove_file(d.path("kill-me")).unwrap();
     let s = d.wait_status("web", "ready", Duration::from_secs(10));
@@ -99,12 +85,7 @@ fn port_taken_by_another_process_is_a_clear_error() {
     assert!(s["reason"].as_str().unwrap().starts_with(&want), "{s}");
     assert_eq!(d.service("other")["status"], "running");
     let events = d.events("web");
-    assert!(
-        events
-            .iter()
-            .any(|e| e["reason"].as_str().is_some_and(|r| r.starts_with(&want))),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e["reason"].as_str().is_some_and(|r| r.starts_with(&want))), "{events:?}");
     // Once the port is free, a manual start works.
     drop(holder);
     d.ok(&["start", "web"]);
@@ -119,17 +100,8 @@ fn missing_executable_and_cwd_are_visible_and_others_keep_running() {
          [services.fine]\ncommand = [\"sleep\", \"1000\"]\n",
     );
     let g = d.wait_status("ghost", "exited", Duration::from_secs(5));
-    assert_eq!(
-        g["reason"],
-        "command 'no-such-program-xyz' was not found in PATH"
-    );
+    assert_eq!(g["reason"], "command 'no-such-program-xyz' was not found in PATH");
     let n = d.wait_status("nowhere", "exited", Duration::from_secs(5));
-    assert!(
-        n["reason"]
-            .as_str()
-            .unwrap()
-            .ends_with("does/not/exist does not exist"),
-        "{n}"
-    );
+    assert!(n["reason"].as_str().unwrap().ends_with("does/not/exist does not exist"), "{n}");
     assert_eq!(d.service("fine")["status"], "running");
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 use common::*;
 
 fn pid_of(d: &Daemon, name: &str) -> u64 {
-    d.wait_status(name, "running", Duration::from_secs(10))["pid"]
-        .as_u64()
-        .unwrap()
+    d.wait_status(name, "running", Duration::from_secs(10))["pid"].as_u64().unwrap()
 }
 
 #[test]
@@ -19,11 +17,7 @@ fn reload_touches_only_changed_services() {
          [services.changed]\ncommand = [\"sleep\", \"1000\"]\nenv = { V = \"1\" }\n\
          [services.removed]\ncommand = [\"sleep\", \"1000\"]\n",
     );
-    let (same, changed, removed) = (
-        pid_of(&d, "same"),
-        pid_of(&d, "changed"),
-        pid_of(&d, "removed"),
-    );
+    let (same, changed, removed) = (pid_of(&d, "same"), pid_of(&d, "changed"), pid_of(&d, "removed"));
     std::fs::write(
         &d.config,
         "[server]\nstate_dir = \"state\"\n\n[services.same]\ncommand = [\"sleep\", \"1000\"]\n\
@@ -36,20 +30,12 @@ fn reload_touches_only_changed_services() {
     assert_eq!(report["removed"], serde_json::json!(["removed"]));
     assert_eq!(report["changed"], serde_json::json!(["changed"]));
     assert_eq!(report["unchanged"], serde_json::json!(["same"]));
-    assert_eq!(
-        pid_of(&d, "same"),
-        same,
-        "an unchanged service keeps its process"
-    );
+    assert_eq!(pid_of(&d, "same"), same, "an unchanged service keeps its process");
     assert_ne!(pid_of(&d, "changed"), changed);
     pid_of(&d, "added");
     assert!(!alive(removed as u32));
     assert!(!alive(changed as u32));
-    let names: Vec<String> = d
-        .services()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_owned())
-        .collect();
+    let names: Vec<String> = d.services().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
     assert_eq!(names, ["added", "changed", "same"]);
     // The new env reached the new process.
     let environ = std::fs::read(format!("/proc/{}/environ", pid_of(&d, "changed"))).unwrap();
@@ -65,10 +51,7 @@ fn bad_config_on_reload_changes_nothing() {
     let o = d.ctl(&["reload"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        err.contains("ctrl.toml:5:11: services.a.restart: unknown variant 'sometimes'"),
-        "{err}"
-    );
+    assert!(err.contains("ctrl.toml:5:11: services.a.restart: unknown variant 'sometimes'"), "{err}");
     assert_eq!(pid_of(&d, "a"), pid);
 }
 
@@ -81,11 +64,8 @@ fn sighup_reloads() {
         "[server]\nstate_dir = \"state\"\n[services.b]\ncommand = [\"sleep\", \"1000\"]\n",
     )
     .unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(d.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid() as i32), nix::sys::signal::Signal::SIGHUP)
+        .unwrap();
     wait("b to appear", Duration::from_secs(10), || {
         d.services().iter().any(|s| s["name"] == "b").then_some(())
     });
@@ -104,10 +84,7 @@ fn orphans_of_a_killed_daemon_are_killed_by_default() {
         (p.len() == 3).then_some(p)
     });
     d.kill9();
-    assert!(
-        pids.iter().all(|p| alive(*p)),
-        "the services outlive a SIGKILLed daemon"
-    );
+    assert!(pids.iter().all(|p| alive(*p)), "the services outlive a SIGKILLed daemon");
     std::fs::remove_file(d.path("pids")).unwrap();
     d.up();
     let fresh = wait("the new start", Duration::from_secs(10), || {
@@ -122,8 +99,7 @@ fn orphans_of_a_killed_daemon_are_killed_by_default() {
 
 #[test]
 fn orphans_can_be_adopted_and_then_stopped() {
-    let mut d =
-        Daemon::start("[services.keep]\ncommand = [\"sleep\", \"1000\"]\non_orphan = \"adopt\"\n");
+    let mut d = Daemon::start("[services.keep]\ncommand = [\"sleep\", \"1000\"]\non_orphan = \"adopt\"\n");
     let pid = pid_of(&d, "keep");
     d.kill9();
     d.up();
@@ -131,19 +107,12 @@ fn orphans_can_be_adopted_and_then_stopped() {
     assert_eq!(s["pid"].as_u64(), Some(pid), "the same process, adopted");
     assert_eq!(s["reason"], "adopted from the previous daemon");
     // The adopted process is watched: its death is seen and handled by the restart policy.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let again = wait(
-        "a restart after the adopted process died",
-        Duration::from_secs(10),
-        || {
-            let s = d.service("keep");
-            (s["status"] == "running" && s["pid"].as_u64() != Some(pid)).then_some(s)
-        },
-    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let again = wait("a restart after the adopted process died", Duration::from_secs(10), || {
+        let s = d.service("keep");
+        (s["status"] == "running" && s["pid"].as_u64() != Some(pid)).then_some(s)
+    });
     d.ok(&["stop", "keep"]);
     assert!(!alive(again["pid"].as_u64().unwrap() as u32));
 }

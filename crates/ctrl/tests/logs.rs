@@ -26,11 +26,7 @@ fn a_million_lines_are_captured_without_loss_across_rotations() {
             .filter_map(|p| {
                 let name = p.file_name()?.to_str()?.to_owned();
                 let rest = name.strip_prefix("flood.stdout.log")?;
-                let n = if rest.is_empty() {
-                    0
-                } else {
-                    rest.strip_prefix('.')?.parse().ok()?
-                };
+                let n = if rest.is_empty() { 0 } else { rest.strip_prefix('.')?.parse().ok()? };
                 Some((n, p))
             })
             .collect();
@@ -43,54 +39,30 @@ fn a_million_lines_are_captured_without_loss_across_rotations() {
     };
     let (count, text) = wait("all lines in the files", Duration::from_secs(30), || {
         let (count, text) = read_all();
-        text.ends_with(b"line 0999999 payload\n")
-            .then_some((count, text))
+        text.ends_with(b"line 0999999 payload\n").then_some((count, text))
     });
-    assert!(
-        count >= 10,
-        "expected rotation into many files, got {count}"
-    );
+    assert!(count >= 10, "expected rotation into many files, got {count}");
     for f in std::fs::read_dir(&logs).unwrap().flatten() {
-        assert!(
-            f.metadata().unwrap().len() <= 4 << 20,
-            "{:?} is over max_size",
-            f.path()
-        );
+        assert!(f.metadata().unwrap().len() <= 4 << 20, "{:?} is over max_size", f.path());
     }
     let mut expected = 0u32;
     for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         let line = std::str::from_utf8(line).unwrap();
         let mut parts = line.splitn(3, ' ');
-        let (ts, stream, body) = (
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-            parts.next().unwrap(),
-        );
-        assert!(
-            ts.ends_with('Z') && ts.len() == 27,
-            "bad timestamp in {line:?}"
-        );
+        let (ts, stream, body) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        assert!(ts.ends_with('Z') && ts.len() == 27, "bad timestamp in {line:?}");
         assert_eq!(stream, "stdout");
-        assert_eq!(
-            body,
-            format!("line {expected:07} payload"),
-            "lost or reordered line"
-        );
+        assert_eq!(body, format!("line {expected:07} payload"), "lost or reordered line");
         expected += 1;
     }
     assert_eq!(expected, 1_000_000);
     // stderr, with its final partial line completed.
     let err = std::fs::read_to_string(logs.join("flood.stderr.log")).unwrap();
-    let bodies: Vec<&str> = err
-        .lines()
-        .map(|l| l.splitn(3, ' ').nth(2).unwrap())
-        .collect();
+    let bodies: Vec<&str> = err.lines().map(|l| l.splitn(3, ' ').nth(2).unwrap()).collect();
     assert_eq!(bodies, ["done on stderr", "partial without newline"]);
     // Reading back through the CLI, per stream and merged in time order.
     let body = |out: String| -> Vec<String> {
-        out.lines()
-            .map(|l| l.splitn(3, ' ').nth(2).unwrap().to_owned())
-            .collect()
+        out.lines().map(|l| l.splitn(3, ' ').nth(2).unwrap().to_owned()).collect()
     };
     assert_eq!(
         body(d.ok(&["logs", "flood", "-n", "2", "--stream", "stdout"])),
@@ -101,15 +73,9 @@ fn a_million_lines_are_captured_without_loss_across_rotations() {
         ["done on stderr", "partial without newline"]
     );
     let merged = d.ok(&["logs", "flood", "-n", "50"]);
-    let stamps: Vec<&str> = merged
-        .lines()
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
+    let stamps: Vec<&str> = merged.lines().map(|l| l.split(' ').next().unwrap()).collect();
     assert_eq!(stamps.len(), 50);
-    assert!(
-        stamps.windows(2).all(|w| w[0] <= w[1]),
-        "merged lines out of time order"
-    );
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "merged lines out of time order");
 }
 
 #[test]
@@ -126,10 +92,7 @@ fn raw_format_keeps_the_childs_exact_bytes() {
     });
     assert_eq!(got, want);
     let shown = d.ok(&["logs", "bytes", "--json"]);
-    let lines: Vec<serde_json::Value> = shown
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> = shown.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0]["line"], "café \u{fffd}\u{fffd} bad utf8");
     assert_eq!(lines[0]["ts"], serde_json::Value::Null);
     assert_eq!(lines[1]["line"], "no newline at end");
@@ -157,19 +120,13 @@ fn follow_streams_new_lines() {
         }
     });
     while seen.len() < 6 {
-        let line = rx
-            .recv_timeout(Duration::from_secs(5))
-            .expect("a followed line");
+        let line = rx.recv_timeout(Duration::from_secs(5)).expect("a followed line");
         let n: u32 = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
         seen.push(n);
     }
     follower.kill().unwrap();
     let _ = follower.wait();
     for pair in seen.windows(2) {
-        assert_eq!(
-            pair[1],
-            pair[0] + 1,
-            "lines missing or repeated between history and follow: {seen:?}"
-        );
+        assert_eq!(pair[1], pair[0] + 1, "lines missing or repeated between history and follow: {seen:?}");
     }
 }

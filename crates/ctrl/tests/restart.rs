@@ -53,13 +53,7 @@ fn start_limit_makes_it_fatal_until_a_manual_start() {
         fixture("crash.sh")
     ));
     let s = d.wait_status("loop", "fatal", Duration::from_secs(10));
-    assert!(
-        s["reason"]
-            .as_str()
-            .unwrap()
-            .contains("start limit reached: 3 starts within 1m"),
-        "{s}"
-    );
+    assert!(s["reason"].as_str().unwrap().contains("start limit reached: 3 starts within 1m"), "{s}");
     assert_eq!(s["restarts"], 2);
     // The crash loop did not disturb the other service.
     let calm = d.service("calm");
@@ -70,19 +64,11 @@ fn start_limit_makes_it_fatal_until_a_manual_start() {
     // …until started by hand, which clears the limit.
     d.ok(&["start", "loop"]);
     let events = d.events("loop");
-    assert!(
-        events
-            .iter()
-            .any(|e| e["from"] == "fatal" && e["to"] == "starting"),
-        "{events:?}"
-    );
+    assert!(events.iter().any(|e| e["from"] == "fatal" && e["to"] == "starting"), "{events:?}");
     d.wait_status("loop", "fatal", Duration::from_secs(10));
     let o = d.ctl(&["start", "calm"]);
     assert!(!o.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&o.stderr).trim(),
-        "ctrl: calm: service is already running"
-    );
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "ctrl: calm: service is already running");
 }
 
 #[test]
@@ -110,10 +96,7 @@ fn thousands_of_restarts_leave_no_zombies() {
             zombies.push(entry.file_name());
         }
     }
-    assert!(
-        zombies.is_empty(),
-        "zombie children of the daemon: {zombies:?}"
-    );
+    assert!(zombies.is_empty(), "zombie children of the daemon: {zombies:?}");
     // Every restart is in the event log: the last 1000 events are whole cycles.
     let events = d.events("blink");
     assert_eq!(events.len(), 1000);

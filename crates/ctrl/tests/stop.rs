@@ -32,20 +32,11 @@ fn stop_escalates_to_sigkill_of_the_whole_tree() {
         assert!(!alive(*p), "pid {p} survived the stop");
     }
     let events = d.events("tree");
-    let kill = events
-        .iter()
-        .find(|e| {
-            e["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("sent SIGKILL"))
-        })
-        .unwrap();
+    let kill =
+        events.iter().find(|e| e["reason"].as_str().is_some_and(|r| r.contains("sent SIGKILL"))).unwrap();
     assert_eq!(kill["to"], "stopping");
     let last = events.last().unwrap();
-    assert_eq!(
-        (last["to"].as_str(), last["signal"].as_str()),
-        (Some("stopped"), Some("SIGKILL"))
-    );
+    assert_eq!((last["to"].as_str(), last["signal"].as_str()), (Some("stopped"), Some("SIGKILL")));
 }
 
 #[test]
@@ -58,10 +49,8 @@ fn sigterm_to_the_daemon_stops_everything_in_reverse_dependency_order() {
     for s in ["db", "api", "web"] {
         d.wait_status(s, "running", Duration::from_secs(10));
     }
-    let pids: Vec<u32> = ["db", "api", "web"]
-        .iter()
-        .map(|s| d.service(s)["pid"].as_u64().unwrap() as u32)
-        .collect();
+    let pids: Vec<u32> =
+        ["db", "api", "web"].iter().map(|s| d.service(s)["pid"].as_u64().unwrap() as u32).collect();
     let status = d.stop();
     assert!(status.success(), "daemon exit: {status:?}");
     for p in pids {
@@ -70,8 +59,7 @@ fn sigterm_to_the_daemon_stops_everything_in_reverse_dependency_order() {
     // The order is visible in the daemon's console output: web, then api, then db.
     let log = d.log();
     let pos = |s: &str| {
-        log.find(&format!("{s:<16}  stopped"))
-            .unwrap_or_else(|| panic!("no stop of {s} in\n{log}"))
+        log.find(&format!("{s:<16}  stopped")).unwrap_or_else(|| panic!("no stop of {s} in\n{log}"))
     };
     assert!(pos("web") < pos("api") && pos("api") < pos("db"), "{log}");
 }

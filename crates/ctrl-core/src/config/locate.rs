@@ -23,30 +23,15 @@ pub fn from_toml(file: &str, text: &str, err: &toml::de::Error) -> ConfigError {
         .unwrap_or_default();
     let (line, column) = line_col(text, span.start);
     let message = err.message().trim().replace('`', "'");
-    ConfigError {
-        file: file.into(),
-        line,
-        column,
-        key,
-        message,
-    }
+    ConfigError { file: file.into(), line, column, key, message }
 }
 
 /// Locates a validation problem about the key at `path`.
 pub fn from_path(file: &str, text: &str, path: &[String], message: String) -> ConfigError {
-    let offset = DeTable::parse(text)
-        .ok()
-        .and_then(|doc| find(doc.get_ref(), path))
-        .map(|r| r.start)
-        .unwrap_or(0);
+    let offset =
+        DeTable::parse(text).ok().and_then(|doc| find(doc.get_ref(), path)).map(|r| r.start).unwrap_or(0);
     let (line, column) = line_col(text, offset);
-    ConfigError {
-        file: file.into(),
-        line,
-        column,
-        key: path.join("."),
-        message,
-    }
+    ConfigError { file: file.into(), line, column, key: path.join("."), message }
 }
 
 /// 1-based line and character column of a byte offset.
@@ -54,12 +39,7 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..text.floor_char_boundary(offset)];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
@@ -87,9 +67,8 @@ fn walk(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> boo
 /// The span of the deepest existing key along `path`.
 fn find(table: &DeTable<'_>, path: &[String]) -> Option<Range<usize>> {
     let (first, rest) = path.split_first()?;
-    let (k, v): (&Spanned<_>, &Spanned<DeValue<'_>>) = table
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == first.as_str())?;
+    let (k, v): (&Spanned<_>, &Spanned<DeValue<'_>>) =
+        table.iter().find(|(k, _)| k.get_ref().as_ref() == first.as_str())?;
     match v.get_ref() {
         DeValue::Table(t) if !rest.is_empty() => find(t, rest).or(Some(k.span())),
         _ => Some(k.span()),

@@ -19,8 +19,8 @@ use serde::Deserialize;
 pub use error::{ConfigError, ConfigErrors};
 pub use server::{MonitorConfig, ServerConfig, StorageConfig};
 pub use service::{
-    Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy,
-    ServiceSpec, StartLimit, StopSignal,
+    Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,
+    StartLimit, StopSignal,
 };
 pub use units::{ByteSize, Dur, parse_duration, parse_size};
 pub use validate::dependency_order;
@@ -55,10 +55,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let problems = validate::validate(&config);
     if !problems.is_empty() {
         return Err(ConfigErrors(
-            problems
-                .into_iter()
-                .map(|p| locate::from_path(&file, text, &p.key, p.message))
-                .collect(),
+            problems.into_iter().map(|p| locate::from_path(&file, text, &p.key, p.message)).collect(),
         ));
     }
     let base = path.parent().unwrap_or(Path::new("."));
@@ -68,11 +65,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
 
 /// Joins `p` to `base` unless it is absolute.
 fn under(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    }
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
 impl Config {
@@ -92,10 +85,7 @@ impl Config {
             }
         }
         self.storage.url = Some(match self.storage.url.take() {
-            None => format!(
-                "sqlite://{}",
-                self.server.state_dir.join("ctrl.db").display()
-            ),
+            None => format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display()),
             Some(url) => match url.strip_prefix("sqlite://") {
                 Some(p) => format!("sqlite://{}", under(base, Path::new(p)).display()),
                 None => url,
@@ -108,16 +98,11 @@ impl Config {
     /// The caller passes a lookup so that this stays free of process state.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(v) = get("CTRL_STATE_DIR") {
-            let old_db = format!(
-                "sqlite://{}",
-                self.server.state_dir.join("ctrl.db").display()
-            );
+            let old_db = format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display());
             self.server.state_dir = PathBuf::from(v);
             if self.storage.url.as_deref() == Some(old_db.as_str()) {
-                self.storage.url = Some(format!(
-                    "sqlite://{}",
-                    self.server.state_dir.join("ctrl.db").display()
-                ));
+                self.storage.url =
+                    Some(format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display()));
             }
         }
         if let Some(v) = get("CTRL_LISTEN") {
@@ -130,18 +115,15 @@ impl Config {
             self.server.cors_origins = v.split(',').map(|s| s.trim().to_owned()).collect();
         }
         if let Some(v) = get("CTRL_WS_INTERVAL") {
-            self.server.ws_interval =
-                Dur(parse_duration(&v).map_err(|e| format!("CTRL_WS_INTERVAL: {e}"))?);
+            self.server.ws_interval = Dur(parse_duration(&v).map_err(|e| format!("CTRL_WS_INTERVAL: {e}"))?);
         }
         if let Some(v) = get("CTRL_PORT_SCAN_START") {
-            self.monitor.port_range[0] = v
-                .parse()
-                .map_err(|_| format!("CTRL_PORT_SCAN_START: '{v}' is not a port"))?;
+            self.monitor.port_range[0] =
+                v.parse().map_err(|_| format!("CTRL_PORT_SCAN_START: '{v}' is not a port"))?;
         }
         if let Some(v) = get("CTRL_PORT_SCAN_END") {
-            self.monitor.port_range[1] = v
-                .parse()
-                .map_err(|_| format!("CTRL_PORT_SCAN_END: '{v}' is not a port"))?;
+            self.monitor.port_range[1] =
+                v.parse().map_err(|_| format!("CTRL_PORT_SCAN_END: '{v}' is not a port"))?;
         }
         Ok(())
     }

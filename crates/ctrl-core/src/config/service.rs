@@ -83,12 +83,9 @@ impl ServiceSpec {
 
     /// The readiness probe in force: the configured one, or a TCP check of `port`.
     pub fn effective_readiness(&self) -> Option<Probe> {
-        self.readiness.clone().or_else(|| {
-            self.port.map(|p| Probe {
-                tcp: Some(format!("127.0.0.1:{p}")),
-                ..Probe::default()
-            })
-        })
+        self.readiness
+            .clone()
+            .or_else(|| self.port.map(|p| Probe { tcp: Some(format!("127.0.0.1:{p}")), ..Probe::default() }))
     }
 }
 
@@ -114,9 +111,7 @@ impl Command {
     /// The command as one line, for display and the `services.command` column.
     pub fn display(&self) -> String {
         match self {
-            Command::Argv(v) => {
-                shlex::try_join(v.iter().map(String::as_str)).unwrap_or_else(|_| v.join(" "))
-            }
+            Command::Argv(v) => shlex::try_join(v.iter().map(String::as_str)).unwrap_or_else(|_| v.join(" ")),
             Command::Line(s) => s.clone(),
         }
     }
@@ -179,10 +174,7 @@ fn default_backoff_max() -> Dur {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            initial: default_backoff_initial(),
-            max: default_backoff_max(),
-        }
+        Backoff { initial: default_backoff_initial(), max: default_backoff_max() }
     }
 }
 
@@ -207,10 +199,7 @@ fn default_limit_interval() -> Dur {
 
 impl Default for StartLimit {
     fn default() -> Self {
-        StartLimit {
-            burst: default_burst(),
-            interval: default_limit_interval(),
-        }
+        StartLimit { burst: default_burst(), interval: default_limit_interval() }
     }
 }
 
@@ -248,11 +237,7 @@ impl StopSignal {
 
     /// The conventional name, such as `SIGTERM`.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(s, _)| *s == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("SIGTERM")
+        Self::ALL.iter().find(|(s, _)| *s == self).map(|(_, n)| *n).unwrap_or("SIGTERM")
     }
 }
 
@@ -260,20 +245,12 @@ impl<'de> Deserialize<'de> for StopSignal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         let upper = text.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("SIG") {
-            upper
-        } else {
-            format!("SIG{upper}")
-        };
-        StopSignal::ALL
-            .iter()
-            .find(|(_, n)| *n == full)
-            .map(|(s, _)| *s)
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "unknown signal '{text}', expected one of TERM, INT, HUP, QUIT, KILL, USR1, USR2"
-                ))
-            })
+        let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+        StopSignal::ALL.iter().find(|(_, n)| *n == full).map(|(s, _)| *s).ok_or_else(|| {
+            de::Error::custom(format!(
+                "unknown signal '{text}', expected one of TERM, INT, HUP, QUIT, KILL, USR1, USR2"
+            ))
+        })
     }
 }
 
@@ -335,11 +312,7 @@ fn default_log_keep() -> u32 {
 
 impl Default for LogSpec {
     fn default() -> Self {
-        LogSpec {
-            max_size: default_log_size(),
-            keep: default_log_keep(),
-            format: LogFormat::default(),
-        }
+        LogSpec { max_size: default_log_size(), keep: default_log_keep(), format: LogFormat::default() }
     }
 }
 
@@ -411,10 +384,7 @@ impl Probe {
         if let Some(a) = &self.tcp {
             return Some(ProbeCheck::Tcp(a.clone()));
         }
-        self.exec
-            .as_ref()
-            .and_then(Command::argv)
-            .map(ProbeCheck::Exec)
+        self.exec.as_ref().and_then(Command::argv).map(ProbeCheck::Exec)
     }
 
     /// The check in words, for reasons and events.

@@ -49,10 +49,7 @@ liveness = { tcp = "127.0.0.1:8000" }
 fn design_example_parses_and_resolves_paths() {
     let c = parse(Path::new("/etc/ctrl/ctrl.toml"), FULL).unwrap();
     assert_eq!(c.server.state_dir, Path::new("/etc/ctrl/state"));
-    assert_eq!(
-        c.storage.url.as_deref(),
-        Some("sqlite:///etc/ctrl/state/ctrl.db")
-    );
+    assert_eq!(c.storage.url.as_deref(), Some("sqlite:///etc/ctrl/state/ctrl.db"));
     let web = &c.services["web"];
     assert_eq!(web.cwd.as_deref(), Some(Path::new("/etc/ctrl/.")));
     assert_eq!(web.env_file.as_deref(), Some(Path::new("/etc/ctrl/.env")));
@@ -65,10 +62,7 @@ fn design_example_parses_and_resolves_paths() {
     );
     assert_eq!(web.liveness.as_ref().unwrap().failure_threshold, 3);
     assert_eq!(c.services["db"].argv(), ["sleep", "1000"]);
-    assert_eq!(
-        dependency_order(&c.services),
-        [vec!["db".to_string()], vec!["web".to_string()]]
-    );
+    assert_eq!(dependency_order(&c.services), [vec!["db".to_string()], vec!["web".to_string()]]);
 }
 
 #[test]
@@ -86,14 +80,8 @@ fn string_commands_split_like_a_shell_and_never_run_one() {
         "[services.a]\ncommand = \"echo 'a b' \\\"c\\\" $(rm -rf x) ;\"\n[services.b]\ncommand = \"echo hi && echo there\"\nshell = true\n",
     )
     .unwrap();
-    assert_eq!(
-        c.services["a"].argv(),
-        ["echo", "a b", "c", "$(rm", "-rf", "x)", ";"]
-    );
-    assert_eq!(
-        c.services["b"].argv(),
-        ["sh", "-c", "echo hi && echo there"]
-    );
+    assert_eq!(c.services["a"].argv(), ["echo", "a b", "c", "$(rm", "-rf", "x)", ";"]);
+    assert_eq!(c.services["b"].argv(), ["sh", "-c", "echo hi && echo there"]);
 }
 
 #[test]
@@ -102,24 +90,14 @@ fn typo_in_a_key_names_line_column_and_key() {
     assert_eq!(e.len(), 1);
     assert_eq!((e[0].line, e[0].column), (3, 1));
     assert_eq!(e[0].key, "services.web.restrat");
-    assert!(
-        e[0].message.contains("unknown field 'restrat'"),
-        "{}",
-        e[0].message
-    );
-    assert!(
-        e[0].to_string()
-            .starts_with("/etc/ctrl/ctrl.toml:3:1: services.web.restrat: ")
-    );
+    assert!(e[0].message.contains("unknown field 'restrat'"), "{}", e[0].message);
+    assert!(e[0].to_string().starts_with("/etc/ctrl/ctrl.toml:3:1: services.web.restrat: "));
 }
 
 #[test]
 fn bad_enum_value_is_located() {
     let e = errs("[services.web]\ncommand = [\"x\"]\nrestart = \"alway\"\n");
-    assert_eq!(
-        (e[0].line, e[0].column, e[0].key.as_str()),
-        (3, 11, "services.web.restart")
-    );
+    assert_eq!((e[0].line, e[0].column, e[0].key.as_str()), (3, 11, "services.web.restart"));
     assert!(e[0].message.contains("always"), "{}", e[0].message);
 }
 
@@ -129,11 +107,7 @@ fn bad_duration_and_size_are_located() {
     assert_eq!(e[0].key, "services.web.log.max_size");
     assert_eq!(e[0].line, 3);
     let e = errs("[services.web]\ncommand = [\"x\"]\nstop_timeout = \"soon\"\n");
-    assert!(
-        e[0].message.contains("'soon' is not a duration"),
-        "{}",
-        e[0].message
-    );
+    assert!(e[0].message.contains("'soon' is not a duration"), "{}", e[0].message);
 }
 
 #[test]
@@ -185,12 +159,6 @@ fn env_overrides() {
     })
     .unwrap();
     assert_eq!(c.server.listen, "127.0.0.1:9999");
-    assert_eq!(
-        c.storage.url.as_deref(),
-        Some("sqlite:///var/lib/ctrl/ctrl.db")
-    );
-    assert!(
-        c.apply_env(|k| (k == "CTRL_WS_INTERVAL").then(|| "x".into()))
-            .is_err()
-    );
+    assert_eq!(c.storage.url.as_deref(), Some("sqlite:///var/lib/ctrl/ctrl.db"));
+    assert!(c.apply_env(|k| (k == "CTRL_WS_INTERVAL").then(|| "x".into())).is_err());
 }

@@ -28,9 +28,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("'{text}' is not a duration ({e}); write it like \"500ms\", \"30s\" or \"5m\"")
-    })
+    humantime::parse_duration(t)
+        .map_err(|e| format!("'{text}' is not a duration ({e}); write it like \"500ms\", \"30s\" or \"5m\""))
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -91,9 +90,7 @@ impl<'de> Deserialize<'de> for ByteSize {
                 parse_size(v).map(ByteSize).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v)
-                    .map(ByteSize)
-                    .map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
             }
         }
         d.deserialize_any(V)

@@ -13,10 +13,7 @@ pub struct Problem {
 }
 
 fn problem(key: &[&str], message: impl Into<String>) -> Problem {
-    Problem {
-        key: key.iter().map(|s| s.to_string()).collect(),
-        message: message.into(),
-    }
+    Problem { key: key.iter().map(|s| s.to_string()).collect(), message: message.into() }
 }
 
 /// Every problem in `config`, in file order as far as practical.
@@ -25,18 +22,12 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if config.server.listen.parse::<SocketAddr>().is_err() {
         out.push(problem(
             &["server", "listen"],
-            format!(
-                "'{}' is not an address; write it like \"127.0.0.1:8080\"",
-                config.server.listen
-            ),
+            format!("'{}' is not an address; write it like \"127.0.0.1:8080\"", config.server.listen),
         ));
     }
     let [lo, hi] = config.monitor.port_range;
     if lo > hi {
-        out.push(problem(
-            &["monitor", "port_range"],
-            format!("start {lo} is above end {hi}"),
-        ));
+        out.push(problem(&["monitor", "port_range"], format!("start {lo} is above end {hi}")));
     }
     for (name, spec) in &config.services {
         service(name, spec, &config.services, &mut out);
@@ -56,17 +47,10 @@ fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn service(
-    name: &str,
-    s: &ServiceSpec,
-    all: &BTreeMap<String, ServiceSpec>,
-    out: &mut Vec<Problem>,
-) {
+fn service(name: &str, s: &ServiceSpec, all: &BTreeMap<String, ServiceSpec>, out: &mut Vec<Problem>) {
     let at = |k: &'static str| ["services", name, k];
     if !valid_name(name) {
         out.push(problem(
@@ -75,15 +59,11 @@ fn service(
         ));
     }
     match (&s.command, s.shell) {
-        (Command::Argv(_), true) => out.push(problem(
-            &at("shell"),
-            "shell = true needs the command as one string, not an array",
-        )),
+        (Command::Argv(_), true) => {
+            out.push(problem(&at("shell"), "shell = true needs the command as one string, not an array"))
+        }
         (cmd, _) => match cmd.argv() {
-            None => out.push(problem(
-                &at("command"),
-                "unbalanced quotes in the command string",
-            )),
+            None => out.push(problem(&at("command"), "unbalanced quotes in the command string")),
             Some(v) if v.is_empty() || v[0].is_empty() => {
                 out.push(problem(&at("command"), "the command is empty"))
             }
@@ -128,54 +108,31 @@ fn service(
 }
 
 fn names(all: &BTreeMap<String, ServiceSpec>) -> String {
-    all.keys()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .join(", ")
+    all.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 fn check_probe(at: &[&str], p: &Probe, out: &mut Vec<Problem>) {
-    let kinds = [p.http.is_some(), p.tcp.is_some(), p.exec.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let kinds = [p.http.is_some(), p.tcp.is_some(), p.exec.is_some()].iter().filter(|b| **b).count();
     if kinds != 1 {
-        out.push(problem(
-            at,
-            "a probe needs exactly one of http, tcp or exec",
-        ));
+        out.push(problem(at, "a probe needs exactly one of http, tcp or exec"));
     }
     if let Some(u) = &p.http
         && !u.starts_with("http://")
     {
-        out.push(problem(
-            &[at, &["http"]].concat(),
-            format!("'{u}' must be an http:// URL"),
-        ));
+        out.push(problem(&[at, &["http"]].concat(), format!("'{u}' must be an http:// URL")));
     }
     if let Some(a) = &p.tcp
-        && a.rsplit_once(':')
-            .and_then(|(_, port)| port.parse::<u16>().ok())
-            .is_none()
+        && a.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none()
     {
-        out.push(problem(
-            &[at, &["tcp"]].concat(),
-            format!("'{a}' must be host:port"),
-        ));
+        out.push(problem(&[at, &["tcp"]].concat(), format!("'{a}' must be host:port")));
     }
     if let Some(e) = &p.exec
         && e.argv().is_none_or(|v| v.is_empty())
     {
-        out.push(problem(
-            &[at, &["exec"]].concat(),
-            "the probe command is empty or has unbalanced quotes",
-        ));
+        out.push(problem(&[at, &["exec"]].concat(), "the probe command is empty or has unbalanced quotes"));
     }
     if p.failure_threshold == 0 {
-        out.push(problem(
-            &[at, &["failure_threshold"]].concat(),
-            "must be at least 1",
-        ));
+        out.push(problem(&[at, &["failure_threshold"]].concat(), "must be at least 1"));
     }
     if p.interval.0.is_zero() || p.timeout.0.is_zero() {
         out.push(problem(at, "interval and timeout must be above zero"));
@@ -198,20 +155,14 @@ fn find_cycle(all: &BTreeMap<String, ServiceSpec>) -> Option<Vec<String>> {
     ) -> Option<Vec<String>> {
         marks.insert(n, Mark::Open);
         stack.push(n);
-        for dep in all
-            .get(n)
-            .map(|s| s.depends_on.keys())
-            .into_iter()
-            .flatten()
-        {
+        for dep in all.get(n).map(|s| s.depends_on.keys()).into_iter().flatten() {
             let Some((dep, _)) = all.get_key_value(dep) else {
                 continue;
             };
             match marks.get(dep.as_str()).copied().unwrap_or(Mark::New) {
                 Mark::Open => {
                     let start = stack.iter().position(|s| *s == dep).unwrap_or(0);
-                    let mut cycle: Vec<String> =
-                        stack[start..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
                     cycle.push(dep.clone());
                     return Some(cycle);
                 }
@@ -251,29 +202,16 @@ pub fn dependency_order(services: &BTreeMap<String, ServiceSpec>) -> Vec<Vec<Str
             .iter()
             .filter(|(n, _)| !placed.contains(n.as_str()))
             .filter(|(_, s)| {
-                s.depends_on
-                    .keys()
-                    .all(|d| placed.contains(d.as_str()) || !services.contains_key(d))
+                s.depends_on.keys().all(|d| placed.contains(d.as_str()) || !services.contains_key(d))
             })
             .map(|(n, _)| n.clone())
             .collect();
         if layer.is_empty() {
-            layers.push(
-                services
-                    .keys()
-                    .filter(|n| !placed.contains(n.as_str()))
-                    .cloned()
-                    .collect(),
-            );
+            layers.push(services.keys().filter(|n| !placed.contains(n.as_str())).cloned().collect());
             break;
         }
         for n in &layer {
-            placed.insert(
-                services
-                    .get_key_value(n)
-                    .map(|(k, _)| k.as_str())
-                    .unwrap_or(""),
-            );
+            placed.insert(services.get_key_value(n).map(|(k, _)| k.as_str()).unwrap_or(""));
         }
         layers.push(layer);
     }

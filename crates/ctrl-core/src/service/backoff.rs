@@ -12,10 +12,7 @@ use crate::config::Backoff;
 pub fn backoff_delay(b: &Backoff, attempt: u32, jitter: f64) -> Duration {
     let initial = b.initial.0;
     let max = b.max.0;
-    let base = initial
-        .checked_mul(1u32 << attempt.min(30))
-        .unwrap_or(max)
-        .min(max);
+    let base = initial.checked_mul(1u32 << attempt.min(30)).unwrap_or(max).min(max);
     let cut = base.mul_f64(0.2 * jitter.clamp(0.0, 1.0));
     base.saturating_sub(cut)
 }

@@ -215,14 +215,7 @@ impl Machine {
             (Stopping, Input::Restart) => self.restart_after_stop = true,
             (_, Input::Restart) => {
                 self.restarts += 1;
-                return self.handle(
-                    spec,
-                    Input::Start {
-                        reason: "restart requested".into(),
-                    },
-                    now,
-                    jitter,
-                );
+                return self.handle(spec, Input::Start { reason: "restart requested".into() }, now, jitter);
             }
 
             (Starting, Input::Spawned { pid }) => {
@@ -245,12 +238,7 @@ impl Machine {
                 out.effects.push(Effect::ReapGroup);
                 self.exit_code = code;
                 self.signal = signal;
-                self.go(
-                    &mut out,
-                    Stopped,
-                    Some(exit_words(code, self.signal.as_deref())),
-                    now,
-                );
+                self.go(&mut out, Stopped, Some(exit_words(code, self.signal.as_deref())), now);
                 self.pid_gone();
                 if std::mem::take(&mut self.restart_after_stop) {
                     self.go(&mut out, Starting, Some("restart requested".into()), now);
@@ -271,12 +259,7 @@ impl Machine {
 
             (Backoff, Input::BackoffElapsed) => {
                 self.restarts += 1;
-                self.go(
-                    &mut out,
-                    Starting,
-                    Some(format!("restart #{}", self.restarts)),
-                    now,
-                );
+                self.go(&mut out, Starting, Some(format!("restart #{}", self.restarts)), now);
                 out.effects.push(Effect::Launch);
             }
 
@@ -297,12 +280,7 @@ impl Machine {
             }
             (Ready, Input::ReadinessFailed { reason }) => {
                 self.health = Health::Unhealthy;
-                self.go(
-                    &mut out,
-                    Running,
-                    Some(format!("readiness failed: {reason}")),
-                    now,
-                );
+                self.go(&mut out, Running, Some(format!("readiness failed: {reason}")), now);
             }
             (Running, Input::ReadinessFailed { .. }) => self.health = Health::Unhealthy,
 
@@ -313,24 +291,14 @@ impl Machine {
                 self.health = Health::Unhealthy;
                 self.restarts += 1;
                 self.restart_after_stop = true;
-                self.begin_stop(
-                    spec,
-                    &mut out,
-                    format!("liveness failed: {reason}; restarting"),
-                    now,
-                );
+                self.begin_stop(spec, &mut out, format!("liveness failed: {reason}; restarting"), now);
             }
 
             (Stopped | Starting, Input::Adopted { pid }) => {
                 out.effects.push(Effect::CancelLaunch);
                 self.pid = Some(pid);
                 self.up_since = Some(now);
-                self.go(
-                    &mut out,
-                    Running,
-                    Some("adopted from the previous daemon".into()),
-                    now,
-                );
+                self.go(&mut out, Running, Some("adopted from the previous daemon".into()), now);
                 out.effects.push(Effect::StartProbes);
             }
 
@@ -345,16 +313,8 @@ impl Machine {
             from: self.status,
             to,
             pid: self.pid,
-            exit_code: if carries_exit(self.status, to) {
-                self.exit_code
-            } else {
-                None
-            },
-            signal: if carries_exit(self.status, to) {
-                self.signal.clone()
-            } else {
-                None
-            },
+            exit_code: if carries_exit(self.status, to) { self.exit_code } else { None },
+            signal: if carries_exit(self.status, to) { self.signal.clone() } else { None },
             reason: reason.clone(),
         });
         self.status = to;
@@ -368,8 +328,7 @@ impl Machine {
             out.effects.push(Effect::KillGroup);
         } else {
             out.effects.push(Effect::Signal(spec.stop_signal));
-            out.effects
-                .push(Effect::ArmStopTimeout(spec.stop_timeout.0));
+            out.effects.push(Effect::ArmStopTimeout(spec.stop_timeout.0));
         }
         self.go(out, Status::Stopping, Some(reason), now);
     }
@@ -394,22 +353,14 @@ impl Machine {
             RestartPolicy::OnFailure => failed,
             RestartPolicy::Never => false,
         };
-        let to = if failed || restart {
-            Status::Exited
-        } else {
-            Status::Completed
-        };
+        let to = if failed || restart { Status::Exited } else { Status::Completed };
         self.go(out, to, Some(reason), now);
         self.pid_gone();
         if !restart {
             return;
         }
         let window = spec.start_limit.interval.0;
-        while self
-            .starts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > window)
-        {
+        while self.starts.front().is_some_and(|t| now.duration_since(*t) > window) {
             self.starts.pop_front();
         }
         if self.starts.len() >= spec.start_limit.burst as usize {
@@ -423,12 +374,7 @@ impl Machine {
         }
         let delay = backoff_delay(&spec.backoff, self.attempt, jitter);
         self.attempt = self.attempt.saturating_add(1);
-        self.go(
-            out,
-            Status::Backoff,
-            Some(format!("restarting in {}", humantime_short(delay))),
-            now,
-        );
+        self.go(out, Status::Backoff, Some(format!("restarting in {}", humantime_short(delay))), now);
         out.effects.push(Effect::ArmBackoff(delay));
     }
 

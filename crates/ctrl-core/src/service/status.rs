@@ -62,10 +62,7 @@ impl Status {
 
     /// True while a process exists or is about to: a start now would be a conflict.
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            Status::Starting | Status::Running | Status::Ready | Status::Stopping
-        )
+        matches!(self, Status::Starting | Status::Running | Status::Ready | Status::Stopping)
     }
 
     /// True when the process is up (running or ready).

@@ -21,17 +21,8 @@ fn spec(restart: RestartPolicy) -> ServiceSpec {
 
 fn started(spec: &ServiceSpec, now: Instant) -> Machine {
     let mut m = Machine::new(now);
-    m.handle(
-        spec,
-        Input::Start {
-            reason: "test".into(),
-        },
-        now,
-        0.0,
-    )
-    .unwrap();
-    m.handle(spec, Input::Spawned { pid: 42 }, now, 0.0)
-        .unwrap();
+    m.handle(spec, Input::Start { reason: "test".into() }, now, 0.0).unwrap();
+    m.handle(spec, Input::Spawned { pid: 42 }, now, 0.0).unwrap();
     assert_eq!(m.status, Status::Running);
     m
 }
@@ -45,16 +36,7 @@ fn start_launches_then_spawn_runs() {
     let s = spec(RestartPolicy::OnFailure);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    let o = m
-        .handle(
-            &s,
-            Input::Start {
-                reason: "autostart".into(),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    let o = m.handle(&s, Input::Start { reason: "autostart".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Starting]);
     assert_eq!(o.effects, [Effect::Launch]);
     let o = m.handle(&s, Input::Spawned { pid: 7 }, now, 0.0).unwrap();
@@ -69,16 +51,7 @@ fn start_of_live_service_is_refused() {
     let s = spec(RestartPolicy::OnFailure);
     let now = Instant::now();
     let mut m = started(&s, now);
-    let err = m
-        .handle(
-            &s,
-            Input::Start {
-                reason: "again".into(),
-            },
-            now,
-            0.0,
-        )
-        .unwrap_err();
+    let err = m.handle(&s, Input::Start { reason: "again".into() }, now, 0.0).unwrap_err();
     assert_eq!(err, Refusal::AlreadyRunning(Status::Running));
     assert_eq!(err.to_string(), "service is already running");
 }
@@ -88,48 +61,19 @@ fn exit_policies() {
     // (policy, exit code, signal, expected states after the exit)
     type Row<'a> = (RestartPolicy, Option<i32>, Option<&'a str>, &'a [Status]);
     let table: &[Row] = &[
-        (
-            RestartPolicy::OnFailure,
-            Some(0),
-            None,
-            &[Status::Completed],
-        ),
-        (
-            RestartPolicy::OnFailure,
-            Some(3),
-            None,
-            &[Status::Exited, Status::Backoff],
-        ),
-        (
-            RestartPolicy::OnFailure,
-            None,
-            Some("SIGKILL"),
-            &[Status::Exited, Status::Backoff],
-        ),
+        (RestartPolicy::OnFailure, Some(0), None, &[Status::Completed]),
+        (RestartPolicy::OnFailure, Some(3), None, &[Status::Exited, Status::Backoff]),
+        (RestartPolicy::OnFailure, None, Some("SIGKILL"), &[Status::Exited, Status::Backoff]),
         (RestartPolicy::Never, Some(0), None, &[Status::Completed]),
         (RestartPolicy::Never, Some(1), None, &[Status::Exited]),
-        (
-            RestartPolicy::Always,
-            Some(0),
-            None,
-            &[Status::Exited, Status::Backoff],
-        ),
+        (RestartPolicy::Always, Some(0), None, &[Status::Exited, Status::Backoff]),
     ];
     for (policy, code, signal, want) in table {
         let s = spec(*policy);
         let now = Instant::now();
         let mut m = started(&s, now);
-        let o = m
-            .handle(
-                &s,
-                Input::Exited {
-                    code: *code,
-                    signal: signal.map(str::to_owned),
-                },
-                now,
-                0.0,
-            )
-            .unwrap();
+        let o =
+            m.handle(&s, Input::Exited { code: *code, signal: signal.map(str::to_owned) }, now, 0.0).unwrap();
         assert_eq!(to_states(&o), *want, "{policy:?} {code:?} {signal:?}");
         assert_eq!(o.transitions[0].exit_code, *code);
         assert_eq!(o.transitions[0].signal.as_deref(), *signal);
@@ -146,28 +90,13 @@ fn backoff_doubles_and_caps() {
     let mut m = started(&s, now);
     let mut delays = Vec::new();
     for _ in 0..9 {
-        let o = m
-            .handle(
-                &s,
-                Input::Exited {
-                    code: Some(1),
-                    signal: None,
-                },
-                now,
-                0.0,
-            )
-            .unwrap();
-        let Some(Effect::ArmBackoff(d)) = o.effects.last().cloned() else {
-            panic!("{o:?}")
-        };
+        let o = m.handle(&s, Input::Exited { code: Some(1), signal: None }, now, 0.0).unwrap();
+        let Some(Effect::ArmBackoff(d)) = o.effects.last().cloned() else { panic!("{o:?}") };
         delays.push(d.as_millis());
         m.handle(&s, Input::BackoffElapsed, now, 0.0).unwrap();
         m.handle(&s, Input::Spawned { pid: 43 }, now, 0.0).unwrap();
     }
-    assert_eq!(
-        delays,
-        [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
-    );
+    assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
     assert_eq!(m.restarts, 9);
 }
 
@@ -185,34 +114,12 @@ fn long_run_resets_backoff() {
     let s = spec(RestartPolicy::Always);
     let t0 = Instant::now();
     let mut m = started(&s, t0);
-    m.handle(
-        &s,
-        Input::Exited {
-            code: Some(1),
-            signal: None,
-        },
-        t0,
-        0.0,
-    )
-    .unwrap();
+    m.handle(&s, Input::Exited { code: Some(1), signal: None }, t0, 0.0).unwrap();
     m.handle(&s, Input::BackoffElapsed, t0, 0.0).unwrap();
     m.handle(&s, Input::Spawned { pid: 2 }, t0, 0.0).unwrap();
     let later = t0 + Duration::from_secs(31);
-    let o = m
-        .handle(
-            &s,
-            Input::Exited {
-                code: Some(1),
-                signal: None,
-            },
-            later,
-            0.0,
-        )
-        .unwrap();
-    assert_eq!(
-        o.effects.last(),
-        Some(&Effect::ArmBackoff(Duration::from_millis(500)))
-    );
+    let o = m.handle(&s, Input::Exited { code: Some(1), signal: None }, later, 0.0).unwrap();
+    assert_eq!(o.effects.last(), Some(&Effect::ArmBackoff(Duration::from_millis(500))));
 }
 
 #[test]
@@ -222,62 +129,22 @@ fn start_limit_goes_fatal_and_manual_start_clears_it() {
     let mut m = started(&s, now);
     let mut last = Outcome::default();
     for i in 0..5 {
-        last = m
-            .handle(
-                &s,
-                Input::Exited {
-                    code: Some(1),
-                    signal: None,
-                },
-                now,
-                0.0,
-            )
-            .unwrap();
+        last = m.handle(&s, Input::Exited { code: Some(1), signal: None }, now, 0.0).unwrap();
         if i < 4 {
             m.handle(&s, Input::BackoffElapsed, now, 0.0).unwrap();
-            m.handle(&s, Input::Spawned { pid: 50 + i }, now, 0.0)
-                .unwrap();
+            m.handle(&s, Input::Spawned { pid: 50 + i }, now, 0.0).unwrap();
         }
     }
     assert_eq!(to_states(&last), [Status::Exited, Status::Fatal]);
-    assert!(
-        last.transitions[1]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("5 starts within 1m")
-    );
-    assert!(
-        last.effects
-            .iter()
-            .all(|e| !matches!(e, Effect::ArmBackoff(_)))
-    );
+    assert!(last.transitions[1].reason.as_deref().unwrap().contains("5 starts within 1m"));
+    assert!(last.effects.iter().all(|e| !matches!(e, Effect::ArmBackoff(_))));
     // Starts outside the window do not count.
     let mut m2 = started(&s, now);
     let late = now + Duration::from_secs(61);
-    let o = m2
-        .handle(
-            &s,
-            Input::Exited {
-                code: Some(1),
-                signal: None,
-            },
-            late,
-            0.0,
-        )
-        .unwrap();
+    let o = m2.handle(&s, Input::Exited { code: Some(1), signal: None }, late, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Exited, Status::Backoff]);
     // A manual start clears fatal.
-    let o = m
-        .handle(
-            &s,
-            Input::Start {
-                reason: "by hand".into(),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    let o = m.handle(&s, Input::Start { reason: "by hand".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Starting]);
 }
 
@@ -298,27 +165,10 @@ fn stop_signals_group_then_escalates() {
     );
     let o = m.handle(&s, Input::StopTimedOut, now, 0.0).unwrap();
     assert_eq!(o.effects, [Effect::KillGroup]);
-    let o = m
-        .handle(
-            &s,
-            Input::Exited {
-                code: None,
-                signal: Some("SIGKILL".into()),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
-    assert_eq!(
-        to_states(&o),
-        [Status::Stopped],
-        "a stop is never followed by a restart"
-    );
+    let o = m.handle(&s, Input::Exited { code: None, signal: Some("SIGKILL".into()) }, now, 0.0).unwrap();
+    assert_eq!(to_states(&o), [Status::Stopped], "a stop is never followed by a restart");
     assert_eq!(o.transitions[0].signal.as_deref(), Some("SIGKILL"));
-    assert_eq!(
-        m.handle(&s, Input::Stop, now, 0.0).unwrap_err(),
-        Refusal::AlreadyStopped
-    );
+    assert_eq!(m.handle(&s, Input::Stop, now, 0.0).unwrap_err(), Refusal::AlreadyStopped);
 }
 
 #[test]
@@ -326,8 +176,7 @@ fn stop_while_waiting_cancels_launch() {
     let s = spec(RestartPolicy::Always);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0)
-        .unwrap();
+    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0).unwrap();
     let o = m.handle(&s, Input::Stop, now, 0.0).unwrap();
     assert_eq!(o.effects, [Effect::CancelLaunch]);
     assert_eq!(m.status, Status::Stopped);
@@ -344,17 +193,7 @@ fn restart_stops_then_launches() {
     let mut m = started(&s, now);
     m.handle(&s, Input::Restart, now, 0.0).unwrap();
     assert_eq!(m.status, Status::Stopping);
-    let o = m
-        .handle(
-            &s,
-            Input::Exited {
-                code: None,
-                signal: Some("SIGTERM".into()),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    let o = m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopped, Status::Starting]);
     assert!(o.effects.contains(&Effect::Launch));
     assert_eq!(m.restarts, 1);
@@ -372,44 +211,13 @@ fn readiness_and_liveness() {
     let o = m.handle(&s, Input::ReadinessPassed, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Ready]);
     assert_eq!(m.health, Health::Healthy);
-    let o = m
-        .handle(
-            &s,
-            Input::ReadinessFailed {
-                reason: "refused".into(),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    let o = m.handle(&s, Input::ReadinessFailed { reason: "refused".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Running]);
     assert_eq!(m.health, Health::Unhealthy);
-    let o = m
-        .handle(
-            &s,
-            Input::LivenessFailed {
-                reason: "timeout".into(),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    let o = m.handle(&s, Input::LivenessFailed { reason: "timeout".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopping]);
-    assert_eq!(
-        o.transitions[0].reason.as_deref(),
-        Some("liveness failed: timeout; restarting")
-    );
-    let o = m
-        .handle(
-            &s,
-            Input::Exited {
-                code: None,
-                signal: Some("SIGTERM".into()),
-            },
-            now,
-            0.0,
-        )
-        .unwrap();
+    assert_eq!(o.transitions[0].reason.as_deref(), Some("liveness failed: timeout; restarting"));
+    let o = m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopped, Status::Starting]);
 }
 
@@ -418,23 +226,12 @@ fn spawn_failure_counts_as_a_failed_start() {
     let s = spec(RestartPolicy::Never);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0)
-        .unwrap();
+    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0).unwrap();
     let o = m
-        .handle(
-            &s,
-            Input::SpawnFailed {
-                reason: "port 8000 is held by pid 1 (init)".into(),
-            },
-            now,
-            0.0,
-        )
+        .handle(&s, Input::SpawnFailed { reason: "port 8000 is held by pid 1 (init)".into() }, now, 0.0)
         .unwrap();
     assert_eq!(to_states(&o), [Status::Exited]);
-    assert_eq!(
-        m.reason.as_deref(),
-        Some("port 8000 is held by pid 1 (init)")
-    );
+    assert_eq!(m.reason.as_deref(), Some("port 8000 is held by pid 1 (init)"));
 }
 
 #[test]
@@ -442,14 +239,8 @@ fn late_timers_are_ignored() {
     let s = spec(RestartPolicy::Always);
     let now = Instant::now();
     let mut m = started(&s, now);
-    assert_eq!(
-        m.handle(&s, Input::BackoffElapsed, now, 0.0).unwrap(),
-        Outcome::default()
-    );
-    assert_eq!(
-        m.handle(&s, Input::StopTimedOut, now, 0.0).unwrap(),
-        Outcome::default()
-    );
+    assert_eq!(m.handle(&s, Input::BackoffElapsed, now, 0.0).unwrap(), Outcome::default());
+    assert_eq!(m.handle(&s, Input::StopTimedOut, now, 0.0).unwrap(), Outcome::default());
     assert_eq!(m.status, Status::Running);
 }
 

@@ -62,11 +62,7 @@ mod tests {
     use super::*;
 
     fn chunk(stream: Stream, b: &[u8]) -> Chunk {
-        Chunk {
-            stream,
-            ts: "t".into(),
-            bytes: Bytes::copy_from_slice(b),
-        }
+        Chunk { stream, ts: "t".into(), bytes: Bytes::copy_from_slice(b) }
     }
 
     #[test]
@@ -74,10 +70,7 @@ mod tests {
         let mut s = LineSplitter::default();
         assert!(s.push(&chunk(Stream::Stdout, b"hel")).is_empty());
         let e = s.push(&chunk(Stream::Stderr, b"err\n"));
-        assert_eq!(
-            (e.len(), e[0].line.as_str(), e[0].stream.as_str()),
-            (1, "err", "stderr")
-        );
+        assert_eq!((e.len(), e[0].line.as_str(), e[0].stream.as_str()), (1, "err", "stderr"));
         let o = s.push(&chunk(Stream::Stdout, b"lo\n\nnext\xff\nta"));
         let lines: Vec<_> = o.iter().map(|l| l.line.as_str()).collect();
         assert_eq!(lines, ["hello", "", "next\u{fffd}"]);

@@ -37,7 +37,5 @@ impl Stream {
 
 /// The current log file of one stream of one service.
 pub fn log_path(state_dir: &Path, service: &str, stream: Stream) -> PathBuf {
-    state_dir
-        .join("logs")
-        .join(format!("{service}.{}.log", stream.as_str()))
+    state_dir.join("logs").join(format!("{service}.{}.log", stream.as_str()))
 }

@@ -24,22 +24,14 @@ pub fn parse_line(raw: &[u8], stream: Stream) -> LogLine {
             line: rest.unwrap_or("").to_owned(),
         };
     }
-    LogLine {
-        ts: None,
-        stream: stream.as_str().to_owned(),
-        line: text.into_owned(),
-    }
+    LogLine { ts: None, stream: stream.as_str().to_owned(), line: text.into_owned() }
 }
 
 /// The last `n` lines of `path` and, if it has fewer, of `path.1`, `path.2`, … (oldest first).
 pub fn last_lines(path: &Path, stream: Stream, n: usize) -> io::Result<Vec<LogLine>> {
     let mut raw: Vec<Vec<u8>> = Vec::new();
     for i in 0.. {
-        let p = if i == 0 {
-            path.to_path_buf()
-        } else {
-            PathBuf::from(format!("{}.{i}", path.display()))
-        };
+        let p = if i == 0 { path.to_path_buf() } else { PathBuf::from(format!("{}.{i}", path.display())) };
         match tail_file(&p, n - raw.len()) {
             Ok(mut lines) => {
                 lines.append(&mut raw);
@@ -80,11 +72,7 @@ fn tail_file(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
         }
     }
     let body = data.strip_suffix(b"\n").unwrap_or(&data);
-    let mut lines: Vec<Vec<u8>> = body
-        .rsplit(|b| *b == b'\n')
-        .take(n)
-        .map(<[u8]>::to_vec)
-        .collect();
+    let mut lines: Vec<Vec<u8>> = body.rsplit(|b| *b == b'\n').take(n).map(<[u8]>::to_vec).collect();
     if pos > 0 && lines.len() == n + 1 {
         lines.pop();
     }
@@ -116,10 +104,6 @@ mod tests {
         let all = last_lines(&p, Stream::Stdout, 100_000).unwrap();
         assert_eq!(all.len(), 50_002);
         assert_eq!(all[0].line, "old 0");
-        assert!(
-            last_lines(&dir.path().join("none.log"), Stream::Stdout, 5)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(last_lines(&dir.path().join("none.log"), Stream::Stdout, 5).unwrap().is_empty());
     }
 }

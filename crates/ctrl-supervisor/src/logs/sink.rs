@@ -33,19 +33,8 @@ pub struct LogSink {
 
 impl LogSink {
     /// A sink writing to `path` (opened lazily at the first byte).
-    pub fn new(
-        path: PathBuf,
-        stream: Stream,
-        spec: LogSpec,
-        follow: broadcast::Sender<Arc<Chunk>>,
-    ) -> Self {
-        LogSink {
-            stream,
-            path,
-            spec,
-            file: Mutex::new(None),
-            follow,
-        }
+    pub fn new(path: PathBuf, stream: Stream, spec: LogSpec, follow: broadcast::Sender<Arc<Chunk>>) -> Self {
+        LogSink { stream, path, spec, file: Mutex::new(None), follow }
     }
 
     /// Whether lines are prefixed with a timestamp and stream.
@@ -83,10 +72,7 @@ impl LogSink {
             self.rotate()?;
         }
         if guard.is_none() {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            let file = OpenOptions::new().create(true).append(true).open(&self.path)?;
             let size = file.metadata()?.len();
             *guard = Some(Open { file, size });
         }
@@ -114,9 +100,5 @@ impl LogSink {
 }
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {
-    if e.kind() == io::ErrorKind::NotFound {
-        Ok(())
-    } else {
-        Err(e)
-    }
+    if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
 }

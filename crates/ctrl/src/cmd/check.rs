@@ -9,9 +9,7 @@ use crate::locate;
 /// each service's working directory, executable, env file and port.
 pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (cfg, path) = locate::load_config(config)?;
-    let file = path
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "built-in defaults".into());
+    let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
     let mut problems = 0;
     for (name, spec) in &cfg.services {
         for p in ctrl_supervisor::preflight(spec) {

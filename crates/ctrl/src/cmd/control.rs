@@ -48,11 +48,7 @@ pub fn run(config: Option<&Path>, verb: Verb, t: Target) -> anyhow::Result<ExitC
     } else {
         let color = table::is_tty();
         for s in &services {
-            println!(
-                "{}: {}",
-                s.name,
-                table::paint(s.status, s.status.as_str(), color)
-            );
+            println!("{}: {}", s.name, table::paint(s.status, s.status.as_str(), color));
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -12,10 +12,7 @@ use crate::table;
 /// Prints a service's last transitions, oldest first.
 pub fn run(config: Option<&Path>, name: &str, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = Client::connect(config)?;
-    let events: Vec<ServiceEvent> = client.call(&Request::Events {
-        name: name.to_owned(),
-        limit,
-    })?;
+    let events: Vec<ServiceEvent> = client.call(&Request::Events { name: name.to_owned(), limit })?;
     if json {
         println!("{}", serde_json::to_string(&events)?);
         return Ok(ExitCode::SUCCESS);

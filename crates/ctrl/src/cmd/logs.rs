@@ -42,12 +42,7 @@ pub fn run(config: Option<&Path>, a: LogsArgs) -> anyhow::Result<ExitCode> {
         StreamArg::All => LogStream::All,
     };
     let mut client = Client::connect(config)?;
-    let req = Request::Logs {
-        name: a.name.clone(),
-        lines: a.lines,
-        stream,
-        follow: a.follow,
-    };
+    let req = Request::Logs { name: a.name.clone(), lines: a.lines, stream, follow: a.follow };
     let lines: Vec<LogLine> = client.call(&req)?;
     let mut out = std::io::stdout().lock();
     for l in &lines {

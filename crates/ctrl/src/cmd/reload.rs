@@ -16,12 +16,8 @@ pub fn run(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for key in ["added", "removed", "changed", "unchanged"] {
-        let names: Vec<&str> = report[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str())
-            .collect();
+        let names: Vec<&str> =
+            report[key].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
         if !names.is_empty() {
             println!("{key}: {}", names.join(", "));
         }

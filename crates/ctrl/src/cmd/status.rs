@@ -55,15 +55,7 @@ pub fn render(services: &[ServiceInfo], color: bool) -> String {
             ]
         })
         .collect();
-    let colors: Vec<Option<&str>> = services
-        .iter()
-        .map(|s| color.then(|| table::state_color(s.status)))
-        .collect();
-    table::print(
-        &[
-            "NAME", "STATE", "PID", "PORT", "RESTARTS", "UPTIME", "HEALTH", "REASON",
-        ],
-        &rows,
-        &colors,
-    )
+    let colors: Vec<Option<&str>> =
+        services.iter().map(|s| color.then(|| table::state_color(s.status))).collect();
+    table::print(&["NAME", "STATE", "PID", "PORT", "RESTARTS", "UPTIME", "HEALTH", "REASON"], &rows, &colors)
 }

@@ -25,9 +25,7 @@ pub async fn print_transitions(mut rx: broadcast::Receiver<ServiceEvent>) {
 
 fn format_event(e: &ServiceEvent, color: bool) -> String {
     let mut parts = vec![
-        e.at.with_timezone(&chrono::Local)
-            .format("%H:%M:%S%.3f")
-            .to_string(),
+        e.at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f").to_string(),
         format!("{:<16}", e.service),
         paint(e.to, &format!("{:<10}", e.to.as_str()), color),
     ];

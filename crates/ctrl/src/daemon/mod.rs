@@ -19,9 +19,8 @@ use crate::locate;
 
 /// Structured logs of the daemon itself on stderr, filtered by `CTRL_LOG`.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CTRL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,ctrl=info,ctrl_supervisor=info")
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CTRL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ctrl=info,ctrl_supervisor=info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -70,10 +69,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let sup = Supervisor::new(config, store.clone()).await?;
     let console = tokio::spawn(console::print_transitions(sup.bus().subscribe()));
     sup.boot().await?;
-    let daemon = Daemon {
-        sup: sup.clone(),
-        config_path,
-    };
+    let daemon = Daemon { sup: sup.clone(), config_path };
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(), "ctrl is up");
 
@@ -104,16 +100,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
 /// One daemon per state dir: an exclusive lock held for the daemon's life.
 fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<Flock<std::fs::File>> {
     let path = dir.join("ctrl.lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)?;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(lock),
-        Err(_) => bail!(
-            "another ctrl daemon is already running for {}",
-            dir.display()
-        ),
+        Err(_) => bail!("another ctrl daemon is already running for {}", dir.display()),
     }
 }

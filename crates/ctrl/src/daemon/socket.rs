@@ -31,23 +31,14 @@ async fn connection(stream: UnixStream, daemon: Daemon) {
         let req: Request = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => {
-                let err = ApiError::new(
-                    ctrl_proto::ErrorCode::BadRequest,
-                    format!("bad request: {e}"),
-                );
+                let err = ApiError::new(ctrl_proto::ErrorCode::BadRequest, format!("bad request: {e}"));
                 if send(&mut write, &Envelope::<()>::err(err)).await.is_err() {
                     return;
                 }
                 continue;
             }
         };
-        if let Request::Logs {
-            name,
-            lines: n,
-            stream,
-            follow: true,
-        } = &req
-        {
+        if let Request::Logs { name, lines: n, stream, follow: true } = &req {
             let _ = follow(&mut write, &daemon, name, *n, *stream).await;
             return;
         }
@@ -62,26 +53,13 @@ async fn answer<W: AsyncWrite + Unpin>(w: &mut W, d: &Daemon, req: Request) -> s
     let all = |r: Vec<_>| Ok::<_, ApiError>(r);
     match req {
         Request::Status => send(w, &Envelope::ok(sup.services())).await,
-        Request::Start { name: Some(n) } => {
-            reply(w, sup.start_service(&n).await.map(|s| vec![s])).await
-        }
-        Request::Stop { name: Some(n) } => {
-            reply(w, sup.stop_service(&n).await.map(|s| vec![s])).await
-        }
-        Request::Restart { name: Some(n) } => {
-            reply(w, sup.restart_service(&n).await.map(|s| vec![s])).await
-        }
+        Request::Start { name: Some(n) } => reply(w, sup.start_service(&n).await.map(|s| vec![s])).await,
+        Request::Stop { name: Some(n) } => reply(w, sup.stop_service(&n).await.map(|s| vec![s])).await,
+        Request::Restart { name: Some(n) } => reply(w, sup.restart_service(&n).await.map(|s| vec![s])).await,
         Request::Start { name: None } => send(w, &Envelope::from(all(sup.start_all().await))).await,
         Request::Stop { name: None } => send(w, &Envelope::from(all(sup.stop_all().await))).await,
-        Request::Restart { name: None } => {
-            send(w, &Envelope::from(all(sup.restart_all().await))).await
-        }
-        Request::Logs {
-            name,
-            lines,
-            stream,
-            ..
-        } => reply(w, sup.logs(&name, lines, stream).await).await,
+        Request::Restart { name: None } => send(w, &Envelope::from(all(sup.restart_all().await))).await,
+        Request::Logs { name, lines, stream, .. } => reply(w, sup.logs(&name, lines, stream).await).await,
         Request::Events { name, limit } => reply(w, sup.events(&name, limit).await).await,
         Request::Reload => send(w, &Envelope::from(d.reload().await)).await,
     }

@@ -19,11 +19,7 @@ pub fn fixture(name: &str) -> String {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Polls `cond` until it returns `Some`, or panics after `limit` naming `what`.
@@ -43,11 +39,7 @@ pub fn wait<T>(what: &str, limit: Duration, mut cond: impl FnMut() -> Option<T>)
 /// Whether a process exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit_once(')')
-                .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
-                .unwrap_or(false)
-        })
+        .map(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(false))
         .unwrap_or(false)
 }
 
@@ -60,32 +52,18 @@ pub struct Daemon {
 impl Daemon {
     /// Writes `services` (TOML) under a `[server]` section of its own and starts `ctrl up`.
     pub fn start(services: &str) -> Daemon {
-        let dir = tempfile::Builder::new()
-            .prefix("ctrl-test-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
         let config = dir.path().join("ctrl.toml");
-        std::fs::write(
-            &config,
-            format!("[server]\nstate_dir = \"state\"\n\n{services}"),
-        )
-        .unwrap();
-        let mut d = Daemon {
-            dir,
-            config,
-            child: None,
-        };
+        std::fs::write(&config, format!("[server]\nstate_dir = \"state\"\n\n{services}")).unwrap();
+        let mut d = Daemon { dir, config, child: None };
         d.up();
         d
     }
 
     /// (Re)starts the daemon on the same folder and waits until it answers.
     pub fn up(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path("daemon.log"))
-            .unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
         let child = Command::new(BIN)
             .args(["up", "--config"])
             .arg(&self.config)
@@ -111,23 +89,13 @@ impl Daemon {
 
     /// Runs the CLI against this daemon.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+        Command::new(BIN).args(args).arg("--config").arg(&self.config).stdin(Stdio::null()).output().unwrap()
     }
 
     /// Runs the CLI and returns its stdout, panicking with stderr on failure.
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.ctl(args);
-        assert!(
-            o.status.success(),
-            "ctrl {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert!(o.status.success(), "ctrl {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8(o.stdout).unwrap()
     }
 
@@ -136,22 +104,15 @@ impl Daemon {
     }
 
     pub fn service(&self, name: &str) -> Value {
-        self.services()
-            .into_iter()
-            .find(|s| s["name"] == name)
-            .unwrap_or_else(|| panic!("no service {name}"))
+        self.services().into_iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no service {name}"))
     }
 
     /// Waits until `name` is in `status`; returns its object.
     pub fn wait_status(&self, name: &str, status: &str, limit: Duration) -> Value {
-        wait(
-            &format!("{name} to be {status} ({})", self.describe(name)),
-            limit,
-            || {
-                let s = self.service(name);
-                (s["status"] == status).then_some(s)
-            },
-        )
+        wait(&format!("{name} to be {status} ({})", self.describe(name)), limit, || {
+            let s = self.service(name);
+            (s["status"] == status).then_some(s)
+        })
     }
 
     fn describe(&self, name: &str) -> String {
@@ -179,10 +140,7 @@ impl Daemon {
             if let Some(st) = child.try_wait().unwrap() {
                 return st;
             }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not exit after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "daemon did not exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -209,9 +167,5 @@ impl Drop for Daemon {
 
 /// Reads pids written one per line by a fixture.
 pub fn pids_in(path: &Path) -> Vec<u32> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
