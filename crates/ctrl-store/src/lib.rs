@@ -41,7 +41,7 @@ impl Store {
             // A small page cache: the daemon's footprint matters more than query speed here.
             .pragma("cache_size", "-512");
         let pool = SqlitePoolOptions::new()
-            .max_connections(2)
+            .max_connections(1)
             .min_connections(1)
             .connect_with(options)
             .await

@@ -72,7 +72,9 @@ pub(crate) fn spawn_actor(
 ) -> ServiceHandle {
     let (tx, rx) = mpsc::channel(64);
     let (state_tx, state) = watch::channel(Snapshot::stopped(spec.effective_readiness().is_some()));
-    let (follow, _) = broadcast::channel(1024);
+    // Room for 64 chunks (each one read of a pipe) per follower; a slower follower
+    // is told how much it skipped. Small on purpose: every service has one.
+    let (follow, _) = broadcast::channel(64);
     let sink = |s| Arc::new(LogSink::new(log_path(state_dir, name, s), s, spec.log, follow.clone()));
     let (probe_tx, probe_rx) = mpsc::channel(8);
     let actor = Actor {

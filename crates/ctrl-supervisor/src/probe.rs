@@ -153,10 +153,7 @@ async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(
     }
     cmd.envs(&ctx.env);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
-    }
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let pgid = child.id().unwrap_or(0);
     match tokio::time::timeout(timeout, child.wait()).await {

@@ -17,15 +17,23 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::locate;
 
-/// Structured logs of the daemon itself on stderr, filtered by `CTRL_LOG`.
+/// Structured logs of the daemon itself on stderr, filtered by `CTRL_LOG`
+/// (`info`, `warn,ctrl_supervisor=debug`, …: per-target levels, no regexes).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CTRL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ctrl=info,ctrl_supervisor=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let default = || "warn,ctrl=info,ctrl_supervisor=info".parse::<Targets>().unwrap_or_default();
+    let filter = match std::env::var("CTRL_LOG") {
+        Ok(v) => v.parse::<Targets>().unwrap_or_else(|e| {
+            eprintln!("ctrl: CTRL_LOG='{v}' is not a filter ({e}); using the default");
+            default()
+        }),
+        Err(_) => default(),
+    };
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    tracing_subscriber::registry().with(fmt).with(filter).init();
 }
 
 /// What the socket server and signal handlers need.
