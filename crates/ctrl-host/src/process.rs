@@ -31,3 +31,10 @@ pub fn process_identity(pid: u32) -> Option<ProcessIdentity> {
 pub fn process_name(pid: u32) -> Option<String> {
     process_identity(pid).map(|p| p.name)
 }
+
+/// Whether any process of group `pgid` is alive (zombies do not count: a zombie
+/// re-parented to a daemon that is PID 1 would otherwise keep a group "alive").
+pub fn group_has_live_member(pgid: u32) -> bool {
+    let Ok(all) = procfs::process::all_processes() else { return false };
+    all.flatten().filter_map(|p| p.stat().ok()).any(|s| s.pgrp as i64 == i64::from(pgid) && s.state != 'Z')
+}

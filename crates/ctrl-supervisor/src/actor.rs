@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -25,8 +25,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 use crate::bus::EventBus;
-use crate::deps::{Dependency, wait_for};
-use crate::group::{group_alive, os_signal, reap_group, signal_group, signal_name};
+use crate::deps::wait_for;
+use crate::group::{deadline_after, group_alive, os_signal, reap_group, signal_group, signal_name};
 use crate::launch::{check_port, spawn};
 use crate::logs::{Chunk, LogSink, Stream, capture, log_path};
 use crate::probe::{self, ProbeKind, ProbeReport};
@@ -40,7 +40,7 @@ pub(crate) enum ActorMsg {
     /// Start, stop or restart; the reply says whether it applied.
     Control { input: Input, reply: oneshot::Sender<Result<(), Refusal>> },
     /// Watch this live process left by a previous daemon.
-    Adopt { pid: u32, pgid: u32 },
+    Adopt { pid: u32, pgid: u32, pidfd: OwnedFd },
     /// Stop if needed, then end the task.
     Quit { reply: oneshot::Sender<()> },
 }
@@ -92,6 +92,8 @@ pub(crate) fn spawn_actor(
         backoff_at: None,
         stop_at: None,
         draining: None,
+        leftovers: Vec::new(),
+        captures: Vec::new(),
         probes: Vec::new(),
         probe_tx,
         probe_rx,
@@ -127,6 +129,10 @@ struct Actor {
     stop_at: Option<Instant>,
     /// The leader exited while stopping but its group lives on: the exit waits here.
     draining: Option<ExitStatus>,
+    /// Groups of crashed instances still being cleaned up; a new launch waits for them.
+    leftovers: Vec<u32>,
+    /// Output capture tasks, drained before the task ends so no last line is lost.
+    captures: Vec<JoinHandle<()>>,
     probes: Vec<JoinHandle<()>>,
     probe_tx: mpsc::Sender<ProbeReport>,
     probe_rx: mpsc::Receiver<ProbeReport>,
@@ -188,6 +194,10 @@ impl Actor {
                 return;
             }
             if self.quit.is_some() && !self.machine.status.is_live() && self.proc.is_none() {
+                self.kill_leftovers();
+                for c in self.captures.drain(..) {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), c).await;
+                }
                 if let Some(q) = self.quit.take() {
                     let _ = q.send(());
                 }
@@ -203,18 +213,22 @@ impl Actor {
                 let _ = reply.send(self.feed(input));
                 None
             }
-            ActorMsg::Adopt { pid, pgid } => match pidfd(pid) {
-                Ok(fd) => {
-                    self.proc = Some(Proc::Adopted(fd));
-                    self.pgid = Some(pgid);
-                    self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
-                    Some(Input::Adopted { pid })
+            ActorMsg::Adopt { pid, pgid, pidfd } => {
+                // SAFETY: an OwnedFd keeps its descriptor open and unchanged for its whole life.
+                match unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) } {
+                    Ok(fd) => {
+                        self.proc = Some(Proc::Adopted(fd));
+                        self.pgid = Some(pgid);
+                        self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
+                        Some(Input::Adopted { pid })
+                    }
+                    Err(e) => {
+                        let e = e.into_parts().1;
+                        tracing::warn!(service = %self.name, pid, error = %e, "cannot watch the adopted process");
+                        None
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(service = %self.name, pid, error = %e, "cannot adopt; it is gone");
-                    None
-                }
-            },
+            }
             ActorMsg::Quit { reply } => {
                 self.quit = Some(reply);
                 self.machine.status.is_live().then_some(Input::Stop)
@@ -262,6 +276,9 @@ impl Actor {
         if self.machine.status != Status::Stopping {
             self.stop_at = None;
         }
+        if self.machine.status == Status::Stopped {
+            self.kill_leftovers();
+        }
         self.publish_snapshot();
         Ok(())
     }
@@ -273,15 +290,19 @@ impl Actor {
             Effect::Signal(s) => self.pgid.into_iter().for_each(|g| signal_group(g, os_signal(s))),
             Effect::KillGroup => self.pgid.into_iter().for_each(|g| signal_group(g, Signal::SIGKILL)),
             Effect::ArmBackoff(d) if d.is_zero() => queue.push_back(Input::BackoffElapsed),
-            Effect::ArmBackoff(d) => self.backoff_at = Some(Instant::now() + d),
-            Effect::ArmStopTimeout(d) => self.stop_at = Some(Instant::now() + d),
+            Effect::ArmBackoff(d) => self.backoff_at = Some(deadline_after(d)),
+            Effect::ArmStopTimeout(d) => self.stop_at = Some(deadline_after(d)),
             Effect::StartProbes => self.start_probes(),
             Effect::StopProbes => {
                 self.generation += 1;
                 self.probes.drain(..).for_each(|p| p.abort());
             }
             Effect::ReapGroup => {
-                if let Some(g) = self.pgid.take() {
+                if let Some(g) = self.pgid.take()
+                    && group_alive(g)
+                {
+                    self.leftovers.retain(|g| group_alive(*g));
+                    self.leftovers.push(g);
                     tokio::spawn(reap_group(g, os_signal(self.spec.stop_signal), self.spec.stop_timeout.0));
                 }
                 self.pid_start = None;
@@ -289,26 +310,29 @@ impl Actor {
         }
     }
 
-    /// The launch: wait for dependencies, check the port, spawn.
+    /// SIGKILL to every group a crashed instance left behind.
+    fn kill_leftovers(&mut self) {
+        for g in self.leftovers.drain(..) {
+            signal_group(g, Signal::SIGKILL);
+        }
+    }
+
+    /// The launch: let a crashed instance's leftovers go, wait for dependencies,
+    /// check the port, spawn.
     fn prepare_launch(&self) -> Launch {
-        let deps: Vec<Dependency> = {
-            let reg = self.shared.registry.read().unwrap_or_else(|p| p.into_inner());
-            self.spec
-                .depends_on
-                .iter()
-                .filter_map(|(name, condition)| {
-                    reg.get(name).map(|h| Dependency {
-                        name: name.clone(),
-                        condition: *condition,
-                        state: h.state.clone(),
-                    })
-                })
-                .collect()
-        };
+        let deps: Vec<_> = self.spec.depends_on.iter().map(|(n, c)| (n.clone(), *c)).collect();
+        let registry = self.shared.registry.clone();
+        let leftovers = self.leftovers.clone();
+        let grace = self.spec.stop_timeout.0 + Duration::from_secs(1);
         let spec = self.spec.clone();
         let state = self.state.clone();
         Box::pin(async move {
-            wait_for(deps, |reason| {
+            let until = deadline_after(grace);
+            while leftovers.iter().any(|g| group_alive(*g)) && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            leftovers.iter().for_each(|g| signal_group(*g, Signal::SIGKILL));
+            wait_for(deps, registry, |reason| {
                 state.send_if_modified(|s| {
                     let new = Some(reason);
                     let changed = s.reason != new;
@@ -327,11 +351,12 @@ impl Actor {
     /// Takes over a freshly spawned child: capture its output, remember its identity.
     fn attach(&mut self, mut child: Child) -> Input {
         let pid = child.id().unwrap_or(0);
+        self.captures.retain(|c| !c.is_finished());
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(capture(out, self.sinks[0].clone()));
+            self.captures.push(tokio::spawn(capture(out, self.sinks[0].clone())));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(capture(err, self.sinks[1].clone()));
+            self.captures.push(tokio::spawn(capture(err, self.sinks[1].clone())));
         }
         self.pgid = Some(pid);
         self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
@@ -391,18 +416,4 @@ async fn wait_proc(proc: &mut Option<Proc>) -> ExitStatus {
         }
         None => std::future::pending().await,
     }
-}
-
-/// A pidfd for a process we did not spawn: readable once it exits.
-fn pidfd(pid: u32) -> std::io::Result<AsyncFd<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the fd was just returned to us and nothing else owns it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // SAFETY: an OwnedFd keeps its descriptor open and unchanged for its whole life.
-    unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)
 }

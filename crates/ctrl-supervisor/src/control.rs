@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ctrl_core::config::{Config, dependency_order};
 use ctrl_core::service::Input;
 use ctrl_core::{ServiceEvent, Status};
@@ -20,6 +21,9 @@ use crate::error::ControlError;
 use crate::logs::{Chunk, Stream, last_lines, log_path};
 use crate::snapshot::Snapshot;
 
+/// The most lines one log request returns.
+pub const MAX_LOG_LINES: usize = 100_000;
+
 /// Handle to the running supervisor; cheap to clone.
 #[derive(Clone)]
 pub struct Supervisor {
@@ -32,6 +36,8 @@ pub(crate) struct Inner {
     pub state_dir: PathBuf,
     pub config: Mutex<Config>,
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Set once shutdown began: starts, restarts and reloads are refused.
+    pub closing: AtomicBool,
 }
 
 impl Supervisor {
@@ -48,6 +54,7 @@ impl Supervisor {
                 state_dir: config.server.state_dir.clone(),
                 config: Mutex::new(config.clone()),
                 reload_lock: tokio::sync::Mutex::new(()),
+                closing: AtomicBool::new(false),
             }),
         };
         std::fs::create_dir_all(sup.inner.state_dir.join("logs"))
@@ -73,29 +80,46 @@ impl Supervisor {
 
     /// Declares `names` in the store and starts a task for each (not the services).
     pub(crate) async fn add_services(&self, config: &Config, names: &[String]) -> Result<(), ControlError> {
+        let created = self.declare(config, names).await?;
+        self.spawn_actors(config, names, &created);
+        Ok(())
+    }
+
+    /// Writes the services' rows; returns when each was first seen.
+    pub(crate) async fn declare(
+        &self,
+        config: &Config,
+        names: &[String],
+    ) -> Result<BTreeMap<String, DateTime<Utc>>, ControlError> {
         let declared: Vec<_> = names
             .iter()
             .filter_map(|n| config.services.get(n).map(|s| (n.clone(), s.port, s.command.display())))
             .collect();
         self.inner.store.declare_services(&declared).await?;
-        let created: BTreeMap<String, _> =
-            self.inner.store.service_rows().await?.into_iter().map(|r| (r.name, r.created_at)).collect();
+        Ok(self.inner.store.service_rows().await?.into_iter().map(|r| (r.name, r.created_at)).collect())
+    }
+
+    /// Starts a task for each of `names` (infallible, so a reload never half-applies).
+    pub(crate) fn spawn_actors(
+        &self,
+        config: &Config,
+        names: &[String],
+        created: &BTreeMap<String, DateTime<Utc>>,
+    ) {
         let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
         for name in names {
-            let Some(spec) = config.services.get(name) else {
-                continue;
-            };
+            let Some(spec) = config.services.get(name) else { continue };
             let created_at = created.get(name).copied().unwrap_or_else(Utc::now);
-            let handle = spawn_actor(
-                name,
-                Arc::new(spec.clone()),
-                created_at,
-                &self.inner.state_dir,
-                self.inner.shared.clone(),
-            );
+            let spec = Arc::new(spec.clone());
+            let handle =
+                spawn_actor(name, spec, created_at, &self.inner.state_dir, self.inner.shared.clone());
             reg.insert(name.clone(), handle);
         }
-        Ok(())
+    }
+
+    /// Refuses new work once the daemon is shutting down.
+    pub(crate) fn ensure_open(&self) -> Result<(), ControlError> {
+        if self.inner.closing.load(Ordering::SeqCst) { Err(ControlError::ShuttingDown) } else { Ok(()) }
     }
 
     /// The event bus, for live subscribers.
@@ -131,6 +155,7 @@ impl Supervisor {
 
     /// Starts a service, and first any dependency of it that is simply stopped.
     pub async fn start_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        self.ensure_open()?;
         for dep in self.stopped_dependencies(name)? {
             let _ = self.send(&dep, Input::Start { reason: format!("needed by {name}") }).await;
         }
@@ -147,6 +172,7 @@ impl Supervisor {
 
     /// Restarts a service (a start when it is not running) and waits for the stop part.
     pub async fn restart_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
+        self.ensure_open()?;
         self.send(name, Input::Restart).await?;
         let rx = self.watcher(name)?;
         wait_until(rx, |s| s.status != Status::Stopping, self.stop_budget(name)).await;
@@ -155,7 +181,7 @@ impl Supervisor {
 
     /// Starts every service that is not running.
     pub async fn start_all(&self) -> Vec<ServiceInfo> {
-        for name in self.names() {
+        for name in self.names().into_iter().filter(|_| self.ensure_open().is_ok()) {
             let _ = self.send(&name, Input::Start { reason: "started by request".into() }).await;
         }
         self.services()
@@ -189,6 +215,7 @@ impl Supervisor {
         stream: LogStream,
     ) -> Result<Vec<LogLine>, ControlError> {
         self.service(name)?;
+        let lines = lines.min(MAX_LOG_LINES);
         let dir = self.inner.state_dir.clone();
         let owned = name.to_owned();
         let read = move || -> std::io::Result<Vec<LogLine>> {
@@ -224,17 +251,34 @@ impl Supervisor {
     }
 
     /// Stops everything in reverse dependency order, ends every task and
-    /// flushes the event log. Used on SIGINT/SIGTERM.
+    /// flushes the event log. Used on SIGINT/SIGTERM. From here on starts,
+    /// restarts and reloads are refused, and a reload in progress finishes first.
     pub async fn shutdown(&self) {
+        let _no_reload = self.inner.reload_lock.lock().await;
+        self.inner.closing.store(true, Ordering::SeqCst);
         self.stop_all().await;
+        for name in self.names() {
+            self.quit_in_place(&name).await;
+        }
         let handles: Vec<ServiceHandle> = {
             let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *reg).into_values().collect()
         };
         for h in handles {
-            quit(h).await;
+            h.task.abort();
         }
         self.bus().flush().await;
+    }
+
+    /// Asks a service's task to stop the service and end; bounded by its stop budget.
+    async fn quit_in_place(&self, name: &str) {
+        let Ok(tx) = self.with(name, |h| h.tx.clone()) else { return };
+        let (reply, rx) = oneshot::channel();
+        if tx.send(ActorMsg::Quit { reply }).await.is_ok()
+            && tokio::time::timeout(self.stop_budget(name), rx).await.is_err()
+        {
+            tracing::error!(service = %name, "the service's task did not finish stopping in time");
+        }
     }
 
     /// The services by name, for reading.
@@ -245,6 +289,15 @@ impl Supervisor {
     /// Applies `f` to the handle of `name`, or says there is no such service.
     fn with<T>(&self, name: &str, f: impl FnOnce(&ServiceHandle) -> T) -> Result<T, ControlError> {
         self.registry().get(name).map(f).ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
+    /// Cuts every stop short: every live service's group gets SIGKILL now, in no
+    /// particular order (the second Ctrl-C).
+    pub async fn hurry(&self) {
+        for name in self.names() {
+            let _ = self.send(&name, Input::Stop).await;
+            let _ = self.send(&name, Input::StopTimedOut).await;
+        }
     }
 
     pub(crate) fn names(&self) -> Vec<String> {
@@ -311,12 +364,14 @@ impl Supervisor {
     }
 }
 
-/// Ends a service's task after stopping it.
+/// Ends a service's task after stopping it (bounded: a stuck task is aborted).
 pub(crate) async fn quit(h: ServiceHandle) {
+    let budget = h.spec.stop_timeout.0 + Duration::from_secs(10);
     let (reply, rx) = oneshot::channel();
-    if h.tx.send(ActorMsg::Quit { reply }).await.is_ok() {
-        let _ = rx.await;
+    if h.tx.send(ActorMsg::Quit { reply }).await.is_ok() && tokio::time::timeout(budget, rx).await.is_err() {
+        tracing::error!("a service's task did not finish stopping in time; abandoning it");
     }
+    h.task.abort();
     let _ = h.task.await;
 }
 

@@ -28,11 +28,38 @@ pub fn signal_group(pgid: u32, sig: Signal) {
     }
 }
 
-/// Whether any process of group `pgid` is still alive.
+/// Whether any process of group `pgid` is still alive (zombies excluded).
 pub fn group_alive(pgid: u32) -> bool {
     match i32::try_from(pgid) {
-        Ok(p) if p > 1 => killpg(Pid::from_raw(p), None).is_ok(),
+        Ok(p) if p > 1 => killpg(Pid::from_raw(p), None).is_ok() && ctrl_host::group_has_live_member(pgid),
         _ => false,
+    }
+}
+
+/// A deadline `d` from now that cannot overflow.
+pub fn deadline_after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d).unwrap_or_else(|| now + crate::MAX_WAIT)
+}
+
+/// A pidfd for a process we did not spawn: readable once it exits.
+pub fn pidfd(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just returned to us and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Kills what is left of a process group when dropped (exec probes cut short).
+pub struct GroupGuard(pub u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        signal_group(self.0, Signal::SIGKILL);
     }
 }
 
@@ -50,7 +77,7 @@ pub async fn reap_group(pgid: u32, sig: Signal, grace: Duration) {
         return;
     }
     signal_group(pgid, sig);
-    let deadline = tokio::time::Instant::now() + grace;
+    let deadline = deadline_after(grace);
     while group_alive(pgid) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

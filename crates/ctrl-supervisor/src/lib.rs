@@ -26,3 +26,6 @@ pub use error::ControlError;
 pub use launch::preflight;
 pub use reload::ReloadReport;
 pub use snapshot::Snapshot;
+
+/// The longest the runtime waits for anything (a config's durations are capped below it).
+pub(crate) const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(400 * 24 * 3600);

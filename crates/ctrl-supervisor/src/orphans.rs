@@ -18,22 +18,20 @@ pub(crate) async fn handle(sup: &Supervisor, rows: &[ServiceRow], config: &Confi
     let mut adopted = BTreeSet::new();
     let mut kills = Vec::new();
     for row in rows {
-        let (Some(pid), Some(start)) = (row.pid, row.pid_start) else {
-            continue;
-        };
-        let Some(id) = ctrl_host::process_identity(pid) else {
-            continue;
-        };
+        let (Some(pid), Some(start)) = (row.pid, row.pid_start) else { continue };
+        // Pin the process first (a pidfd cannot follow a reused pid), then check it is ours.
+        let Ok(fd) = crate::group::pidfd(pid) else { continue };
+        let Some(id) = ctrl_host::process_identity(pid) else { continue };
         if id.start_ticks != start {
             continue; // the pid was reused by something else
         }
         let spec = config.services.get(&row.name);
-        // Only a session leader we started owns its group; otherwise signal the pid alone.
+        // Only a group leader we started owns its group; otherwise signal the pid alone.
         let group = if id.pgid == pid { pid } else { 0 };
         match spec.map(|s| s.on_orphan) {
             Some(OnOrphan::Adopt) if group != 0 => {
                 tracing::info!(service = %row.name, pid, "adopting a process of the previous daemon");
-                sup.send_raw(&row.name, ActorMsg::Adopt { pid, pgid: pid }).await;
+                sup.send_raw(&row.name, ActorMsg::Adopt { pid, pgid: pid, pidfd: fd }).await;
                 adopted.insert(row.name.clone());
             }
             _ => {

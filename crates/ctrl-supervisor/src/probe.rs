@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::group::{group_alive, signal_group};
+use crate::group::GroupGuard;
 
 /// Which probe of a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,15 +156,12 @@ async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(
     cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
     let pgid = child.id().unwrap_or(0);
+    // Whatever the check started goes with it, also when the probe is aborted.
+    let _guard = GroupGuard(pgid);
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(s)) if s.success() => Ok(()),
         Ok(Ok(s)) => Err(format!("exited with {s}")),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => {
-            if group_alive(pgid) {
-                signal_group(pgid, nix::sys::signal::Signal::SIGKILL);
-            }
-            Err(format!("no exit within {}ms", timeout.as_millis()))
-        }
+        Err(_) => Err(format!("no exit within {}ms", timeout.as_millis())),
     }
 }

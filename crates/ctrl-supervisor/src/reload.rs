@@ -25,6 +25,7 @@ impl Supervisor {
     /// ones, and leaves unchanged ones alone. Server settings apply at the next start.
     pub async fn reload(&self, new: Config) -> Result<ReloadReport, ControlError> {
         let _one_at_a_time = self.inner.reload_lock.lock().await;
+        self.ensure_open()?;
         let old = self.config();
         let mut report = ReloadReport::default();
         let mut was_live = Vec::new();
@@ -37,6 +38,9 @@ impl Supervisor {
         }
         report.added = new.services.keys().filter(|n| !old.services.contains_key(*n)).cloned().collect();
 
+        // Store work first: if it fails, nothing has been touched yet.
+        let fresh: Vec<String> = report.added.iter().chain(&report.changed).cloned().collect();
+        let created = self.declare(&new, &fresh).await?;
         let going: Vec<_> = {
             let mut reg = self.inner.shared.registry.write().unwrap_or_else(|p| p.into_inner());
             report
@@ -52,12 +56,13 @@ impl Supervisor {
             }
             quit(handle).await;
         }
-        for name in &report.removed {
-            self.store().forget_service(name).await?;
-        }
         *self.inner.config.lock().unwrap_or_else(|p| p.into_inner()) = new.clone();
-        let fresh: Vec<String> = report.added.iter().chain(&report.changed).cloned().collect();
-        self.add_services(&new, &fresh).await?;
+        self.spawn_actors(&new, &fresh, &created);
+        for name in &report.removed {
+            if let Err(e) = self.store().forget_service(name).await {
+                tracing::warn!(service = %name, error = %e, "cannot remove the service's row");
+            }
+        }
         for name in &fresh {
             if new.services[name].autostart || was_live.contains(name) {
                 let _ = self.send(name, Input::Start { reason: "config reloaded".into() }).await;

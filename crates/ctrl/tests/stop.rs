@@ -63,3 +63,26 @@ fn sigterm_to_the_daemon_stops_everything_in_reverse_dependency_order() {
     };
     assert!(pos("web") < pos("api") && pos("api") < pos("db"), "{log}");
 }
+
+#[test]
+fn a_second_signal_kills_at_once() {
+    let mut d = Daemon::start(&format!(
+        "[services.stubborn]\ncommand = [\"sh\", \"{}\", \"pids\"]\ncwd = \".\"\nstop_timeout = \"120s\"\n",
+        fixture("tree.sh")
+    ));
+    let pids = wait("three pids", Duration::from_secs(10), || {
+        let p = pids_in(&d.path("pids"));
+        (p.len() == 3).then_some(p)
+    });
+    d.signal(nix::sys::signal::Signal::SIGTERM);
+    wait("the stop to begin", Duration::from_secs(5), || {
+        d.log().contains("stopping every service").then_some(())
+    });
+    d.signal(nix::sys::signal::Signal::SIGINT);
+    // Without the second signal this would wait out the 120 s stop timeout.
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    for p in pids {
+        assert!(!alive(p), "pid {p} survived");
+    }
+}

@@ -22,14 +22,22 @@ impl Dur {
     }
 }
 
+/// The longest duration a config may hold: timers must stay far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses `"0"` or any humantime duration (`"1h 30m"`, `"250ms"`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("'{text}' is not a duration ({e}); write it like \"500ms\", \"30s\" or \"5m\""))
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("'{text}' is not a duration ({e}); write it like \"500ms\", \"30s\" or \"5m\"")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("'{text}' is longer than the most allowed, 366 days"));
+    }
+    Ok(d)
 }
 
 impl<'de> Deserialize<'de> for Dur {
@@ -108,6 +116,8 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("fast").unwrap_err().contains("'fast'"));
+        assert!(parse_duration("300000000000y").is_err());
+        assert!(parse_duration("400d").unwrap_err().contains("366 days"));
     }
 
     #[test]

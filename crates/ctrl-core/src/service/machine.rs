@@ -354,7 +354,7 @@ impl Machine {
             RestartPolicy::Never => false,
         };
         let to = if failed || restart { Status::Exited } else { Status::Completed };
-        self.go(out, to, Some(reason), now);
+        self.go(out, to, Some(reason.clone()), now);
         self.pid_gone();
         if !restart {
             return;
@@ -364,8 +364,9 @@ impl Machine {
             self.starts.pop_front();
         }
         if self.starts.len() >= spec.start_limit.burst as usize {
+            // The cause stays first: "port 8000 is already in use …; start limit reached …".
             let why = format!(
-                "start limit reached: {} starts within {}; start it by hand once fixed",
+                "{reason}; start limit reached: {} starts within {}; start it by hand once fixed",
                 self.starts.len(),
                 humantime_short(window)
             );
@@ -374,7 +375,12 @@ impl Machine {
         }
         let delay = backoff_delay(&spec.backoff, self.attempt, jitter);
         self.attempt = self.attempt.saturating_add(1);
-        self.go(out, Status::Backoff, Some(format!("restarting in {}", humantime_short(delay))), now);
+        self.go(
+            out,
+            Status::Backoff,
+            Some(format!("{reason}; restarting in {}", humantime_short(delay))),
+            now,
+        );
         out.effects.push(Effect::ArmBackoff(delay));
     }
 

@@ -47,35 +47,35 @@ pub fn last_lines(path: &Path, stream: Stream, n: usize) -> io::Result<Vec<LogLi
     Ok(raw.iter().map(|l| parse_line(l, stream)).collect())
 }
 
-/// The last `n` lines of one file, read backwards in blocks (constant memory in the file's size).
+/// The last `n` lines of one file, read backwards in blocks: work and memory
+/// grow with what is returned, not with the file.
 fn tail_file(path: &Path, n: usize) -> io::Result<Vec<Vec<u8>>> {
+    const BLOCK: u64 = 64 * 1024;
     let mut f = File::open(path)?;
     let len = f.metadata()?.len();
     if n == 0 || len == 0 {
         return Ok(Vec::new());
     }
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0usize;
     let mut pos = len;
-    let mut data: Vec<u8> = Vec::new();
-    const BLOCK: u64 = 64 * 1024;
-    loop {
+    // n lines need n+1 newlines before them, unless the file starts first
+    // (the file's own last newline ends the last line).
+    while pos > 0 && newlines <= n {
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0u8; (pos - start) as usize];
         f.seek(SeekFrom::Start(start))?;
         f.read_exact(&mut block)?;
-        block.extend_from_slice(&data);
-        data = block;
+        newlines += block.iter().filter(|b| **b == b'\n').count();
+        blocks.push(block);
         pos = start;
-        // n lines need n+1 newlines before them unless we reached the start (the last one ends the file).
-        let newlines = data.iter().filter(|b| **b == b'\n').count();
-        if pos == 0 || newlines > n {
-            break;
-        }
     }
+    blocks.reverse();
+    let data = blocks.concat();
     let body = data.strip_suffix(b"\n").unwrap_or(&data);
+    // Newest first; when the read stopped inside the file, the oldest piece is
+    // a partial line and the `take` leaves it out.
     let mut lines: Vec<Vec<u8>> = body.rsplit(|b| *b == b'\n').take(n).map(<[u8]>::to_vec).collect();
-    if pos > 0 && lines.len() == n + 1 {
-        lines.pop();
-    }
     lines.reverse();
     Ok(lines)
 }

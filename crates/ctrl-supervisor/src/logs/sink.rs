@@ -69,7 +69,10 @@ impl LogSink {
             && open.size + formatted.len() as u64 > max
         {
             *guard = None;
-            self.rotate()?;
+            // Best effort: a failed rotation must not stop the logging itself.
+            if let Err(e) = self.rotate() {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot rotate the log; appending");
+            }
         }
         if guard.is_none() {
             let file = OpenOptions::new().create(true).append(true).open(&self.path)?;

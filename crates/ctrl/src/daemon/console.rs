@@ -3,17 +3,20 @@
 use std::io::{IsTerminal, Write};
 
 use ctrl_core::ServiceEvent;
+use ctrl_proto::ServiceInfo;
+use ctrl_supervisor::Supervisor;
 use tokio::sync::broadcast;
 
 use crate::table::paint;
 
-/// Prints every transition until the bus closes.
-pub async fn print_transitions(mut rx: broadcast::Receiver<ServiceEvent>) {
+/// Prints every transition until the bus closes, with the service's port and restarts.
+pub async fn print_transitions(sup: Supervisor, mut rx: broadcast::Receiver<ServiceEvent>) {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     loop {
         match rx.recv().await {
             Ok(e) => {
-                let line = format_event(&e, color);
+                let info = sup.service(&e.service).ok();
+                let line = format_event(&e, info.as_ref(), color);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{line}");
             }
@@ -23,7 +26,7 @@ pub async fn print_transitions(mut rx: broadcast::Receiver<ServiceEvent>) {
     }
 }
 
-fn format_event(e: &ServiceEvent, color: bool) -> String {
+fn format_event(e: &ServiceEvent, info: Option<&ServiceInfo>, color: bool) -> String {
     let mut parts = vec![
         e.at.with_timezone(&chrono::Local).format("%H:%M:%S%.3f").to_string(),
         format!("{:<16}", e.service),
@@ -31,6 +34,12 @@ fn format_event(e: &ServiceEvent, color: bool) -> String {
     ];
     if let Some(pid) = e.pid {
         parts.push(format!("pid {pid}"));
+    }
+    if let Some(port) = info.and_then(|i| i.port) {
+        parts.push(format!("port {port}"));
+    }
+    if let Some(n) = info.map(|i| i.restarts).filter(|n| *n > 0) {
+        parts.push(format!("restarts {n}"));
     }
     if let Some(c) = e.exit_code {
         parts.push(format!("code {c}"));

@@ -75,7 +75,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
 
     let count = config.services.len();
     let sup = Supervisor::new(config, store.clone()).await?;
-    let console = tokio::spawn(console::print_transitions(sup.bus().subscribe()));
+    let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), config_path };
     let server = tokio::spawn(socket::serve(listener, daemon.clone()));
@@ -95,9 +95,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
-    tracing::info!("stopping every service");
+    tracing::info!("stopping every service (signal again to kill them at once)");
+    // The socket stays up while stopping (status and stop still answer; starts are refused).
+    let shutdown = sup.shutdown();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {}
+        _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+            tracing::warn!("second signal: sending SIGKILL to every service");
+            sup.hurry().await;
+            shutdown.await;
+        }
+    }
     server.abort();
-    sup.shutdown().await;
     console.abort();
     store.close().await;
     let _ = std::fs::remove_file(&sock_path);

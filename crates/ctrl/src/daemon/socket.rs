@@ -3,31 +3,51 @@
 use ctrl_proto::{ApiError, Envelope, LogLine, Request};
 use ctrl_supervisor::logs::LineSplitter;
 use serde::Serialize;
-use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::Daemon;
 
+/// The longest request line accepted; requests are small JSON objects.
+const MAX_REQUEST: usize = 64 * 1024;
+
 /// Accepts connections until aborted; each connection may send several requests.
+/// Connection tasks live in a set owned here, so aborting the server ends them too.
 pub async fn serve(listener: UnixListener, daemon: Daemon) {
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(connection(stream, daemon.clone()));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "control socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection(stream, daemon.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
 }
 
 async fn connection(stream: UnixStream, daemon: Daemon) {
     let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut reader = BufReader::new(read);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match (&mut reader).take(MAX_REQUEST as u64 + 1).read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if buf.len() > MAX_REQUEST {
+            let err = ApiError::new(ctrl_proto::ErrorCode::BadRequest, "request line too long");
+            let _ = send(&mut write, &Envelope::<()>::err(err)).await;
+            return;
+        }
+        let line = String::from_utf8_lossy(&buf);
         let req: Request = match serde_json::from_str(&line) {
             Ok(r) => r,
             Err(e) => {

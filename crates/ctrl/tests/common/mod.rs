@@ -127,22 +127,28 @@ impl Daemon {
         serde_json::from_str(&self.ok(&["events", name, "-n", "1000", "--json"])).unwrap()
     }
 
-    /// SIGTERM, then wait for a clean exit.
-    pub fn stop(&mut self) -> std::process::ExitStatus {
+    /// Sends a signal to the daemon.
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid() as i32), sig).unwrap();
+    }
+
+    /// Waits for the daemon to exit (after a signal), up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("daemon running");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(st) = child.try_wait().unwrap() {
                 return st;
             }
-            assert!(Instant::now() < deadline, "daemon did not exit after SIGTERM");
+            assert!(Instant::now() < deadline, "daemon did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
     }
 
     /// SIGKILL the daemon only (its services live on).
