@@ -116,3 +116,39 @@ fn orphans_can_be_adopted_and_then_stopped() {
     d.ok(&["stop", "keep"]);
     assert!(!alive(again["pid"].as_u64().unwrap() as u32));
 }
+
+#[test]
+fn a_waiting_dependent_follows_its_dependency_across_a_reload() {
+    let base = "[server]\nstate_dir = \"state\"\n\n[services.app]\ncommand = [\"sleep\", \"1000\"]\n\
+                depends_on = { db = \"healthy\" }\n[services.db]\ncommand = [\"sleep\", \"1000\"]\n";
+    let d = Daemon::start(&format!(
+        "{}readiness = {{ exec = [\"test\", \"-e\", \"never\"], interval = \"100ms\" }}\n",
+        base.trim_start_matches("[server]\nstate_dir = \"state\"\n\n")
+    ));
+    let app = d.wait_status("app", "starting", Duration::from_secs(5));
+    assert_eq!(app["reason"], "waiting for db to be healthy (db is running)");
+    // The new db has no readiness probe: running is healthy.
+    std::fs::write(&d.config, base).unwrap();
+    d.ok(&["reload"]);
+    d.wait_status("app", "running", Duration::from_secs(10));
+}
+
+#[test]
+fn a_crashed_instances_helper_never_blocks_the_port_of_the_next() {
+    let port = free_port();
+    let d = Daemon::start(&format!(
+        "[services.web]\ncommand = [\"sh\", \"-c\", \"python3 -m http.server {port} --bind 127.0.0.1 & sleep 0.5; exit 1\"]\n\
+         port = {port}\nrestart = \"always\"\nbackoff = {{ initial = \"0ms\", max = \"0ms\" }}\n\
+         start_limit = {{ burst = 100, interval = \"60s\" }}\nstop_timeout = \"3s\"\n"
+    ));
+    wait("three restarts", Duration::from_secs(30), || {
+        (d.service("web")["restarts"].as_u64() >= Some(3)).then_some(())
+    });
+    let events = d.events("web");
+    let blocked: Vec<_> = events
+        .iter()
+        .filter(|e| e["reason"].as_str().is_some_and(|r| r.contains("already in use")))
+        .collect();
+    assert!(blocked.is_empty(), "the old helper held the port: {blocked:?}");
+    assert!(events.iter().filter(|e| e["to"] == "running").count() >= 4);
+}

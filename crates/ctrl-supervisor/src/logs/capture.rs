@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::sink::LogSink;
 
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 /// A line longer than this is written in pieces, each marked as a line.
 const MAX_LINE: usize = 64 * 1024;
 
