@@ -35,6 +35,7 @@ pub fn process_name(pid: u32) -> Option<String> {
 /// Whether any process of group `pgid` is alive (zombies do not count: a zombie
 /// re-parented to a daemon that is PID 1 would otherwise keep a group "alive").
 pub fn group_has_live_member(pgid: u32) -> bool {
-    let Ok(all) = procfs::process::all_processes() else { return false };
+    // Unreadable /proc: say alive rather than let a group escape its stop.
+    let Ok(all) = procfs::process::all_processes() else { return true };
     all.flatten().filter_map(|p| p.stat().ok()).any(|s| s.pgrp as i64 == i64::from(pgid) && s.state != 'Z')
 }

@@ -26,7 +26,9 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::bus::EventBus;
 use crate::deps::wait_for;
-use crate::group::{deadline_after, group_alive, os_signal, reap_group, signal_group, signal_name};
+use crate::group::{
+    deadline_after, group_alive, os_signal, reap_group, signal_group, signal_name, wait_group_gone,
+};
 use crate::launch::{check_port, spawn};
 use crate::logs::{Chunk, LogSink, Stream, capture, log_path};
 use crate::probe::{self, ProbeKind, ProbeReport};
@@ -92,6 +94,7 @@ pub(crate) fn spawn_actor(
         backoff_at: None,
         stop_at: None,
         draining: None,
+        drain_every: Duration::from_millis(10),
         leftovers: Vec::new(),
         captures: Vec::new(),
         probes: Vec::new(),
@@ -129,8 +132,10 @@ struct Actor {
     stop_at: Option<Instant>,
     /// The leader exited while stopping but its group lives on: the exit waits here.
     draining: Option<ExitStatus>,
+    /// How often the draining group is checked; grows while it lingers.
+    drain_every: Duration,
     /// Groups of crashed instances still being cleaned up; a new launch waits for them.
-    leftovers: Vec<u32>,
+    leftovers: Vec<(u32, JoinHandle<()>)>,
     /// Output capture tasks, drained before the task ends so no last line is lost.
     captures: Vec<JoinHandle<()>>,
     probes: Vec<JoinHandle<()>>,
@@ -153,12 +158,14 @@ impl Actor {
                     match self.pgid {
                         Some(g) if self.machine.status == Status::Stopping && group_alive(g) => {
                             self.draining = Some(exit);
+                            self.drain_every = Duration::from_millis(10);
                             continue;
                         }
                         _ => Some(Input::Exited { code: exit.0, signal: exit.1 }),
                     }
                 }
-                _ = tokio::time::sleep(Duration::from_millis(10)), if self.draining.is_some() => {
+                _ = tokio::time::sleep(self.drain_every), if self.draining.is_some() => {
+                    self.drain_every = (self.drain_every * 2).min(Duration::from_millis(200));
                     if self.pgid.is_some_and(group_alive) {
                         continue;
                     }
@@ -301,9 +308,14 @@ impl Actor {
                 if let Some(g) = self.pgid.take()
                     && group_alive(g)
                 {
-                    self.leftovers.retain(|g| group_alive(*g));
-                    self.leftovers.push(g);
-                    tokio::spawn(reap_group(g, os_signal(self.spec.stop_signal), self.spec.stop_timeout.0));
+                    // An id is kept only while its clean-up runs, so a reused id is never signalled.
+                    self.leftovers.retain(|(_, reap)| !reap.is_finished());
+                    let reap = tokio::spawn(reap_group(
+                        g,
+                        os_signal(self.spec.stop_signal),
+                        self.spec.stop_timeout.0,
+                    ));
+                    self.leftovers.push((g, reap));
                 }
                 self.pid_start = None;
             }
@@ -312,8 +324,10 @@ impl Actor {
 
     /// SIGKILL to every group a crashed instance left behind.
     fn kill_leftovers(&mut self) {
-        for g in self.leftovers.drain(..) {
-            signal_group(g, Signal::SIGKILL);
+        for (g, reap) in self.leftovers.drain(..) {
+            if !reap.is_finished() {
+                signal_group(g, Signal::SIGKILL);
+            }
         }
     }
 
@@ -322,16 +336,18 @@ impl Actor {
     fn prepare_launch(&self) -> Launch {
         let deps: Vec<_> = self.spec.depends_on.iter().map(|(n, c)| (n.clone(), *c)).collect();
         let registry = self.shared.registry.clone();
-        let leftovers = self.leftovers.clone();
+        let leftovers: Vec<u32> =
+            self.leftovers.iter().filter(|(_, reap)| !reap.is_finished()).map(|(g, _)| *g).collect();
         let grace = self.spec.stop_timeout.0 + Duration::from_secs(1);
         let spec = self.spec.clone();
         let state = self.state.clone();
         Box::pin(async move {
             let until = deadline_after(grace);
-            while leftovers.iter().any(|g| group_alive(*g)) && Instant::now() < until {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            for g in leftovers {
+                if !wait_group_gone(g, until).await {
+                    signal_group(g, Signal::SIGKILL);
+                }
             }
-            leftovers.iter().for_each(|g| signal_group(*g, Signal::SIGKILL));
             wait_for(deps, registry, |reason| {
                 state.send_if_modified(|s| {
                     let new = Some(reason);
@@ -392,6 +408,17 @@ impl Actor {
             s.reason = m.reason.clone();
             s.up_since = m.up_since;
         });
+    }
+}
+
+impl Drop for Actor {
+    /// A task that is aborted (a stop that never finished) takes its process and probes with it.
+    fn drop(&mut self) {
+        self.probes.drain(..).for_each(|p| p.abort());
+        if let (Some(Proc::Child(_)), Some(g)) = (&self.proc, self.pgid) {
+            signal_group(g, Signal::SIGKILL);
+        }
+        self.kill_leftovers();
     }
 }
 

@@ -254,8 +254,8 @@ impl Supervisor {
     /// flushes the event log. Used on SIGINT/SIGTERM. From here on starts,
     /// restarts and reloads are refused, and a reload in progress finishes first.
     pub async fn shutdown(&self) {
-        let _no_reload = self.inner.reload_lock.lock().await;
         self.inner.closing.store(true, Ordering::SeqCst);
+        let _no_reload = self.inner.reload_lock.lock().await;
         self.stop_all().await;
         for name in self.names() {
             self.quit_in_place(&name).await;

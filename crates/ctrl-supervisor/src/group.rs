@@ -31,6 +31,8 @@ pub fn signal_group(pgid: u32, sig: Signal) {
 /// Whether any process of group `pgid` is still alive (zombies excluded).
 pub fn group_alive(pgid: u32) -> bool {
     match i32::try_from(pgid) {
+        // killpg answers "gone" cheaply; "alive" may mean zombies left for a slow
+        // (or absent) init to reap, so that answer is checked in /proc.
         Ok(p) if p > 1 => killpg(Pid::from_raw(p), None).is_ok() && ctrl_host::group_has_live_member(pgid),
         _ => false,
     }
@@ -77,11 +79,26 @@ pub async fn reap_group(pgid: u32, sig: Signal, grace: Duration) {
         return;
     }
     signal_group(pgid, sig);
-    let deadline = deadline_after(grace);
-    while group_alive(pgid) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    if group_alive(pgid) {
+    if !wait_group_gone(pgid, deadline_after(grace)).await {
         signal_group(pgid, Signal::SIGKILL);
+    }
+}
+
+/// Waits until group `pgid` has no live member, or `until`; true when it is gone.
+///
+/// Polls from every 10 ms up to every 200 ms: while a group lives, each check
+/// is a scan of /proc, so a long stop must not keep a core busy.
+pub async fn wait_group_gone(pgid: u32, until: tokio::time::Instant) -> bool {
+    let mut every = Duration::from_millis(10);
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= until {
+            return false;
+        }
+        tokio::time::sleep(every.min(until - now)).await;
+        every = (every * 2).min(Duration::from_millis(200));
     }
 }

@@ -63,6 +63,9 @@ impl Supervisor {
                 tracing::warn!(service = %name, error = %e, "cannot remove the service's row");
             }
         }
+        if self.ensure_open().is_err() {
+            return Ok(report);
+        }
         for name in &fresh {
             if new.services[name].autostart || was_live.contains(name) {
                 let _ = self.send(name, Input::Start { reason: "config reloaded".into() }).await;

@@ -99,12 +99,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     // The socket stays up while stopping (status and stop still answer; starts are refused).
     let shutdown = sup.shutdown();
     tokio::pin!(shutdown);
-    tokio::select! {
-        _ = &mut shutdown => {}
-        _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
-            tracing::warn!("second signal: sending SIGKILL to every service");
-            sup.hurry().await;
-            shutdown.await;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = async { tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} } } => {
+                tracing::warn!("another signal: sending SIGKILL to every service");
+                sup.hurry().await;
+            }
         }
     }
     server.abort();
