@@ -105,3 +105,50 @@ impl LogSink {
 fn ignore_missing(e: io::Error) -> io::Result<()> {
     if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctrl_core::config::ByteSize;
+
+    fn sink(dir: &Path, max: u64, keep: u32) -> LogSink {
+        let spec = LogSpec { max_size: ByteSize(max), keep, format: LogFormat::Raw };
+        LogSink::new(dir.join("s.stdout.log"), Stream::Stdout, spec, broadcast::channel(1).0)
+    }
+
+    #[test]
+    fn rotation_keeps_exactly_keep_files_of_whole_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sink(dir.path(), 100, 2);
+        for i in 0..10 {
+            s.write(format!("{i:039}\n").as_bytes()).unwrap(); // 40 bytes: two fit in 100
+        }
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["s.stdout.log", "s.stdout.log.1", "s.stdout.log.2"]);
+        let read = |n: &str| std::fs::read_to_string(dir.path().join(n)).unwrap();
+        assert_eq!(read("s.stdout.log"), format!("{:039}\n{:039}\n", 8, 9));
+        assert_eq!(read("s.stdout.log.1"), format!("{:039}\n{:039}\n", 6, 7));
+        assert_eq!(read("s.stdout.log.2"), format!("{:039}\n{:039}\n", 4, 5));
+    }
+
+    #[test]
+    fn size_zero_never_rotates_and_keep_zero_truncates() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = sink(dir.path(), 0, 3);
+        for _ in 0..100 {
+            s.write(&[b'x'; 100]).unwrap();
+        }
+        assert_eq!(std::fs::metadata(dir.path().join("s.stdout.log")).unwrap().len(), 10_000);
+        let dir = tempfile::tempdir().unwrap();
+        let s = sink(dir.path(), 150, 0);
+        for _ in 0..5 {
+            s.write(&[b'y'; 100]).unwrap();
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(std::fs::metadata(dir.path().join("s.stdout.log")).unwrap().len(), 100);
+    }
+}
