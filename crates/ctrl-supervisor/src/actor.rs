@@ -156,7 +156,7 @@ impl Actor {
                 exit = wait_proc(&mut self.proc), if self.proc.is_some() => {
                     self.proc = None;
                     match self.pgid {
-                        Some(g) if self.machine.status == Status::Stopping && group_alive(g) => {
+                        Some(g) if self.machine.view.status == Status::Stopping && group_alive(g) => {
                             self.draining = Some(exit);
                             self.drain_every = Duration::from_millis(10);
                             continue;
@@ -197,10 +197,10 @@ impl Actor {
             if let Some(input) = input {
                 let _ = self.feed(input);
             }
-            if self.rx.is_closed() && !self.machine.status.is_live() {
+            if self.rx.is_closed() && !self.machine.view.status.is_live() {
                 return;
             }
-            if self.quit.is_some() && !self.machine.status.is_live() && self.proc.is_none() {
+            if self.quit.is_some() && !self.machine.view.status.is_live() && self.proc.is_none() {
                 self.kill_leftovers();
                 for c in self.captures.drain(..) {
                     let _ = tokio::time::timeout(Duration::from_secs(2), c).await;
@@ -238,7 +238,7 @@ impl Actor {
             }
             ActorMsg::Quit { reply } => {
                 self.quit = Some(reply);
-                self.machine.status.is_live().then_some(Input::Stop)
+                self.machine.view.status.is_live().then_some(Input::Stop)
             }
         }
     }
@@ -270,20 +270,20 @@ impl Actor {
                         at,
                     },
                     pid_start,
-                    restarts: self.machine.restarts,
+                    restarts: self.machine.view.restarts,
                 });
             }
             for effect in outcome.effects {
                 self.apply(effect, &mut queue);
             }
         }
-        if self.machine.status != Status::Backoff {
+        if self.machine.view.status != Status::Backoff {
             self.backoff_at = None;
         }
-        if self.machine.status != Status::Stopping {
+        if self.machine.view.status != Status::Stopping {
             self.stop_at = None;
         }
-        if self.machine.status == Status::Stopped {
+        if self.machine.view.status == Status::Stopped {
             self.kill_leftovers();
         }
         self.publish_snapshot();
@@ -351,8 +351,8 @@ impl Actor {
             wait_for(deps, registry, |reason| {
                 state.send_if_modified(|s| {
                     let new = Some(reason);
-                    let changed = s.reason != new;
-                    s.reason = new;
+                    let changed = s.view.reason != new;
+                    s.view.reason = new;
                     changed
                 });
             })
@@ -394,19 +394,12 @@ impl Actor {
     }
 
     fn publish_snapshot(&self) {
-        let m = &self.machine;
+        let view = &self.machine.view;
         self.state.send_modify(|s| {
-            if s.status != m.status {
+            if s.view.status != view.status {
                 s.updated_at = Utc::now();
             }
-            s.status = m.status;
-            s.pid = m.pid;
-            s.restarts = m.restarts;
-            s.health = m.health;
-            s.exit_code = m.exit_code;
-            s.signal = m.signal.clone();
-            s.reason = m.reason.clone();
-            s.up_since = m.up_since;
+            s.view.clone_from(view);
         });
     }
 }

@@ -175,7 +175,7 @@ impl Supervisor {
         self.ensure_open()?;
         self.send(name, Input::Restart).await?;
         let rx = self.watcher(name)?;
-        wait_until(rx, |s| s.status != Status::Stopping, self.stop_budget(name)).await;
+        wait_until(rx, |s| s.view.status != Status::Stopping, self.stop_budget(name)).await;
         self.service(name)
     }
 
@@ -329,7 +329,7 @@ impl Supervisor {
         if let Ok(rx) = self.watcher(name) {
             wait_until(
                 rx,
-                |s| !s.status.is_live() || s.status == Status::Starting && s.pid.is_none(),
+                |s| !s.view.status.is_live() || s.view.status == Status::Starting && s.view.pid.is_none(),
                 self.stop_budget(name),
             )
             .await;
@@ -359,7 +359,7 @@ impl Supervisor {
         }
         Ok(seen
             .into_iter()
-            .filter(|d| reg.get(d).is_some_and(|h| h.state.borrow().status == Status::Stopped))
+            .filter(|d| reg.get(d).is_some_and(|h| h.state.borrow().view.status == Status::Stopped))
             .collect())
     }
 }
@@ -383,16 +383,16 @@ fn info(name: &str, h: &ServiceHandle) -> ServiceInfo {
     let s = h.state.borrow();
     ServiceInfo {
         name: name.to_owned(),
-        status: s.status,
-        pid: s.pid,
+        status: s.view.status,
+        pid: s.view.pid,
         port: h.spec.port,
         command: h.spec.command.display(),
-        restarts: s.restarts,
-        uptime_s: s.up_since.map(|t| t.elapsed().as_secs()),
-        health: s.health,
-        exit_code: s.exit_code,
-        signal: s.signal.clone(),
-        reason: s.reason.clone(),
+        restarts: s.view.restarts,
+        uptime_s: s.view.up_since.map(|t| t.elapsed().as_secs()),
+        health: s.view.health,
+        exit_code: s.view.exit_code,
+        signal: s.view.signal.clone(),
+        reason: s.view.reason.clone(),
         cpu_percent: None,
         memory_bytes: None,
         created_at: h.created_at,

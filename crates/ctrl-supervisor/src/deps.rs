@@ -28,7 +28,11 @@ pub async fn wait_for(deps: Vec<(String, Condition)>, registry: Registry, waitin
             if now.satisfies(*condition) {
                 continue;
             }
-            waiting(format!("waiting for {name} to be {} ({name} is {})", condition.as_str(), now.status));
+            waiting(format!(
+                "waiting for {name} to be {} ({name} is {})",
+                condition.as_str(),
+                now.view.status
+            ));
             if state.changed().await.is_err() {
                 // That task ended (reload or shutdown): look the name up again.
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -51,7 +51,7 @@ impl Supervisor {
                 .collect()
         };
         for (name, handle) in going {
-            if handle.state.borrow().status.is_live() {
+            if handle.state.borrow().view.status.is_live() {
                 was_live.push(name);
             }
             quit(handle).await;

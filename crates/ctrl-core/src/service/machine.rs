@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::config::{RestartPolicy, ServiceSpec, StopSignal};
 
 use super::backoff::backoff_delay;
-use super::status::{Health, Status};
+use super::status::{Health, ServiceView, Status};
 
 /// Something that happened to a service.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,24 +129,10 @@ pub enum Refusal {
 /// The state of one service and the memory its rules need.
 #[derive(Debug, Clone)]
 pub struct Machine {
-    /// Current state.
-    pub status: Status,
-    /// Main pid while one exists.
-    pub pid: Option<u32>,
-    /// Restarts since the daemon started (automatic and requested).
-    pub restarts: u32,
-    /// Last probe verdict.
-    pub health: Health,
-    /// Exit code of the last exit.
-    pub exit_code: Option<i32>,
-    /// Signal of the last exit.
-    pub signal: Option<String>,
-    /// Reason of the last transition.
-    pub reason: Option<String>,
+    /// What others may see: state, pid, restarts, health, last exit, reason.
+    pub view: ServiceView,
     /// When the current state began.
     pub since: Instant,
-    /// When the current process started, while up.
-    pub up_since: Option<Instant>,
     attempt: u32,
     starts: VecDeque<Instant>,
     restart_after_stop: bool,
@@ -156,15 +142,8 @@ impl Machine {
     /// A stopped service.
     pub fn new(now: Instant) -> Self {
         Machine {
-            status: Status::Stopped,
-            pid: None,
-            restarts: 0,
-            health: Health::Unknown,
-            exit_code: None,
-            signal: None,
-            reason: None,
+            view: ServiceView::stopped(),
             since: now,
-            up_since: None,
             attempt: 0,
             starts: VecDeque::new(),
             restart_after_stop: false,
@@ -181,9 +160,9 @@ impl Machine {
     ) -> Result<Outcome, Refusal> {
         let mut out = Outcome::default();
         use Status::*;
-        match (self.status, input) {
+        match (self.view.status, input) {
             (Starting | Running | Ready | Stopping, Input::Start { .. }) => {
-                return Err(Refusal::AlreadyRunning(self.status));
+                return Err(Refusal::AlreadyRunning(self.view.status));
             }
             (_, Input::Start { reason }) => {
                 self.attempt = 0;
@@ -193,7 +172,7 @@ impl Machine {
             }
 
             (Stopped, Input::Stop) => return Err(Refusal::AlreadyStopped),
-            (Starting, Input::Stop) if self.pid.is_none() => {
+            (Starting, Input::Stop) if self.view.pid.is_none() => {
                 out.effects.push(Effect::CancelLaunch);
                 self.go(&mut out, Stopped, Some("stopped by request".into()), now);
             }
@@ -206,23 +185,23 @@ impl Machine {
                 self.go(&mut out, Stopped, Some("stopped by request".into()), now);
             }
 
-            (Starting, Input::Restart) if self.pid.is_none() => {}
+            (Starting, Input::Restart) if self.view.pid.is_none() => {}
             (Starting | Running | Ready, Input::Restart) => {
-                self.restarts += 1;
+                self.view.restarts += 1;
                 self.restart_after_stop = true;
                 self.begin_stop(spec, &mut out, "restart requested".into(), now);
             }
             (Stopping, Input::Restart) => self.restart_after_stop = true,
             (_, Input::Restart) => {
-                self.restarts += 1;
+                self.view.restarts += 1;
                 return self.handle(spec, Input::Start { reason: "restart requested".into() }, now, jitter);
             }
 
             (Starting, Input::Spawned { pid }) => {
-                self.pid = Some(pid);
-                self.up_since = Some(now);
+                self.view.pid = Some(pid);
+                self.view.up_since = Some(now);
                 self.starts.push_back(now);
-                self.health = Health::Unknown;
+                self.view.health = Health::Unknown;
                 self.go(&mut out, Running, None, now);
                 out.effects.push(Effect::StartProbes);
             }
@@ -236,9 +215,9 @@ impl Machine {
             (Stopping, Input::Exited { code, signal }) => {
                 out.effects.push(Effect::StopProbes);
                 out.effects.push(Effect::ReapGroup);
-                self.exit_code = code;
-                self.signal = signal;
-                self.go(&mut out, Stopped, Some(exit_words(code, self.signal.as_deref())), now);
+                self.view.exit_code = code;
+                self.view.signal = signal;
+                self.go(&mut out, Stopped, Some(exit_words(code, self.view.signal.as_deref())), now);
                 self.pid_gone();
                 if std::mem::take(&mut self.restart_after_stop) {
                     self.go(&mut out, Starting, Some("restart requested".into()), now);
@@ -248,7 +227,7 @@ impl Machine {
             (Starting | Running | Ready, Input::Exited { code, signal }) => {
                 out.effects.push(Effect::StopProbes);
                 out.effects.push(Effect::ReapGroup);
-                if let Some(up) = self.up_since
+                if let Some(up) = self.view.up_since
                     && now.duration_since(up) >= spec.backoff.max.0.max(Duration::from_secs(1))
                 {
                     self.attempt = 0;
@@ -258,8 +237,8 @@ impl Machine {
             }
 
             (Backoff, Input::BackoffElapsed) => {
-                self.restarts += 1;
-                self.go(&mut out, Starting, Some(format!("restart #{}", self.restarts)), now);
+                self.view.restarts += 1;
+                self.go(&mut out, Starting, Some(format!("restart #{}", self.view.restarts)), now);
                 out.effects.push(Effect::Launch);
             }
 
@@ -274,30 +253,30 @@ impl Machine {
             }
 
             (Running, Input::ReadinessPassed) => {
-                self.health = Health::Healthy;
+                self.view.health = Health::Healthy;
                 self.attempt = 0;
                 self.go(&mut out, Ready, Some("readiness probe passed".into()), now);
             }
             (Ready, Input::ReadinessFailed { reason }) => {
-                self.health = Health::Unhealthy;
+                self.view.health = Health::Unhealthy;
                 self.go(&mut out, Running, Some(format!("readiness failed: {reason}")), now);
             }
-            (Running, Input::ReadinessFailed { .. }) => self.health = Health::Unhealthy,
+            (Running, Input::ReadinessFailed { .. }) => self.view.health = Health::Unhealthy,
 
             (Running | Ready, Input::LivenessPassed) if spec.effective_readiness().is_none() => {
-                self.health = Health::Healthy;
+                self.view.health = Health::Healthy;
             }
             (Running | Ready, Input::LivenessFailed { reason }) => {
-                self.health = Health::Unhealthy;
-                self.restarts += 1;
+                self.view.health = Health::Unhealthy;
+                self.view.restarts += 1;
                 self.restart_after_stop = true;
                 self.begin_stop(spec, &mut out, format!("liveness failed: {reason}; restarting"), now);
             }
 
             (Stopped | Starting, Input::Adopted { pid }) => {
                 out.effects.push(Effect::CancelLaunch);
-                self.pid = Some(pid);
-                self.up_since = Some(now);
+                self.view.pid = Some(pid);
+                self.view.up_since = Some(now);
                 self.go(&mut out, Running, Some("adopted from the previous daemon".into()), now);
                 out.effects.push(Effect::StartProbes);
             }
@@ -310,15 +289,15 @@ impl Machine {
 
     fn go(&mut self, out: &mut Outcome, to: Status, reason: Option<String>, now: Instant) {
         out.transitions.push(Transition {
-            from: self.status,
+            from: self.view.status,
             to,
-            pid: self.pid,
-            exit_code: if carries_exit(self.status, to) { self.exit_code } else { None },
-            signal: if carries_exit(self.status, to) { self.signal.clone() } else { None },
+            pid: self.view.pid,
+            exit_code: if carries_exit(self.view.status, to) { self.view.exit_code } else { None },
+            signal: if carries_exit(self.view.status, to) { self.view.signal.clone() } else { None },
             reason: reason.clone(),
         });
-        self.status = to;
-        self.reason = reason;
+        self.view.status = to;
+        self.view.reason = reason;
         self.since = now;
     }
 
@@ -346,8 +325,8 @@ impl Machine {
         jitter: f64,
     ) {
         let failed = signal.is_some() || code != Some(0);
-        self.exit_code = code;
-        self.signal = signal;
+        self.view.exit_code = code;
+        self.view.signal = signal;
         let restart = match spec.restart {
             RestartPolicy::Always => true,
             RestartPolicy::OnFailure => failed,
@@ -385,9 +364,9 @@ impl Machine {
     }
 
     fn pid_gone(&mut self) {
-        self.pid = None;
-        self.up_since = None;
-        self.health = Health::Unknown;
+        self.view.pid = None;
+        self.view.up_since = None;
+        self.view.health = Health::Unknown;
     }
 }
 

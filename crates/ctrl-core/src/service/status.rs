@@ -1,5 +1,7 @@
 //! The states a service can be in, as the API names them.
 
+use std::time::Instant;
+
 use serde::{Deserialize, Serialize};
 
 /// A service's state (DESIGN.md "Service states").
@@ -88,4 +90,42 @@ pub enum Health {
     Healthy,
     /// Probes are failing.
     Unhealthy,
+}
+
+/// What can be seen of a service from outside: its state and the facts that go
+/// with it. The machine keeps it current; the runtime publishes it as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceView {
+    /// Current state.
+    pub status: Status,
+    /// Main pid while one exists.
+    pub pid: Option<u32>,
+    /// Restarts since the daemon started (automatic and requested).
+    pub restarts: u32,
+    /// Last probe verdict.
+    pub health: Health,
+    /// Exit code of the last exit.
+    pub exit_code: Option<i32>,
+    /// Signal of the last exit.
+    pub signal: Option<String>,
+    /// Reason of the last transition (or what a launch is waiting for).
+    pub reason: Option<String>,
+    /// When the current process started, while up.
+    pub up_since: Option<Instant>,
+}
+
+impl ServiceView {
+    /// A service that never ran.
+    pub fn stopped() -> Self {
+        ServiceView {
+            status: Status::Stopped,
+            pid: None,
+            restarts: 0,
+            health: Health::Unknown,
+            exit_code: None,
+            signal: None,
+            reason: None,
+            up_since: None,
+        }
+    }
 }

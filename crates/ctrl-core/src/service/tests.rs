@@ -23,7 +23,7 @@ fn started(spec: &ServiceSpec, now: Instant) -> Machine {
     let mut m = Machine::new(now);
     m.handle(spec, Input::Start { reason: "test".into() }, now, 0.0).unwrap();
     m.handle(spec, Input::Spawned { pid: 42 }, now, 0.0).unwrap();
-    assert_eq!(m.status, Status::Running);
+    assert_eq!(m.view.status, Status::Running);
     m
 }
 
@@ -42,7 +42,7 @@ fn start_launches_then_spawn_runs() {
     let o = m.handle(&s, Input::Spawned { pid: 7 }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Running]);
     assert_eq!(o.transitions[0].pid, Some(7), "the event names the new pid");
-    assert_eq!(m.pid, Some(7));
+    assert_eq!(m.view.pid, Some(7));
     assert_eq!(o.effects, [Effect::StartProbes]);
 }
 
@@ -78,7 +78,7 @@ fn exit_policies() {
         assert_eq!(o.transitions[0].exit_code, *code);
         assert_eq!(o.transitions[0].signal.as_deref(), *signal);
         assert_eq!(o.transitions[0].pid, Some(42));
-        assert_eq!(m.pid, None);
+        assert_eq!(m.view.pid, None);
     }
 }
 
@@ -97,7 +97,7 @@ fn backoff_doubles_and_caps() {
         m.handle(&s, Input::Spawned { pid: 43 }, now, 0.0).unwrap();
     }
     assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
-    assert_eq!(m.restarts, 9);
+    assert_eq!(m.view.restarts, 9);
 }
 
 #[test]
@@ -179,11 +179,11 @@ fn stop_while_waiting_cancels_launch() {
     m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0).unwrap();
     let o = m.handle(&s, Input::Stop, now, 0.0).unwrap();
     assert_eq!(o.effects, [Effect::CancelLaunch]);
-    assert_eq!(m.status, Status::Stopped);
+    assert_eq!(m.view.status, Status::Stopped);
     // A spawn that raced the cancel is killed, not adopted.
     let o = m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
     assert_eq!(o.effects, [Effect::KillGroup]);
-    assert_eq!(m.status, Status::Stopped);
+    assert_eq!(m.view.status, Status::Stopped);
 }
 
 #[test]
@@ -192,11 +192,11 @@ fn restart_stops_then_launches() {
     let now = Instant::now();
     let mut m = started(&s, now);
     m.handle(&s, Input::Restart, now, 0.0).unwrap();
-    assert_eq!(m.status, Status::Stopping);
+    assert_eq!(m.view.status, Status::Stopping);
     let o = m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopped, Status::Starting]);
     assert!(o.effects.contains(&Effect::Launch));
-    assert_eq!(m.restarts, 1);
+    assert_eq!(m.view.restarts, 1);
     // Restart of a stopped service is a start.
     let mut m = Machine::new(now);
     let o = m.handle(&s, Input::Restart, now, 0.0).unwrap();
@@ -210,10 +210,10 @@ fn readiness_and_liveness() {
     let mut m = started(&s, now);
     let o = m.handle(&s, Input::ReadinessPassed, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Ready]);
-    assert_eq!(m.health, Health::Healthy);
+    assert_eq!(m.view.health, Health::Healthy);
     let o = m.handle(&s, Input::ReadinessFailed { reason: "refused".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Running]);
-    assert_eq!(m.health, Health::Unhealthy);
+    assert_eq!(m.view.health, Health::Unhealthy);
     let o = m.handle(&s, Input::LivenessFailed { reason: "timeout".into() }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopping]);
     assert_eq!(o.transitions[0].reason.as_deref(), Some("liveness failed: timeout; restarting"));
@@ -231,7 +231,7 @@ fn spawn_failure_counts_as_a_failed_start() {
         .handle(&s, Input::SpawnFailed { reason: "port 8000 is held by pid 1 (init)".into() }, now, 0.0)
         .unwrap();
     assert_eq!(to_states(&o), [Status::Exited]);
-    assert_eq!(m.reason.as_deref(), Some("port 8000 is held by pid 1 (init)"));
+    assert_eq!(m.view.reason.as_deref(), Some("port 8000 is held by pid 1 (init)"));
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn late_timers_are_ignored() {
     let mut m = started(&s, now);
     assert_eq!(m.handle(&s, Input::BackoffElapsed, now, 0.0).unwrap(), Outcome::default());
     assert_eq!(m.handle(&s, Input::StopTimedOut, now, 0.0).unwrap(), Outcome::default());
-    assert_eq!(m.status, Status::Running);
+    assert_eq!(m.view.status, Status::Running);
 }
 
 #[test]
