@@ -8,4 +8,4 @@ mod ports;
 mod process;
 
 pub use ports::{Listener, Protocol, listeners, tcp_listener_on};
-pub use process::{ProcessIdentity, group_has_live_member, process_identity, process_name};
+pub use process::{ProcessIdentity, group_has_live_member, process_identity};

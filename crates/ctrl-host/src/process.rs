@@ -9,8 +9,6 @@ pub struct ProcessIdentity {
     pub start_ticks: u64,
     /// Process group id.
     pub pgid: u32,
-    /// Short command name.
-    pub name: String,
 }
 
 /// Reads the identity of `pid`, or `None` if it does not exist (or is a zombie).
@@ -19,17 +17,7 @@ pub fn process_identity(pid: u32) -> Option<ProcessIdentity> {
     if stat.state == 'Z' {
         return None;
     }
-    Some(ProcessIdentity {
-        pid,
-        start_ticks: stat.starttime,
-        pgid: u32::try_from(stat.pgrp).ok()?,
-        name: stat.comm,
-    })
-}
-
-/// The short command name of `pid`.
-pub fn process_name(pid: u32) -> Option<String> {
-    process_identity(pid).map(|p| p.name)
+    Some(ProcessIdentity { pid, start_ticks: stat.starttime, pgid: u32::try_from(stat.pgrp).ok()? })
 }
 
 /// Whether any process of group `pgid` is alive (zombies do not count: a zombie

@@ -41,8 +41,8 @@ pub(crate) type Registry = Arc<RwLock<BTreeMap<String, ServiceHandle>>>;
 pub(crate) enum ActorMsg {
     /// Start, stop or restart; the reply says whether it applied.
     Control { input: Input, reply: oneshot::Sender<Result<(), Refusal>> },
-    /// Watch this live process left by a previous daemon.
-    Adopt { pid: u32, pgid: u32, pidfd: OwnedFd },
+    /// Watch this live group leader left by a previous daemon, through its verified pidfd.
+    Adopt { pid: u32, start_ticks: u64, pidfd: OwnedFd },
     /// Stop if needed, then end the task.
     Quit { reply: oneshot::Sender<()> },
 }
@@ -151,7 +151,8 @@ impl Actor {
             let input = tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(msg) => self.on_message(msg),
-                    None => Some(Input::Stop),
+                    // Every handle is gone: nobody can reach this service; Drop kills its group.
+                    None => return,
                 },
                 exit = wait_proc(&mut self.proc), if self.proc.is_some() => {
                     self.proc = None;
@@ -197,9 +198,6 @@ impl Actor {
             if let Some(input) = input {
                 let _ = self.feed(input);
             }
-            if self.rx.is_closed() && !self.machine.view.status.is_live() {
-                return;
-            }
             if self.quit.is_some() && !self.machine.view.status.is_live() && self.proc.is_none() {
                 self.kill_leftovers();
                 for c in self.captures.drain(..) {
@@ -220,13 +218,13 @@ impl Actor {
                 let _ = reply.send(self.feed(input));
                 None
             }
-            ActorMsg::Adopt { pid, pgid, pidfd } => {
+            ActorMsg::Adopt { pid, start_ticks, pidfd } => {
                 // SAFETY: an OwnedFd keeps its descriptor open and unchanged for its whole life.
                 match unsafe { AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE) } {
                     Ok(fd) => {
                         self.proc = Some(Proc::Adopted(fd));
-                        self.pgid = Some(pgid);
-                        self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
+                        self.pgid = Some(pid);
+                        self.pid_start = Some(start_ticks);
                         Some(Input::Adopted { pid })
                     }
                     Err(e) => {

@@ -2,7 +2,7 @@
 //! these methods; nothing else reaches a service's task.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
@@ -130,11 +130,6 @@ impl Supervisor {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// The state folder (logs, socket, database).
-    pub fn state_dir(&self) -> &Path {
-        &self.inner.state_dir
     }
 
     /// The config in force.

@@ -31,7 +31,7 @@ pub(crate) async fn handle(sup: &Supervisor, rows: &[ServiceRow], config: &Confi
         match spec.map(|s| s.on_orphan) {
             Some(OnOrphan::Adopt) if group != 0 => {
                 tracing::info!(service = %row.name, pid, "adopting a process of the previous daemon");
-                sup.send_raw(&row.name, ActorMsg::Adopt { pid, pgid: pid, pidfd: fd }).await;
+                sup.send_raw(&row.name, ActorMsg::Adopt { pid, start_ticks: start, pidfd: fd }).await;
                 adopted.insert(row.name.clone());
             }
             _ => {

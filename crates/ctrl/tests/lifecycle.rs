@@ -79,10 +79,7 @@ fn orphans_of_a_killed_daemon_are_killed_by_default() {
         "[services.tree]\ncommand = [\"sh\", \"{}\", \"pids\"]\ncwd = \".\"\nstop_timeout = \"300ms\"\n",
         fixture("tree.sh")
     ));
-    let pids = wait("three pids", Duration::from_secs(10), || {
-        let p = pids_in(&d.path("pids"));
-        (p.len() == 3).then_some(p)
-    });
+    let pids = tree_pids(&d);
     d.kill9();
     assert!(pids.iter().all(|p| alive(*p)), "the services outlive a SIGKILLed daemon");
     std::fs::remove_file(d.path("pids")).unwrap();

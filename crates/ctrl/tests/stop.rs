@@ -12,11 +12,7 @@ fn stop_escalates_to_sigkill_of_the_whole_tree() {
         "[services.tree]\ncommand = [\"sh\", \"{}\", \"pids\"]\ncwd = \".\"\nstop_timeout = \"700ms\"\n",
         fixture("tree.sh")
     ));
-    let pids_file = d.path("pids");
-    let pids = wait("three pids", Duration::from_secs(10), || {
-        let p = pids_in(&pids_file);
-        (p.len() == 3).then_some(p)
-    });
+    let pids = tree_pids(&d);
     assert!(pids.iter().all(|p| alive(*p)), "{pids:?}");
     let leader = d.service("tree")["pid"].as_u64().unwrap() as u32;
     assert_eq!(pids[2], leader);
@@ -70,10 +66,7 @@ fn a_second_signal_kills_at_once() {
         "[services.stubborn]\ncommand = [\"sh\", \"{}\", \"pids\"]\ncwd = \".\"\nstop_timeout = \"120s\"\n",
         fixture("tree.sh")
     ));
-    let pids = wait("three pids", Duration::from_secs(10), || {
-        let p = pids_in(&d.path("pids"));
-        (p.len() == 3).then_some(p)
-    });
+    let pids = tree_pids(&d);
     d.signal(nix::sys::signal::Signal::SIGTERM);
     wait("the stop to begin", Duration::from_secs(5), || {
         d.log().contains("stopping every service").then_some(())

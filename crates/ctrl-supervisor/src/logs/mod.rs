@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use capture::capture;
 pub use follow::{Chunk, LineSplitter};
-pub use read::{last_lines, parse_line};
+pub use read::last_lines;
 pub use sink::LogSink;
 
 /// Which pipe a chunk came from.

@@ -9,7 +9,7 @@ use ctrl_proto::LogLine;
 use super::Stream;
 
 /// Parses one stored line: `<ts> <stream> <text>` when timestamped, else the raw text.
-pub fn parse_line(raw: &[u8], stream: Stream) -> LogLine {
+fn parse_line(raw: &[u8], stream: Stream) -> LogLine {
     let text = String::from_utf8_lossy(raw);
     let mut parts = text.splitn(3, ' ');
     if let (Some(ts), Some(st), rest) = (parts.next(), parts.next(), parts.next())

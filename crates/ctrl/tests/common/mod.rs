@@ -171,6 +171,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Waits until the fixture `tree.sh` has written its three pids (two grandchildren, then itself).
+pub fn tree_pids(d: &Daemon) -> Vec<u32> {
+    wait("three pids", Duration::from_secs(10), || {
+        let p = pids_in(&d.path("pids"));
+        (p.len() == 3).then_some(p)
+    })
+}
+
 /// Reads pids written one per line by a fixture.
 pub fn pids_in(path: &Path) -> Vec<u32> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
