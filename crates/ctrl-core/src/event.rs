@@ -9,6 +9,7 @@ use crate::service::Status;
 ///
 /// The field names are part of the API contract (`event` object in DESIGN.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ServiceEvent {
     /// The service's name from the config.
     pub service: String,

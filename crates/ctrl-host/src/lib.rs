@@ -1,11 +1,15 @@
-//! Facts about the host, read from the kernel's tables in /proc.
-//!
-//! For now: who listens on which port (the supervisor's port-conflict check) and
-//! the identity of a process (pid plus start time, to recognise our own children
-//! after a daemon restart). Host sampling joins this crate with the API issue.
+//! Facts about the host: the sampler (sysinfo, NVML) and its history ring,
+//! processes and which service owns them, listening ports, and the identity of
+//! a process (pid plus start time, to recognise our children after a restart).
 
+mod history;
+mod monitor;
 mod ports;
 mod process;
+mod sampler;
 
+pub use history::{FULL_RATE_SPAN, HistoryRing, MINUTE_SPAN, Point};
+pub use monitor::{Monitor, Snapshot};
 pub use ports::{Listener, Protocol, listeners, tcp_listener_on};
 pub use process::{ProcessIdentity, group_has_live_member, process_identity};
+pub use sampler::{ProcessTable, Sampler};

@@ -1,9 +1,10 @@
 //! The JSON envelope and the error codes every client sees.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Stable machine-readable error codes; each maps to one HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: malformed input.
@@ -14,12 +15,18 @@ pub enum ErrorCode {
     Forbidden,
     /// 404: no such thing.
     NotFound,
+    /// 405: the path exists but not with this method.
+    MethodNotAllowed,
     /// 409: the request conflicts with the current state.
     Conflict,
+    /// 413: the body is larger than the daemon accepts.
+    PayloadTooLarge,
     /// 422: well-formed but invalid.
     Validation,
     /// 500: a real fault; the message never carries internals.
     Internal,
+    /// 503: the daemon cannot answer now (shutting down, overloaded, a dependency down).
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -30,15 +37,18 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
+            ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Validation => 422,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 }
 
 /// An error as clients see it: a human message and a code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// What went wrong, in words for a person.
     pub error: String,
@@ -67,7 +77,7 @@ impl ApiError {
 }
 
 /// `{"success": bool, "data"?: T, "error"?: str, "code"?: str}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Envelope<T> {
     /// True when `data` holds the answer.
     pub success: bool,
@@ -112,4 +122,16 @@ impl<T> From<Result<T, ApiError>> for Envelope<T> {
             Err(e) => Envelope::err(e),
         }
     }
+}
+
+/// The shape of every failure, `{"success": false, "error": …, "code": …}`
+/// (the OpenAPI document's name for `Envelope` without data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always false.
+    pub success: bool,
+    /// What went wrong, in words for a person.
+    pub error: String,
+    /// What kind of error, for programs.
+    pub code: ErrorCode,
 }

@@ -2,12 +2,16 @@
 //!
 //! Objects keep the field names of DESIGN.md; the envelope is the seed API's
 //! `{"success": true, "data": …}` / `{"success": false, "error": …, "code": …}`.
-//! The control socket speaks the same envelope, one JSON document per line.
+//! The CLI speaks the same API over the daemon's unix socket.
 
-mod control;
 mod envelope;
+mod host;
 mod objects;
+mod params;
 
-pub use control::{LogStream, Request};
-pub use envelope::{ApiError, Envelope, ErrorCode};
-pub use objects::{LogLine, ServiceInfo};
+pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
+pub use host::{
+    Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,
+};
+pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate};
+pub use params::LogStream;

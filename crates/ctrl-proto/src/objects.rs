@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use ctrl_core::{Health, Status};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The `service` object: what a service is doing now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceInfo {
     /// Name from the config.
     pub name: String,
@@ -40,7 +41,7 @@ pub struct ServiceInfo {
 }
 
 /// One captured line of output: `{ts, stream, line}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
     /// When the daemon read it (absent in raw-format logs).
     pub ts: Option<String>,
@@ -48,4 +49,36 @@ pub struct LogLine {
     pub stream: String,
     /// The text, with invalid UTF-8 replaced.
     pub line: String,
+}
+
+/// What a reload did, by service name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ReloadReport {
+    /// New services, started when autostart.
+    pub added: Vec<String>,
+    /// Services gone from the config, stopped.
+    pub removed: Vec<String>,
+    /// Services whose settings changed, restarted.
+    pub changed: Vec<String>,
+    /// Services left exactly as they were (same process).
+    pub unchanged: Vec<String>,
+}
+
+/// A message of the live services stream (WS `/api/services/ws`, SSE `/api/services/stream`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum ServiceUpdate {
+    /// Every service: sent first, and again after a client fell behind.
+    Snapshot(Vec<ServiceInfo>),
+    /// One transition, with the service as it is after it.
+    Event(Box<ServiceChange>),
+}
+
+/// A transition and the service it left behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceChange {
+    /// The transition.
+    pub event: ctrl_core::ServiceEvent,
+    /// The service now.
+    pub service: ServiceInfo,
 }

@@ -21,7 +21,7 @@ mod reload;
 mod snapshot;
 
 pub use bus::EventBus;
-pub use control::Supervisor;
+pub use control::{MAX_LOG_LINES, Supervisor};
 pub use error::ControlError;
 pub use launch::preflight;
 pub use reload::ReloadReport;

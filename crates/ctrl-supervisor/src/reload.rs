@@ -2,23 +2,10 @@
 
 use ctrl_core::config::Config;
 use ctrl_core::service::Input;
-use serde::Serialize;
+pub use ctrl_proto::ReloadReport;
 
 use crate::control::{Supervisor, quit};
 use crate::error::ControlError;
-
-/// What a reload did, by service name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ReloadReport {
-    /// New services, started when autostart.
-    pub added: Vec<String>,
-    /// Services gone from the config, stopped.
-    pub removed: Vec<String>,
-    /// Services whose settings changed, restarted.
-    pub changed: Vec<String>,
-    /// Services left exactly as they were (same process).
-    pub unchanged: Vec<String>,
-}
 
 impl Supervisor {
     /// Applies `new`: starts added services, stops removed ones, restarts changed

@@ -1,60 +1,245 @@
-//! The CLI side of the control socket: one request line, one envelope line back.
+//! The CLI's side of the API: HTTP over the daemon's unix socket (trusted by
+//! its file mode, no token needed) or over TCP with `--url`/`--token`.
 //!
-//! Blocking std I/O on purpose: a one-shot command needs no async runtime, and
-//! skipping it keeps `ctrl status` in the low milliseconds.
+//! One code path for local and remote daemons: every command is an API call.
+//! A single-threaded runtime drives hyper; the commands see a blocking API.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, anyhow};
-use ctrl_proto::{Envelope, Request};
+use anyhow::{Context, anyhow, bail};
+use bytes::Bytes;
+use ctrl_proto::Envelope;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 
 use crate::locate;
 
-/// A connection to the daemon.
+/// Where the daemon is, from the global flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Remote {
+    /// A remote daemon's API, e.g. http://10.0.0.5:8080 (default: the local daemon's socket).
+    #[arg(long, global = true, env = "CTRL_URL")]
+    pub url: Option<String>,
+    /// The API token for --url (default: the local state dir's token file).
+    #[arg(long, global = true, env = "CTRL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+enum Target {
+    Unix { socket: PathBuf, state_dir: PathBuf },
+    Tcp { addr: String },
+}
+
+/// A connection target plus the runtime that drives requests to it.
 pub struct Client {
-    reader: BufReader<UnixStream>,
+    rt: tokio::runtime::Runtime,
+    target: Target,
+    token: Option<String>,
 }
 
 impl Client {
-    /// Connects to the daemon of the config's state folder.
-    pub fn connect(config: Option<&Path>) -> anyhow::Result<Client> {
-        let dir = locate::state_dir(config)?;
-        let sock = locate::socket_path(&dir)?;
-        let stream = UnixStream::connect(&sock).with_context(|| {
-            format!(
-                "no daemon is running for {} (cannot connect to {}); start one with `ctrl up`",
-                dir.display(),
-                sock.display()
-            )
-        })?;
-        Ok(Client { reader: BufReader::new(stream) })
+    /// The daemon named by `--url`, or else the one of the config's state dir.
+    pub fn connect(config: Option<&Path>, remote: &Remote) -> anyhow::Result<Client> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (target, token) = match &remote.url {
+            Some(url) => {
+                let addr = parse_url(url)?;
+                let token = match &remote.token {
+                    Some(t) => Some(t.clone()),
+                    None => local_token(config),
+                };
+                (Target::Tcp { addr }, token)
+            }
+            None => {
+                let state_dir = locate::state_dir(config)?;
+                (Target::Unix { socket: locate::socket_path(&state_dir)?, state_dir }, None)
+            }
+        };
+        Ok(Client { rt, target, token })
     }
 
-    /// Sends `req` and returns the raw answer line.
-    pub fn raw(&mut self, req: &Request) -> anyhow::Result<String> {
-        let mut line = serde_json::to_string(req)?;
-        line.push('\n');
-        self.reader.get_mut().write_all(line.as_bytes()).context("cannot talk to the daemon")?;
-        self.next_line()?.ok_or_else(|| anyhow!("the daemon closed the connection without answering"))
+    /// GET and decode the envelope's data.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        decode(self.call(Method::GET, path)?)
     }
 
-    /// Sends `req` and decodes the envelope's data; a failure becomes an error with its message.
-    pub fn call<T: DeserializeOwned>(&mut self, req: &Request) -> anyhow::Result<T> {
-        let line = self.raw(req)?;
-        let env: Envelope<T> =
-            serde_json::from_str(&line).context("the daemon sent an answer this CLI does not understand")?;
-        env.into_result().map_err(|e| anyhow!(e.error))
+    /// POST (no body) and decode the envelope's data.
+    pub fn post<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        decode(self.call(Method::POST, path)?)
     }
 
-    /// The next line the daemon sends (for streams), or `None` when it hung up.
-    pub fn next_line(&mut self) -> anyhow::Result<Option<String>> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line)? {
-            0 => Ok(None),
-            _ => Ok(Some(line.trim_end_matches('\n').to_owned())),
+    /// A request; the status and the whole body.
+    pub fn call(&self, method: Method, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.rt.block_on(async {
+            let res = self.send(method, path).await?;
+            let status = res.status();
+            let body = res.into_body().collect().await.context("the daemon's answer broke off")?.to_bytes();
+            Ok((status, body))
+        })
+    }
+
+    /// Opens a server-sent event stream.
+    pub fn events(&self, path: &str) -> anyhow::Result<EventStream<'_>> {
+        let res = self.rt.block_on(self.send(Method::GET, path))?;
+        if !res.status().is_success() {
+            let status = res.status();
+            let body = self.rt.block_on(res.into_body().collect())?.to_bytes();
+            return Err(decode::<serde_json::Value>((status, body)).unwrap_err());
         }
+        Ok(EventStream { client: self, body: res.into_body(), buf: Vec::new() })
+    }
+
+    /// Runs `fut` on the client's runtime (for waiting on signals and timers between calls).
+    pub fn block_on<F: std::future::Future>(&self, fut: F) -> F::Output {
+        self.rt.block_on(fut)
+    }
+
+    async fn send(&self, method: Method, path: &str) -> anyhow::Result<hyper::Response<Incoming>> {
+        let mut req = Request::builder().method(method).uri(path).header("host", "ctrl");
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Empty::<Bytes>::new())?;
+        match &self.target {
+            Target::Unix { socket, state_dir } => {
+                let stream = tokio::net::UnixStream::connect(socket).await.with_context(|| {
+                    format!(
+                        "no daemon is running for {} (cannot connect to {}); start one with `ctrl up`",
+                        state_dir.display(),
+                        socket.display()
+                    )
+                })?;
+                exchange(stream, req).await
+            }
+            Target::Tcp { addr } => {
+                let stream = tokio::net::TcpStream::connect(addr.as_str())
+                    .await
+                    .with_context(|| format!("cannot connect to the daemon at {addr}"))?;
+                exchange(stream, req).await
+            }
+        }
+    }
+}
+
+async fn exchange<S>(stream: S, req: Request<Empty<Bytes>>) -> anyhow::Result<hyper::Response<Incoming>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("the daemon did not speak HTTP")?;
+    tokio::spawn(conn);
+    sender.send_request(req).await.context("the daemon closed the connection without answering")
+}
+
+/// The envelope's data, or its error message as the error.
+fn decode<T: DeserializeOwned>((status, body): (StatusCode, Bytes)) -> anyhow::Result<T> {
+    let env: Envelope<T> = serde_json::from_slice(&body)
+        .map_err(|_| anyhow!("the daemon answered {status} with something this CLI does not understand"))?;
+    env.into_result().map_err(|e| anyhow!(e.error))
+}
+
+/// `http://host:port[/]` to `host:port`.
+fn parse_url(url: &str) -> anyhow::Result<String> {
+    let Some(rest) = url.strip_prefix("http://") else {
+        bail!("--url must start with http:// (got '{url}')");
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') {
+        bail!("--url must be http://HOST:PORT (got '{url}')");
+    }
+    Ok(if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    })
+}
+
+/// The token file of the local state dir, when readable (a local daemon over TCP).
+fn local_token(config: Option<&Path>) -> Option<String> {
+    let dir = locate::state_dir(config).ok()?;
+    std::fs::read_to_string(dir.join("token")).ok().map(|s| s.trim().to_owned())
+}
+
+/// Escapes a path segment (service names are user text).
+pub fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Server-sent events as they arrive.
+pub struct EventStream<'a> {
+    client: &'a Client,
+    body: Incoming,
+    buf: Vec<u8>,
+}
+
+impl EventStream<'_> {
+    /// The next event's name and data, or `None` when the daemon ended the stream.
+    pub fn next_event(&mut self) -> anyhow::Result<Option<(String, String)>> {
+        loop {
+            if let Some(end) = find_blank_line(&self.buf) {
+                let block: Vec<u8> = self.buf.drain(..end.1).collect();
+                let text = String::from_utf8_lossy(&block[..end.0]);
+                let (mut name, mut data) = (String::from("message"), Vec::new());
+                for line in text.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim_start().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                    }
+                }
+                if data.is_empty() {
+                    continue; // a keep-alive comment
+                }
+                return Ok(Some((name, data.join("\n"))));
+            }
+            let frame = self.client.rt.block_on(self.body.frame());
+            match frame {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(anyhow!("the stream broke off: {e}")),
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// (end of the event's text, end of its blank-line terminator).
+fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
+    let pos = buf.windows(2).position(|w| w == b"\n\n")?;
+    Some((pos, pos + 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_addresses() {
+        assert_eq!(parse_url("http://127.0.0.1:8080").unwrap(), "127.0.0.1:8080");
+        assert_eq!(parse_url("http://example.org/").unwrap(), "example.org:80");
+        assert_eq!(parse_url("http://[::1]:9000").unwrap(), "[::1]:9000");
+        assert!(parse_url("https://example.org").is_err());
+        assert!(parse_url("http://host/api").is_err());
+    }
+
+    #[test]
+    fn segments_are_escaped() {
+        assert_eq!(segment("web-1.a_b"), "web-1.a_b");
+        assert_eq!(segment("a b/c?"), "a%20b%2Fc%3F");
     }
 }

@@ -22,6 +22,8 @@ struct Cli {
     /// The config file (default: ./ctrl.toml when it exists).
     #[arg(long, short = 'c', global = true, env = "CTRL_CONFIG")]
     config: Option<PathBuf>,
+    #[command(flatten)]
+    remote: client::Remote,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,20 +67,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the host's latest numbers: CPU, memory, disks, network, sensors, GPUs.
+    Stats {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the top processes and the service each belongs to.
+    Ps(cmd::ps::PsArgs),
+    /// Show listening ports, their processes and services.
+    Ports(cmd::ports::PortsArgs),
+    /// A live view of the host and the services (Ctrl-C to leave).
+    Watch(cmd::watch::WatchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let (config, remote) = (cli.config.as_deref(), &cli.remote);
     let result = match cli.command {
-        Command::Up => cmd::up::run(cli.config.as_deref()),
-        Command::Check => cmd::check::run(cli.config.as_deref()),
-        Command::Status { name, json } => cmd::status::run(cli.config.as_deref(), name.as_deref(), json),
-        Command::Start(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Start, t),
-        Command::Stop(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Stop, t),
-        Command::Restart(t) => cmd::control::run(cli.config.as_deref(), cmd::control::Verb::Restart, t),
-        Command::Logs(args) => cmd::logs::run(cli.config.as_deref(), args),
-        Command::Events { name, limit, json } => cmd::events::run(cli.config.as_deref(), &name, limit, json),
-        Command::Reload { json } => cmd::reload::run(cli.config.as_deref(), json),
+        Command::Up => cmd::up::run(config),
+        Command::Check => cmd::check::run(config),
+        Command::Status { name, json } => cmd::status::run(config, remote, name.as_deref(), json),
+        Command::Start(t) => cmd::control::run(config, remote, cmd::control::Verb::Start, t),
+        Command::Stop(t) => cmd::control::run(config, remote, cmd::control::Verb::Stop, t),
+        Command::Restart(t) => cmd::control::run(config, remote, cmd::control::Verb::Restart, t),
+        Command::Logs(args) => cmd::logs::run(config, remote, args),
+        Command::Events { name, limit, json } => cmd::events::run(config, remote, &name, limit, json),
+        Command::Reload { json } => cmd::reload::run(config, remote, json),
+        Command::Stats { json } => cmd::stats::run(config, remote, json),
+        Command::Ps(args) => cmd::ps::run(config, remote, args),
+        Command::Ports(args) => cmd::ports::run(config, remote, args),
+        Command::Watch(args) => cmd::watch::run(config, remote, args),
     };
     match result {
         Ok(code) => code,

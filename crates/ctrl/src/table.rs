@@ -73,3 +73,18 @@ pub fn short_duration(secs: u64) -> String {
         format!("{s}s")
     }
 }
+
+/// Bytes for people: `512B`, `1.5K`, `12.0M`, `3.2G` (powers of 1024).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
+}

@@ -20,7 +20,7 @@ fn reload_touches_only_changed_services() {
     let (same, changed, removed) = (pid_of(&d, "same"), pid_of(&d, "changed"), pid_of(&d, "removed"));
     std::fs::write(
         &d.config,
-        "[server]\nstate_dir = \"state\"\n\n[services.same]\ncommand = [\"sleep\", \"1000\"]\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[services.same]\ncommand = [\"sleep\", \"1000\"]\n\
          [services.changed]\ncommand = [\"sleep\", \"1000\"]\nenv = { V = \"2\" }\n\
          [services.added]\ncommand = [\"sleep\", \"1000\"]\n",
     )
@@ -46,12 +46,12 @@ fn reload_touches_only_changed_services() {
 fn bad_config_on_reload_changes_nothing() {
     let d = Daemon::start("[services.a]\ncommand = [\"sleep\", \"1000\"]\n");
     let pid = pid_of(&d, "a");
-    std::fs::write(&d.config, "[server]\nstate_dir = \"state\"\n[services.a]\ncommand = [\"sleep\", \"1000\"]\nrestart = \"sometimes\"\n")
+    std::fs::write(&d.config, "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n[services.a]\ncommand = [\"sleep\", \"1000\"]\nrestart = \"sometimes\"\n")
         .unwrap();
     let o = d.ctl(&["reload"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("ctrl.toml:5:11: services.a.restart: unknown variant 'sometimes'"), "{err}");
+    assert!(err.contains("ctrl.toml:6:11: services.a.restart: unknown variant 'sometimes'"), "{err}");
     assert_eq!(pid_of(&d, "a"), pid);
 }
 
@@ -61,7 +61,7 @@ fn sighup_reloads() {
     pid_of(&d, "a");
     std::fs::write(
         &d.config,
-        "[server]\nstate_dir = \"state\"\n[services.b]\ncommand = [\"sleep\", \"1000\"]\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n[services.b]\ncommand = [\"sleep\", \"1000\"]\n",
     )
     .unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid() as i32), nix::sys::signal::Signal::SIGHUP)
@@ -116,11 +116,11 @@ fn orphans_can_be_adopted_and_then_stopped() {
 
 #[test]
 fn a_waiting_dependent_follows_its_dependency_across_a_reload() {
-    let base = "[server]\nstate_dir = \"state\"\n\n[services.app]\ncommand = [\"sleep\", \"1000\"]\n\
+    let base = "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[services.app]\ncommand = [\"sleep\", \"1000\"]\n\
                 depends_on = { db = \"healthy\" }\n[services.db]\ncommand = [\"sleep\", \"1000\"]\n";
     let d = Daemon::start(&format!(
         "{}readiness = {{ exec = [\"test\", \"-e\", \"never\"], interval = \"100ms\" }}\n",
-        base.trim_start_matches("[server]\nstate_dir = \"state\"\n\n")
+        base.trim_start_matches("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n")
     ));
     let app = d.wait_status("app", "starting", Duration::from_secs(5));
     assert_eq!(app["reason"], "waiting for db to be healthy (db is running)");

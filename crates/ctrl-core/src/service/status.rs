@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// A service's state (DESIGN.md "Service states").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Not running, by request or never started.
@@ -81,6 +82,7 @@ impl std::fmt::Display for Status {
 
 /// What the probes last said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// No probe has answered yet, or the service has no probe.

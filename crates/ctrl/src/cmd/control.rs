@@ -3,9 +3,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ctrl_proto::{Request, ServiceInfo};
+use ctrl_proto::ServiceInfo;
 
-use crate::client::Client;
+use crate::client::{Client, Remote, segment};
 use crate::table;
 
 /// Which service(s).
@@ -34,15 +34,17 @@ pub enum Verb {
 }
 
 /// Sends the request and prints the resulting state.
-pub fn run(config: Option<&Path>, verb: Verb, t: Target) -> anyhow::Result<ExitCode> {
-    let name = if t.all { None } else { t.name.clone() };
-    let req = match verb {
-        Verb::Start => Request::Start { name },
-        Verb::Stop => Request::Stop { name },
-        Verb::Restart => Request::Restart { name },
+pub fn run(config: Option<&Path>, remote: &Remote, verb: Verb, t: Target) -> anyhow::Result<ExitCode> {
+    let word = match verb {
+        Verb::Start => "start",
+        Verb::Stop => "stop",
+        Verb::Restart => "restart",
     };
-    let mut client = Client::connect(config)?;
-    let services: Vec<ServiceInfo> = client.call(&req)?;
+    let client = Client::connect(config, remote)?;
+    let services: Vec<ServiceInfo> = match (&t.name, t.all) {
+        (Some(name), false) => vec![client.post(&format!("/api/services/{}/{word}", segment(name)))?],
+        _ => client.post(&format!("/api/services/{word}"))?,
+    };
     if t.json {
         println!("{}", serde_json::to_string(&services)?);
     } else {

@@ -4,15 +4,21 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ctrl_core::ServiceEvent;
-use ctrl_proto::Request;
 
-use crate::client::Client;
+use crate::client::{Client, Remote, segment};
 use crate::table;
 
 /// Prints a service's last transitions, oldest first.
-pub fn run(config: Option<&Path>, name: &str, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
-    let mut client = Client::connect(config)?;
-    let events: Vec<ServiceEvent> = client.call(&Request::Events { name: name.to_owned(), limit })?;
+pub fn run(
+    config: Option<&Path>,
+    remote: &Remote,
+    name: &str,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::connect(config, remote)?;
+    let events: Vec<ServiceEvent> =
+        client.get(&format!("/api/services/{}/events?limit={limit}", segment(name)))?;
     if json {
         println!("{}", serde_json::to_string(&events)?);
         return Ok(ExitCode::SUCCESS);

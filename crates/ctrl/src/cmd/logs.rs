@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use ctrl_proto::{LogLine, LogStream, Request};
+use ctrl_proto::LogLine;
 
-use crate::client::Client;
+use crate::client::{Client, Remote, segment};
 
 /// Options of `ctrl logs`.
 #[derive(clap::Args)]
@@ -35,26 +35,28 @@ enum StreamArg {
 }
 
 /// Prints the last lines, then follows if asked.
-pub fn run(config: Option<&Path>, a: LogsArgs) -> anyhow::Result<ExitCode> {
+pub fn run(config: Option<&Path>, remote: &Remote, a: LogsArgs) -> anyhow::Result<ExitCode> {
     let stream = match a.stream {
-        StreamArg::Stdout => LogStream::Stdout,
-        StreamArg::Stderr => LogStream::Stderr,
-        StreamArg::All => LogStream::All,
+        StreamArg::Stdout => "stdout",
+        StreamArg::Stderr => "stderr",
+        StreamArg::All => "all",
     };
-    let mut client = Client::connect(config)?;
-    let req = Request::Logs { name: a.name.clone(), lines: a.lines, stream, follow: a.follow };
-    let lines: Vec<LogLine> = client.call(&req)?;
+    let client = Client::connect(config, remote)?;
+    let path = format!("/api/services/{}/logs?lines={}&stream={stream}", segment(&a.name), a.lines);
     let mut out = std::io::stdout().lock();
-    for l in &lines {
-        print_line(&mut out, l, a.json)?;
-    }
-    out.flush()?;
-    if a.follow {
-        while let Some(raw) = client.next_line()? {
-            let l: LogLine = serde_json::from_str(&raw)?;
-            print_line(&mut out, &l, a.json)?;
-            out.flush()?;
+    if !a.follow {
+        let lines: Vec<LogLine> = client.get(&path)?;
+        for l in &lines {
+            print_line(&mut out, l, a.json)?;
         }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut events = client.events(&format!("{path}&follow=true"))?;
+    while let Some((_, data)) = events.next_event()? {
+        let l: LogLine = serde_json::from_str(&data)?;
+        print_line(&mut out, &l, a.json)?;
+        out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
 }

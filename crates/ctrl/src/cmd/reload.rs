@@ -3,14 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ctrl_proto::Request;
-
-use crate::client::Client;
+use crate::client::{Client, Remote};
 
 /// Asks for a reload and prints what changed.
-pub fn run(config: Option<&Path>, json: bool) -> anyhow::Result<ExitCode> {
-    let mut client = Client::connect(config)?;
-    let report: serde_json::Value = client.call(&Request::Reload)?;
+pub fn run(config: Option<&Path>, remote: &Remote, json: bool) -> anyhow::Result<ExitCode> {
+    let client = Client::connect(config, remote)?;
+    let report: serde_json::Value = client.post("/api/reload")?;
     if json {
         println!("{report}");
         return Ok(ExitCode::SUCCESS);

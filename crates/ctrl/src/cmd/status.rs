@@ -3,35 +3,29 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use ctrl_proto::{Request, ServiceInfo};
+use ctrl_proto::ServiceInfo;
 
-use crate::client::Client;
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// Prints the services as a table, or as JSON for scripts.
-pub fn run(config: Option<&Path>, name: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
-    let mut client = Client::connect(config)?;
+pub fn run(
+    config: Option<&Path>,
+    remote: &Remote,
+    name: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = Client::connect(config, remote)?;
+    let services: Vec<ServiceInfo> = match name {
+        Some(n) => vec![client.get(&format!("/api/services/{}/status", crate::client::segment(n)))?],
+        None => client.get("/api/services")?,
+    };
     if json {
-        // Pass the daemon's data through untouched.
-        let line = client.raw(&Request::Status)?;
-        let env: serde_json::Value = serde_json::from_str(&line)?;
-        let mut data = env.get("data").cloned().unwrap_or(env);
-        if let (Some(n), Some(list)) = (name, data.as_array()) {
-            data = list
-                .iter()
-                .find(|s| s["name"] == n)
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("no service named '{n}'"))?;
+        match name {
+            Some(_) => println!("{}", serde_json::to_string(&services[0])?),
+            None => println!("{}", serde_json::to_string(&services)?),
         }
-        println!("{data}");
         return Ok(ExitCode::SUCCESS);
-    }
-    let mut services: Vec<ServiceInfo> = client.call(&Request::Status)?;
-    if let Some(n) = name {
-        services.retain(|s| s.name == n);
-        if services.is_empty() {
-            anyhow::bail!("no service named '{n}'");
-        }
     }
     print!("{}", render(&services, table::is_tty()));
     Ok(ExitCode::SUCCESS)
@@ -50,6 +44,8 @@ pub fn render(services: &[ServiceInfo], color: bool) -> String {
                 s.port.map(|p| p.to_string()).unwrap_or_else(dash),
                 s.restarts.to_string(),
                 s.uptime_s.map(table::short_duration).unwrap_or_else(dash),
+                s.cpu_percent.map(|c| format!("{c:.1}")).unwrap_or_else(dash),
+                s.memory_bytes.map(table::bytes).unwrap_or_else(dash),
                 format!("{:?}", s.health).to_lowercase(),
                 s.reason.clone().unwrap_or_default(),
             ]
@@ -57,5 +53,9 @@ pub fn render(services: &[ServiceInfo], color: bool) -> String {
         .collect();
     let colors: Vec<Option<&str>> =
         services.iter().map(|s| color.then(|| table::state_color(s.status))).collect();
-    table::print(&["NAME", "STATE", "PID", "PORT", "RESTARTS", "UPTIME", "HEALTH", "REASON"], &rows, &colors)
+    table::print(
+        &["NAME", "STATE", "PID", "PORT", "RESTARTS", "UPTIME", "CPU%", "MEM", "HEALTH", "REASON"],
+        &rows,
+        &colors,
+    )
 }

@@ -1,7 +1,8 @@
-//! The daemon's wiring: store, supervisor, control socket, console, signals.
+//! The daemon's wiring: store, supervisor, host monitor, the API on TCP and on
+//! the unix socket, console, signals.
 
 mod console;
-mod socket;
+mod http;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -69,17 +70,22 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let store = Store::open(&url).await?;
     let sock_path = locate::socket_path(&state_dir)?;
     let _ = std::fs::remove_file(&sock_path);
-    let listener = tokio::net::UnixListener::bind(&sock_path)
+    let unix = tokio::net::UnixListener::bind(&sock_path)
         .with_context(|| format!("cannot listen on {}", sock_path.display()))?;
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
+    let tcp = http::bind(&config.server.listen, &state_dir).await?;
+    let token = ctrl_api::Token::load_or_create(&state_dir)
+        .with_context(|| format!("cannot write the API token in {}", state_dir.display()))?;
+    let server_settings = (config.server.clone(), config.monitor.clone());
 
     let count = config.services.len();
     let sup = Supervisor::new(config, store.clone()).await?;
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), config_path };
-    let server = tokio::spawn(socket::serve(listener, daemon.clone()));
-    tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(), "ctrl is up");
+    let server = http::Server::start(&daemon, server_settings, token, tcp, unix);
+    tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
+        api = %server.addr, "ctrl is up");
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -108,7 +114,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
-    server.abort();
+    server.stop().await;
     console.abort();
     store.close().await;
     let _ = std::fs::remove_file(&sock_path);

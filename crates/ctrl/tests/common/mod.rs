@@ -54,7 +54,11 @@ impl Daemon {
     pub fn start(services: &str) -> Daemon {
         let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
         let config = dir.path().join("ctrl.toml");
-        std::fs::write(&config, format!("[server]\nstate_dir = \"state\"\n\n{services}")).unwrap();
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n{services}"),
+        )
+        .unwrap();
         let mut d = Daemon { dir, config, child: None };
         d.up();
         d

@@ -1,0 +1,49 @@
+//! The OpenAPI document (generated from the handlers), Swagger UI and ReDoc,
+//! all served from assets inside the binary.
+
+use axum::Router;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_redoc::{Redoc, Servable};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The document's fixed part; paths are added by the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Control Center API", description = "Runs, watches and shows every service on this machine. \
+Every JSON answer is `{\"success\": true, \"data\": …}` or `{\"success\": false, \"error\": …, \"code\": …}`. \
+Send the token from `state_dir/token` as `Authorization: Bearer …`."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags((name = "system", description = "Host statistics, processes and ports"),
+        (name = "services", description = "Supervised services"),
+        (name = "meta", description = "Health, metrics and API info"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`.
+pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api.clone()))
+        .merge(Redoc::with_url("/redoc", api).custom_html(include_str!("../assets/redoc/redoc.html")))
+        .route("/redoc-assets/redoc.standalone.js", get(redoc_js))
+}
+
+async fn redoc_js() -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "application/javascript"), (CACHE_CONTROL, "public, max-age=86400")],
+        include_bytes!("../assets/redoc/redoc.standalone.js").as_slice(),
+    )
+}

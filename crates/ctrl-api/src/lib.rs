@@ -1,0 +1,121 @@
+//! The HTTP API of Control Center: every system and services route of
+//! DESIGN.md, live streams over WebSocket and SSE, token auth, OpenAPI docs and
+//! Prometheus metrics. `app` builds the router; `serve` runs it on a TCP
+//! listener (token required) and on the unix socket (trusted).
+
+mod auth;
+mod docs;
+mod error;
+mod metrics;
+mod routes;
+mod state;
+mod streams;
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ctrl_proto::ErrorCode;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{Token, Trusted};
+pub use error::Failure;
+pub use state::{AppState, Parts, Reloader, Settings};
+
+/// The largest request body accepted.
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// A request whose answer takes longer than this gets a 503 (streams are not affected:
+/// their answer starts at once).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Builds the router and starts the shared stats feed.
+pub fn app(parts: Parts) -> (Router, AppState) {
+    metrics::install();
+    let st = AppState {
+        sup: parts.sup,
+        monitor: parts.monitor,
+        token: parts.token,
+        reload: parts.reload,
+        settings: std::sync::Arc::new(parts.settings),
+        shutdown: parts.shutdown,
+        started: Instant::now(),
+        stats_feed: streams::stats_channel(),
+    };
+    tokio::spawn(streams::publish_stats(st.clone()));
+
+    let (protected, mut api) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(routes::root::api_root))
+        .routes(routes!(routes::system::stats))
+        .routes(routes!(routes::system::history))
+        .routes(routes!(routes::system::processes))
+        .routes(routes!(routes::system::ports))
+        .routes(routes!(streams::system_ws))
+        .routes(routes!(streams::system_sse))
+        .routes(routes!(routes::services::list))
+        .routes(routes!(routes::services::status))
+        .routes(routes!(routes::services::start))
+        .routes(routes!(routes::services::stop))
+        .routes(routes!(routes::services::restart))
+        .routes(routes!(routes::services::start_all))
+        .routes(routes!(routes::services::stop_all))
+        .routes(routes!(routes::services::restart_all))
+        .routes(routes!(routes::services::logs))
+        .routes(routes!(routes::services::events))
+        .routes(routes!(streams::services_ws))
+        .routes(routes!(streams::services_sse))
+        .routes(routes!(routes::services::reload))
+        .routes(routes!(metrics::render))
+        .route_layer(middleware::from_fn_with_state(st.token.clone(), auth::require_token))
+        .split_for_parts();
+    let (public, public_api) = OpenApiRouter::new().routes(routes!(routes::root::health)).split_for_parts();
+    api.merge(public_api);
+
+    let router = Router::new()
+        .route("/", get(routes::root::index))
+        .merge(public)
+        .merge(protected)
+        .merge(docs::routes(api))
+        .fallback(error::no_route)
+        .method_not_allowed_fallback(error::wrong_method)
+        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn(time_limit))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(cors(&st.settings.cors_origins))
+        .with_state(st.clone());
+    (router, st)
+}
+
+/// CORS for the configured origins (credentials allowed: the dashboard uses cookies).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| match HeaderValue::from_str(o.trim_end_matches('/')) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                tracing::warn!(origin = %o, "ignoring a CORS origin that is not a valid header value");
+                None
+            }
+        })
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("x-csrf-token")])
+        .allow_credentials(true)
+}
+
+/// Bounds the time to an answer.
+async fn time_limit(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => Failure::new(ErrorCode::Unavailable, "the request took too long; it may still complete")
+            .into_response(),
+    }
+}

@@ -1,0 +1,5 @@
+//! Handlers, one file per resource.
+
+pub mod root;
+pub mod services;
+pub mod system;

@@ -1,0 +1,161 @@
+//! `/api/services/*` and `/api/reload`: the supervisor's control layer over HTTP.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use ctrl_core::ServiceEvent;
+use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, ServiceInfo};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiResult, Failure, Path, Query, ok};
+use crate::state::AppState;
+
+/// The service object with the CPU and memory of its process tree from the latest sample.
+pub fn with_usage(st: &AppState, mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
+    let snap = st.monitor.latest();
+    for s in &mut list {
+        if let Some((cpu, mem)) = snap.per_service.get(&s.name).filter(|_| s.pid.is_some()) {
+            s.cpu_percent = Some(*cpu);
+            s.memory_bytes = Some(*mem);
+        }
+    }
+    list
+}
+
+fn one(st: &AppState, s: ServiceInfo) -> ServiceInfo {
+    with_usage(st, vec![s]).pop().unwrap_or_else(|| unreachable!("one in, one out"))
+}
+
+/// Every service.
+#[utoipa::path(get, path = "/api/services", tag = "services",
+    responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
+pub async fn list(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
+    ok(with_usage(&st, st.sup.services()))
+}
+
+/// One service.
+#[utoipa::path(get, path = "/api/services/{name}/status", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope)))]
+pub async fn status(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
+    ok(one(&st, st.sup.service(&name)?))
+}
+
+/// Starts a service and the stopped services it depends on. 409 when it is already running.
+#[utoipa::path(post, path = "/api/services/{name}/start", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn start(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
+    ok(one(&st, st.sup.start_service(&name).await?))
+}
+
+/// Stops a service and waits until its whole process group is gone. 409 when already stopped.
+#[utoipa::path(post, path = "/api/services/{name}/stop", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn stop(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
+    ok(one(&st, st.sup.stop_service(&name).await?))
+}
+
+/// Restarts a service (starts it when it is not running).
+#[utoipa::path(post, path = "/api/services/{name}/restart", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn restart(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
+    ok(one(&st, st.sup.restart_service(&name).await?))
+}
+
+/// Query of the logs route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// How many lines back (default 200, at most 100000).
+    #[param(minimum = 0, maximum = 100000)]
+    pub lines: Option<usize>,
+    /// Which stream (default all).
+    pub stream: Option<LogStream>,
+    /// Keep the connection open and send new lines as server-sent events (`event: log`).
+    pub follow: Option<bool>,
+}
+
+/// The last lines of a service's output; with `follow=true`, a server-sent event stream.
+#[utoipa::path(get, path = "/api/services/{name}/logs", tag = "services",
+    params(("name" = String, Path, description = "Service name"), LogsQuery),
+    responses((status = 200, body = Envelope<Vec<LogLine>>,
+            description = "The lines; with follow=true a text/event-stream of `log` events instead"),
+        (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
+pub async fn logs(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, Failure> {
+    let lines = q.lines.unwrap_or(200);
+    if lines > ctrl_supervisor::MAX_LOG_LINES {
+        return Err(Failure::bad_request(format!(
+            "lines must be at most {}",
+            ctrl_supervisor::MAX_LOG_LINES
+        )));
+    }
+    let stream = q.stream.unwrap_or_default();
+    if q.follow.unwrap_or(false) {
+        return crate::streams::follow_logs(st, &name, lines, stream).await;
+    }
+    Ok(ok(st.sup.logs(&name, lines, stream).await?).into_response())
+}
+
+/// Query of the events route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// How many (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+}
+
+/// A service's recent state transitions, oldest first.
+#[utoipa::path(get, path = "/api/services/{name}/events", tag = "services",
+    params(("name" = String, Path, description = "Service name"), EventsQuery),
+    responses((status = 200, body = Envelope<Vec<ServiceEvent>>), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+pub async fn events(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<Vec<ServiceEvent>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Failure::bad_request("limit must be between 1 and 10000"));
+    }
+    ok(st.sup.events(&name, limit).await?)
+}
+
+/// Re-reads the config file and applies the difference; untouched services keep running.
+#[utoipa::path(post, path = "/api/reload", tag = "services",
+    responses((status = 200, body = Envelope<ReloadReport>), (status = 422, body = ErrorEnvelope)))]
+pub async fn reload(State(st): State<AppState>) -> ApiResult<ReloadReport> {
+    ok((st.reload)().await?)
+}
+
+/// Starts every service that is not running.
+#[utoipa::path(post, path = "/api/services/start", tag = "services",
+    responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
+pub async fn start_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
+    ok(with_usage(&st, st.sup.start_all().await))
+}
+
+/// Stops every service, dependents before what they depend on.
+#[utoipa::path(post, path = "/api/services/stop", tag = "services",
+    responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
+pub async fn stop_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
+    ok(with_usage(&st, st.sup.stop_all().await))
+}
+
+/// Stops every service in reverse dependency order, then starts them all.
+#[utoipa::path(post, path = "/api/services/restart", tag = "services",
+    responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
+pub async fn restart_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
+    ok(with_usage(&st, st.sup.restart_all().await))
+}

@@ -1,0 +1,253 @@
+//! Live streams: host samples, service changes and log lines, over WebSocket
+//! and server-sent events.
+//!
+//! Each stream is a feed of ready-to-send JSON texts; the WebSocket and SSE
+//! handlers only carry a feed to the client. Host samples come from one shared
+//! broadcast, serialised once per tick, so a thousand clients cost a thousand
+//! cheap clones, not a thousand serialisations. A client that reads too slowly
+//! falls behind its bounded broadcast queue and skips ahead (services get a
+//! fresh snapshot); one that stops reading for `SEND_TIMEOUT` is dropped.
+//! Every stream ends when the daemon shuts down.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use ctrl_proto::{LogLine, LogStream, ServiceChange, ServiceUpdate};
+use ctrl_supervisor::logs::{Chunk, LineSplitter};
+use futures_util::stream::{self, Stream, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::error::Failure;
+use crate::routes::services::with_usage;
+use crate::state::AppState;
+
+/// WebSocket pings keep idle connections (and proxies) alive.
+const HEARTBEAT: Duration = Duration::from_secs(20);
+/// A client that accepts nothing for this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Samples queued per client before it skips ahead.
+pub const STATS_QUEUE: usize = 4;
+
+/// One message of a feed: the SSE event name and the JSON text.
+type Item = (&'static str, Utf8Bytes);
+
+/// Sends the latest sample into the shared feed every `ws_interval`, until shutdown.
+pub async fn publish_stats(st: AppState) {
+    let mut tick = tokio::time::interval(st.settings.ws_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = st.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|v| *v) => return,
+        }
+        if st.stats_feed.receiver_count() > 0 {
+            let _ = st.stats_feed.send(stats_text(&st));
+        }
+    }
+}
+
+fn stats_text(st: &AppState) -> Utf8Bytes {
+    Utf8Bytes::try_from(st.monitor.latest().stats_json.clone()).unwrap_or_default()
+}
+
+/// The latest sample now, then every published one; lagging skips ahead.
+fn stats_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
+    let first = stats_text(st);
+    let rx = st.stats_feed.subscribe();
+    let rest = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(text) => return Some((("stats", text), rx)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    until_shutdown(st, stream::once(async move { ("stats", first) }).chain(rest))
+}
+
+/// A snapshot now, then every transition; a client that fell behind gets a new snapshot.
+fn services_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
+    // Subscribe before the snapshot so no transition falls between the two.
+    let rx = st.sup.bus().subscribe();
+    let first = snapshot(st);
+    let owned = st.clone();
+    let rest = stream::unfold((rx, owned), |(mut rx, st)| async move {
+        let item = match rx.recv().await {
+            Ok(event) => {
+                let service = st.sup.service(&event.service).ok()?;
+                let service = with_usage(&st, vec![service]).pop()?;
+                ("event", text(&ServiceUpdate::Event(Box::new(ServiceChange { event, service }))))
+            }
+            Err(RecvError::Lagged(_)) => snapshot(&st),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((item, (rx, st)))
+    });
+    until_shutdown(st, stream::once(async move { first }).chain(rest))
+}
+
+fn snapshot(st: &AppState) -> Item {
+    ("snapshot", text(&ServiceUpdate::Snapshot(with_usage(st, st.sup.services()))))
+}
+
+fn text<T: serde::Serialize>(v: &T) -> Utf8Bytes {
+    serde_json::to_string(v).map(Utf8Bytes::from).unwrap_or_default()
+}
+
+fn until_shutdown<S: Stream<Item = Item> + Send + 'static>(
+    st: &AppState,
+    s: S,
+) -> impl Stream<Item = Item> + Send + 'static {
+    let mut shutdown = st.shutdown.clone();
+    s.take_until(async move {
+        let _ = shutdown.wait_for(|v| *v).await;
+    })
+}
+
+/// WS `/api/system/ws`: a stats sample every `ws_interval`.
+#[utoipa::path(get, path = "/api/system/ws", tag = "system",
+    responses((status = 101, description = "WebSocket: one `stats` envelope per ws_interval"),
+        (status = 400, body = ctrl_proto::ErrorEnvelope)))]
+pub async fn system_ws(
+    State(st): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let feed = stats_feed(&st);
+    upgrade(ws, feed)
+}
+
+/// SSE `/api/system/stream`: a `stats` event every `ws_interval`.
+#[utoipa::path(get, path = "/api/system/stream", tag = "system",
+    responses((status = 200, description = "text/event-stream of `stats` events", content_type = "text/event-stream")))]
+pub async fn system_sse(State(st): State<AppState>) -> Response {
+    sse(stats_feed(&st))
+}
+
+/// WS `/api/services/ws`: a snapshot on connect, then every state change.
+#[utoipa::path(get, path = "/api/services/ws", tag = "services",
+    responses((status = 101, description = "WebSocket of ServiceUpdate messages"),
+        (status = 400, body = ctrl_proto::ErrorEnvelope)))]
+pub async fn services_ws(
+    State(st): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let feed = services_feed(&st);
+    upgrade(ws, feed)
+}
+
+/// SSE `/api/services/stream`: `snapshot` then `event` events.
+#[utoipa::path(get, path = "/api/services/stream", tag = "services",
+    responses((status = 200, description = "text/event-stream of ServiceUpdate messages", content_type = "text/event-stream")))]
+pub async fn services_sse(State(st): State<AppState>) -> Response {
+    sse(services_feed(&st))
+}
+
+fn upgrade<S: Stream<Item = Item> + Send + 'static>(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    feed: S,
+) -> Response {
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            return Failure::bad_request(format!("this path takes a WebSocket: {}", e.body_text()))
+                .into_response();
+        }
+    };
+    // Browsers that sent the token as a subprotocol need one echoed back.
+    ws.protocols(["ctrl"]).on_upgrade(move |socket| pump(socket, feed)).into_response()
+}
+
+async fn pump<S: Stream<Item = Item> + Send + 'static>(mut socket: WebSocket, feed: S) {
+    let mut feed = std::pin::pin!(feed);
+    let mut ping = tokio::time::interval(HEARTBEAT);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            item = feed.next() => {
+                let Some((_, text)) = item else { break };
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
+                    Ok(Ok(())) => {}
+                    _ => return,
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let bye = CloseFrame { code: 1001, reason: Utf8Bytes::from_static("the daemon is shutting down") };
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(bye)))).await;
+}
+
+fn sse<S: Stream<Item = Item> + Send + 'static>(feed: S) -> Response {
+    let events =
+        feed.map(|(name, text)| Ok::<_, Infallible>(Event::default().event(name).data(text.as_str())));
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// SSE of a service's output: the last `lines` lines, then every new line.
+pub async fn follow_logs(
+    st: AppState,
+    name: &str,
+    lines: usize,
+    which: LogStream,
+) -> Result<Response, Failure> {
+    // Subscribe first so that nothing written between the read and the follow is lost.
+    let rx = st.sup.follow_logs(name)?;
+    let backlog = st.sup.logs(name, lines, which).await?;
+    let first = stream::iter(backlog.into_iter().map(|l| ("log", text(&l))));
+    let rest = stream::unfold((rx, LineSplitter::default()), move |(mut rx, mut split)| async move {
+        loop {
+            let lines: Vec<Item> = match rx.recv().await {
+                Ok(chunk) => new_lines(&mut split, &chunk, which),
+                Err(RecvError::Lagged(n)) => vec![("log", text(&lag_note(n)))],
+                Err(RecvError::Closed) => return None,
+            };
+            if !lines.is_empty() {
+                return Some((stream::iter(lines), (rx, split)));
+            }
+        }
+    })
+    .flatten();
+    Ok(sse(until_shutdown(&st, first.chain(rest))))
+}
+
+fn new_lines(split: &mut LineSplitter, chunk: &Arc<Chunk>, which: LogStream) -> Vec<Item> {
+    split
+        .push(chunk)
+        .into_iter()
+        .filter(|l| match which {
+            LogStream::All => true,
+            LogStream::Stdout => l.stream == "stdout",
+            LogStream::Stderr => l.stream == "stderr",
+        })
+        .map(|l| ("log", text(&l)))
+        .collect()
+}
+
+fn lag_note(skipped: u64) -> LogLine {
+    LogLine {
+        ts: None,
+        stream: "stderr".into(),
+        line: format!("[ctrl: {skipped} chunks skipped; the reader was too slow]"),
+    }
+}
+
+/// A fresh shared stats feed.
+pub fn stats_channel() -> broadcast::Sender<Utf8Bytes> {
+    broadcast::channel(STATS_QUEUE).0
+}

@@ -1,0 +1,107 @@
+//! The API servers: TCP (token required) and the unix socket (trusted), with
+//! the host monitor they read from and a graceful stop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Extension;
+use ctrl_api::{Parts, Settings, Token, Trusted};
+use ctrl_core::config::{MonitorConfig, ServerConfig};
+use ctrl_host::Monitor;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Daemon;
+
+/// How long in-flight requests get to finish at shutdown.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Binds the API's TCP address and writes the bound address to `state_dir/http.addr`
+/// (useful with port 0).
+pub async fn bind(listen: &str, state_dir: &Path) -> anyhow::Result<TcpListener> {
+    let addr: SocketAddr =
+        listen.parse().with_context(|| format!("[server] listen = '{listen}' is not an IP:PORT address"))?;
+    let l = TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = l.local_addr()?;
+    std::fs::write(state_dir.join("http.addr"), format!("{bound}\n"))?;
+    Ok(l)
+}
+
+/// The running servers.
+pub struct Server {
+    /// The TCP address the API answers on.
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts the monitor, the stats feed and both servers.
+    pub fn start(
+        daemon: &Daemon,
+        (server, monitor): (ServerConfig, MonitorConfig),
+        token: Token,
+        tcp: TcpListener,
+        unix: UnixListener,
+    ) -> Server {
+        let sup = daemon.sup.clone();
+        let pids = sup.clone();
+        let host = Monitor::start(monitor.sample_interval.0, move || {
+            pids.services().into_iter().filter_map(|s| Some((s.pid?, s.name))).collect()
+        });
+        let (shutdown, rx) = watch::channel(false);
+        let reload_daemon = daemon.clone();
+        let parts = Parts {
+            sup,
+            monitor: host,
+            token,
+            reload: Arc::new(move || {
+                let d = reload_daemon.clone();
+                Box::pin(async move { d.reload().await })
+            }),
+            settings: Settings {
+                ws_interval: server.ws_interval.0,
+                port_range: monitor.port_range,
+                process_limit: monitor.process_limit,
+                cors_origins: server.cors_origins,
+            },
+            shutdown: rx.clone(),
+        };
+        let (router, _) = ctrl_api::app(parts);
+        let addr = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let until = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|v| *v).await;
+        };
+        let tcp_task = tokio::spawn({
+            let serve = axum::serve(tcp, router.clone()).with_graceful_shutdown(until(rx.clone()));
+            async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the HTTP API stopped");
+                }
+            }
+        });
+        let unix_task = tokio::spawn({
+            let serve = axum::serve(unix, router.layer(Extension(Trusted))).with_graceful_shutdown(until(rx));
+            async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "the control socket stopped");
+                }
+            }
+        });
+        Server { addr, shutdown, tasks: vec![tcp_task, unix_task] }
+    }
+
+    /// Ends every stream, lets in-flight requests finish (bounded), then stops.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for mut t in self.tasks {
+            if tokio::time::timeout(DRAIN, &mut t).await.is_err() {
+                t.abort();
+            }
+        }
+    }
+}
