@@ -86,6 +86,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .method_not_allowed_fallback(error::wrong_method)
         .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(time_limit))
+        .layer(middleware::from_fn(refuse_large_bodies))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(&st.settings.cors_origins))
         .with_state(st.clone());
@@ -118,4 +119,22 @@ async fn time_limit(req: Request, next: Next) -> Response {
         Err(_) => Failure::new(ErrorCode::Unavailable, "the request took too long; it may still complete")
             .into_response(),
     }
+}
+
+/// Refuses a declared body over `BODY_LIMIT` before reading it; bodies without a
+/// length are cut at the same size by the extractors (`DefaultBodyLimit`).
+async fn refuse_large_bodies(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Failure::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is over {} KiB", BODY_LIMIT / 1024),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }

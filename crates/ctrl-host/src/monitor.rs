@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::history::{HistoryRing, Point};
 use crate::sampler::{ProcessTable, Sampler};
 
-/// The first sample comes this soon after start, so CPU use has a base to differ from.
+/// The second sample comes this soon after the first, so CPU use soon has a real base.
 const FIRST_SAMPLE_AFTER: Duration = Duration::from_millis(250);
 
 /// One published sample.
@@ -60,11 +60,13 @@ impl Monitor {
         F: Fn() -> HashMap<u32, String> + Send + 'static,
     {
         let interval = interval.max(Duration::from_millis(100));
-        let (tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        // A first sample right away, so that nobody ever reads an empty one.
+        let mut sampler = Sampler::new();
+        let (stats, table) = sampler.sample(&services());
+        let (tx, rx) = watch::channel(Arc::new(Snapshot::new(stats, table)));
         let history = Arc::new(Mutex::new(HistoryRing::new(interval)));
         let ring = history.clone();
         let spawned = std::thread::Builder::new().name("ctrl-sampler".into()).spawn(move || {
-            let mut sampler = Sampler::new();
             let mut next = Instant::now() + FIRST_SAMPLE_AFTER.min(interval);
             loop {
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));

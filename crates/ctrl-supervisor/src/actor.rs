@@ -245,6 +245,9 @@ impl Actor {
     fn feed(&mut self, input: Input) -> Result<(), Refusal> {
         let mut queue = VecDeque::from([input]);
         let mut first = true;
+        // Published after the snapshot, so a subscriber that reacts to an event
+        // already reads the service as it is after it.
+        let mut records = Vec::new();
         while let Some(input) = queue.pop_front() {
             let now = std::time::Instant::now();
             let outcome = match self.machine.handle(&self.spec, input, now, rand::random::<f64>()) {
@@ -256,7 +259,7 @@ impl Actor {
             let at = Utc::now();
             for t in outcome.transitions {
                 let pid_start = if t.to.is_up() { self.pid_start } else { None };
-                self.shared.bus.publish(ServiceRecord {
+                records.push(ServiceRecord {
                     event: ServiceEvent {
                         service: self.name.clone(),
                         from: t.from,
@@ -285,6 +288,9 @@ impl Actor {
             self.kill_leftovers();
         }
         self.publish_snapshot();
+        for record in records {
+            self.shared.bus.publish(record);
+        }
         Ok(())
     }
 

@@ -52,13 +52,16 @@ pub struct Daemon {
 impl Daemon {
     /// Writes `services` (TOML) under a `[server]` section of its own and starts `ctrl up`.
     pub fn start(services: &str) -> Daemon {
+        Daemon::start_with("", services)
+    }
+
+    /// Like `start`, with extra `[server]` keys (`server`) before the rest of the TOML.
+    pub fn start_with(server: &str, services: &str) -> Daemon {
         let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
         let config = dir.path().join("ctrl.toml");
-        std::fs::write(
-            &config,
-            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n{services}"),
-        )
-        .unwrap();
+        let text =
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{server}\n\n{services}");
+        std::fs::write(&config, text).unwrap();
         let mut d = Daemon { dir, config, child: None };
         d.up();
         d
@@ -85,6 +88,21 @@ impl Daemon {
 
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// The API's address (the daemon binds port 0 and writes what it got).
+    pub fn api_addr(&self) -> String {
+        std::fs::read_to_string(self.path("state/http.addr")).unwrap().trim().to_owned()
+    }
+
+    /// `http://ADDR{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api_addr())
+    }
+
+    /// The API token written at first start.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.path("state/token")).unwrap().trim().to_owned()
     }
 
     pub fn pid(&self) -> u32 {
