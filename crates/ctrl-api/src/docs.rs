@@ -33,6 +33,30 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Completes the document once every path is in: the 401 of every operation
+/// that needs the token (all but the public ones).
+pub fn finish(api: &mut utoipa::openapi::OpenApi) {
+    {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = ResponseBuilder::new()
+            .description("Missing or wrong token")
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+            )
+            .build();
+        for item in api.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+            for op in ops.into_iter().flatten() {
+                let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+                if !public {
+                    op.responses.responses.entry("401".into()).or_insert_with(|| answer.clone().into());
+                }
+            }
+        }
+    }
+}
+
 /// `/docs` (Swagger UI), `/redoc`, `/openapi.json`.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
     Router::new()

@@ -76,6 +76,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new().routes(routes!(routes::root::health)).split_for_parts();
     api.merge(public_api);
+    docs::finish(&mut api);
 
     let router = Router::new()
         .route("/", get(routes::root::index))

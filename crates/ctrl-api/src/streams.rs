@@ -37,16 +37,27 @@ pub const STATS_QUEUE: usize = 4;
 /// One message of a feed: the SSE event name and the JSON text.
 type Item = (&'static str, Utf8Bytes);
 
-/// Sends the latest sample into the shared feed every `ws_interval`, until shutdown.
+/// Sends samples into the shared feed, one per `ws_interval`, until shutdown.
+///
+/// Driven by the sampler: a sample goes out as soon as it is taken (so clients
+/// get fresh numbers, not ones up to an interval old), skipping samples until
+/// `ws_interval` has passed since the last one sent.
 pub async fn publish_stats(st: AppState) {
-    let mut tick = tokio::time::interval(st.settings.ws_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut samples = st.monitor.subscribe();
     let mut shutdown = st.shutdown.clone();
+    // Sample times jitter a little; half a sample interval of slack keeps the cadence.
+    let every = st.settings.ws_interval.saturating_sub(st.monitor.interval() / 2);
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            changed = samples.changed() => if changed.is_err() { return },
             _ = shutdown.wait_for(|v| *v) => return,
         }
+        let now = tokio::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < every) {
+            continue;
+        }
+        last = Some(now);
         if st.stats_feed.receiver_count() > 0 {
             let _ = st.stats_feed.send(stats_text(&st));
         }
@@ -126,7 +137,8 @@ pub async fn system_ws(
 
 /// SSE `/api/system/stream`: a `stats` event every `ws_interval`.
 #[utoipa::path(get, path = "/api/system/stream", tag = "system",
-    responses((status = 200, description = "text/event-stream of `stats` events", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of `stats` events",
+        content((ctrl_proto::SseEvent = "text/event-stream")))))]
 pub async fn system_sse(State(st): State<AppState>) -> Response {
     sse(stats_feed(&st))
 }
@@ -145,7 +157,8 @@ pub async fn services_ws(
 
 /// SSE `/api/services/stream`: `snapshot` then `event` events.
 #[utoipa::path(get, path = "/api/services/stream", tag = "services",
-    responses((status = 200, description = "text/event-stream of ServiceUpdate messages", content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of ServiceUpdate messages",
+        content((ctrl_proto::SseEvent = "text/event-stream")))))]
 pub async fn services_sse(State(st): State<AppState>) -> Response {
     sse(services_feed(&st))
 }
@@ -162,7 +175,16 @@ fn upgrade<S: Stream<Item = Item> + Send + 'static>(
         }
     };
     // Browsers that sent the token as a subprotocol need one echoed back.
-    ws.protocols(["ctrl"]).on_upgrade(move |socket| pump(socket, feed)).into_response()
+    // Clients only send small control frames: small buffers keep a thousand
+    // connections in a few MiB instead of 128 KiB each.
+    ws.protocols(["ctrl"])
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024)
+        .on_upgrade(move |socket| pump(socket, feed))
+        .into_response()
 }
 
 async fn pump<S: Stream<Item = Item> + Send + 'static>(mut socket: WebSocket, feed: S) {

@@ -13,5 +13,5 @@ pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{
     Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,
 };
-pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate};
+pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate, SseEvent};
 pub use params::LogStream;

@@ -82,3 +82,12 @@ pub struct ServiceChange {
     /// The service now.
     pub service: ServiceInfo,
 }
+
+/// One server-sent event, as the OpenAPI document describes the items of a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SseEvent {
+    /// The event name (`log`, `stats`, `snapshot`, `event`).
+    pub event: String,
+    /// Its JSON text (a `LogLine` for `log`, a `ServiceUpdate` for the services stream).
+    pub data: String,
+}

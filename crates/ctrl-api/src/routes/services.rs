@@ -76,6 +76,7 @@ pub struct LogsQuery {
     #[param(minimum = 0, maximum = 100000)]
     pub lines: Option<usize>,
     /// Which stream (default all).
+    #[param(inline)]
     pub stream: Option<LogStream>,
     /// Keep the connection open and send new lines as server-sent events (`event: log`).
     pub follow: Option<bool>,
@@ -84,8 +85,8 @@ pub struct LogsQuery {
 /// The last lines of a service's output; with `follow=true`, a server-sent event stream.
 #[utoipa::path(get, path = "/api/services/{name}/logs", tag = "services",
     params(("name" = String, Path, description = "Service name"), LogsQuery),
-    responses((status = 200, body = Envelope<Vec<LogLine>>,
-            description = "The lines; with follow=true a text/event-stream of `log` events instead"),
+    responses((status = 200, description = "The lines; with follow=true a text/event-stream of `log` events",
+            content((Envelope<Vec<LogLine>> = "application/json"), (ctrl_proto::SseEvent = "text/event-stream"))),
         (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn logs(
     State(st): State<AppState>,

@@ -28,6 +28,7 @@ pub async fn stats(State(st): State<AppState>) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// Which series.
+    #[param(inline)]
     pub metric: Metric,
     /// How far back, e.g. `15m`, `1h`, `24h` (default 1h, at most 24h).
     pub range: Option<String>,
@@ -72,6 +73,7 @@ pub struct ProcessQuery {
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
     /// Order.
+    #[param(inline)]
     pub sort: Option<SortKey>,
     /// Only processes whose name, command line, user or service contains this text (any case).
     pub q: Option<String>,
