@@ -47,6 +47,8 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         shutdown: parts.shutdown,
         started: Instant::now(),
         stats_feed: streams::stats_channel(),
+        sockets: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+        processes_cache: Default::default(),
     };
     tokio::spawn(streams::publish_stats(st.clone()));
 

@@ -1,9 +1,10 @@
 //! What every handler can reach.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use ctrl_host::Monitor;
 use ctrl_proto::{ApiError, ReloadReport};
 use ctrl_supervisor::Supervisor;
@@ -11,6 +12,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
 
 use crate::auth::Token;
+
+/// What an unfiltered process list depends on.
+pub type ProcessesKey = (chrono::DateTime<chrono::Utc>, u32, crate::routes::system::SortKey);
 
 /// Re-reads the config and applies the difference (the binary knows where the file is).
 pub type Reloader = Arc<dyn Fn() -> BoxFuture<'static, Result<ReloadReport, ApiError>> + Send + Sync>;
@@ -63,4 +67,34 @@ pub struct AppState {
     pub started: Instant,
     /// The stats sample of every `ws_interval`, serialised once, for every live client.
     pub stats_feed: broadcast::Sender<Utf8Bytes>,
+    /// The last unfiltered process list answered: (sample time, limit, order) and the body.
+    pub processes_cache: Arc<Mutex<Option<(ProcessesKey, Bytes)>>>,
+    /// Open WebSockets: upgraded connections outlive the HTTP server's own
+    /// shutdown, so the daemon waits on this count to let them say goodbye.
+    pub sockets: Arc<watch::Sender<usize>>,
+}
+
+impl AppState {
+    /// Waits (at most `limit`) until every WebSocket has sent its close frame.
+    pub async fn sockets_closed(&self, limit: Duration) {
+        let mut rx = self.sockets.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// Counts one open WebSocket for as long as it lives.
+pub struct SocketGuard(Arc<watch::Sender<usize>>);
+
+impl SocketGuard {
+    /// Counts a new socket.
+    pub fn new(st: &AppState) -> SocketGuard {
+        st.sockets.send_modify(|n| *n += 1);
+        SocketGuard(st.sockets.clone())
+    }
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }

@@ -25,7 +25,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::Failure;
 use crate::routes::services::with_usage;
-use crate::state::AppState;
+use crate::state::{AppState, SocketGuard};
 
 /// WebSocket pings keep idle connections (and proxies) alive.
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -132,7 +132,7 @@ pub async fn system_ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let feed = stats_feed(&st);
-    upgrade(ws, feed)
+    upgrade(ws, SocketGuard::new(&st), feed)
 }
 
 /// SSE `/api/system/stream`: a `stats` event every `ws_interval`.
@@ -152,7 +152,7 @@ pub async fn services_ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let feed = services_feed(&st);
-    upgrade(ws, feed)
+    upgrade(ws, SocketGuard::new(&st), feed)
 }
 
 /// SSE `/api/services/stream`: `snapshot` then `event` events.
@@ -165,6 +165,7 @@ pub async fn services_sse(State(st): State<AppState>) -> Response {
 
 fn upgrade<S: Stream<Item = Item> + Send + 'static>(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    guard: SocketGuard,
     feed: S,
 ) -> Response {
     let ws = match ws {
@@ -183,7 +184,10 @@ fn upgrade<S: Stream<Item = Item> + Send + 'static>(
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
-        .on_upgrade(move |socket| pump(socket, feed))
+        .on_upgrade(move |socket| async move {
+            pump(socket, feed).await;
+            drop(guard);
+        })
         .into_response()
 }
 

@@ -70,7 +70,8 @@ pub struct ReloadReport {
 pub enum ServiceUpdate {
     /// Every service: sent first, and again after a client fell behind.
     Snapshot(Vec<ServiceInfo>),
-    /// One transition, with the service as it is after it.
+    /// One transition, with the service as it is when the message is sent
+    /// (already past the transition when several follow each other quickly).
     Event(Box<ServiceChange>),
 }
 
@@ -79,7 +80,7 @@ pub enum ServiceUpdate {
 pub struct ServiceChange {
     /// The transition.
     pub event: ctrl_core::ServiceEvent,
-    /// The service now.
+    /// The service when the message was sent.
     pub service: ServiceInfo,
 }
 

@@ -459,3 +459,38 @@ fn the_cli_talks_to_a_remote_daemon_with_url_and_token() {
     assert_eq!(frames.matches("ctrl watch").count(), 2, "{frames}");
     assert!(frames.contains("sleeper"));
 }
+
+#[tokio::test]
+async fn cors_allows_only_the_configured_origins() {
+    let d = Daemon::start_with("cors_origins = [\"http://localhost:3000\"]", SLEEPER);
+    let http = client();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, d.url("/api/services"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let ok = preflight("http://localhost:3000").await.unwrap();
+    assert_eq!(ok.headers()["access-control-allow-origin"], "http://localhost:3000");
+    let other = preflight("http://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn repeated_process_queries_follow_new_samples() {
+    let d = Daemon::start_with("[monitor]\nsample_interval = \"100ms\"", "");
+    let api = Api::new(&d);
+    let first = api.data("/api/system/processes?sort=pid&limit=1000").await;
+    assert_eq!(api.data("/api/system/processes?sort=pid&limit=1000").await, first);
+    // A process started now shows up once a new sample is taken, through the same query.
+    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = child.id();
+    eventually("the new process in the cached query", Duration::from_secs(5), || async {
+        let list = api.data("/api/system/processes?sort=pid&limit=1000").await;
+        list.as_array().unwrap().iter().any(|p| p["pid"] == pid).then_some(())
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use ctrl_proto::{Envelope, ErrorEnvelope, History, Metric, PortInfo, ProcessInfo, Stats};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -20,7 +21,7 @@ const MAX_PROCESSES: u32 = 10_000;
     responses((status = 200, body = Envelope<Stats>), (status = 401, body = ErrorEnvelope)))]
 pub async fn stats(State(st): State<AppState>) -> Response {
     // Serialised once per sample by the sampler.
-    ([(CONTENT_TYPE, "application/json")], st.monitor.latest().stats_json.clone()).into_response()
+    json(st.monitor.latest().stats_json.clone())
 }
 
 /// Query of `/api/system/history`.
@@ -51,7 +52,7 @@ pub async fn history(State(st): State<AppState>, Query(q): Query<HistoryQuery>) 
 }
 
 /// How to order processes.
-#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SortKey {
     /// Highest CPU first.
@@ -85,16 +86,24 @@ pub struct ProcessQuery {
 pub async fn processes(
     State(st): State<AppState>,
     Query(q): Query<ProcessQuery>,
-) -> ApiResult<Vec<ProcessInfo>> {
+) -> Result<Response, Failure> {
     let limit = q.limit.unwrap_or(st.settings.process_limit);
     if !(1..=MAX_PROCESSES).contains(&limit) {
         return Err(Failure::bad_request(format!("limit must be between 1 and {MAX_PROCESSES}")));
     }
     let snap = st.monitor.latest();
     let needle = q.q.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+    let key = q.sort.unwrap_or_default();
+    // Dashboards ask the same question every refresh: answer it once per sample.
+    let cache_key = needle.is_none().then_some((snap.stats.timestamp, limit, key));
+    if let Some(k) = &cache_key
+        && let Some((_, body)) =
+            st.processes_cache.lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|(c, _)| c == k)
+    {
+        return Ok(json(body.clone()));
+    }
     let mut list: Vec<&ProcessInfo> =
         snap.processes.iter().filter(|p| matches(p, needle.as_deref())).collect();
-    let key = q.sort.unwrap_or_default();
     let by = |a: &&ProcessInfo, b: &&ProcessInfo| match key {
         SortKey::Cpu => b.cpu_percent.total_cmp(&a.cpu_percent).then(b.memory_bytes.cmp(&a.memory_bytes)),
         SortKey::Memory => b.memory_bytes.cmp(&a.memory_bytes),
@@ -107,7 +116,15 @@ pub async fn processes(
         list.truncate(n);
     }
     list.sort_by(by);
-    ok(list.into_iter().cloned().collect())
+    let body = Bytes::from(serde_json::to_vec(&Envelope::ok(&list)).unwrap_or_default());
+    if let Some(k) = cache_key {
+        *st.processes_cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((k, body.clone()));
+    }
+    Ok(json(body))
+}
+
+fn json(body: Bytes) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn matches(p: &ProcessInfo, needle: Option<&str>) -> bool {

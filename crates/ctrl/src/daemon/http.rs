@@ -37,6 +37,7 @@ pub struct Server {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    api: ctrl_api::AppState,
 }
 
 impl Server {
@@ -71,7 +72,7 @@ impl Server {
             },
             shutdown: rx.clone(),
         };
-        let (router, _) = ctrl_api::app(parts);
+        let (router, api) = ctrl_api::app(parts);
         let addr = tcp.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
         let until = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
@@ -92,12 +93,13 @@ impl Server {
                 }
             }
         });
-        Server { addr, shutdown, tasks: vec![tcp_task, unix_task] }
+        Server { addr, shutdown, tasks: vec![tcp_task, unix_task], api }
     }
 
     /// Ends every stream, lets in-flight requests finish (bounded), then stops.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
+        self.api.sockets_closed(DRAIN).await;
         for mut t in self.tasks {
             if tokio::time::timeout(DRAIN, &mut t).await.is_err() {
                 t.abort();
