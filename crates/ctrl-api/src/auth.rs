@@ -2,7 +2,8 @@
 //!
 //! The daemon's first start writes a random token to `state_dir/token` (0600).
 //! Requests present it as `Authorization: Bearer …`; browsers' WebSocket and
-//! EventSource, which cannot set headers, may use a `token` query parameter or a
+//! EventSource, which cannot set headers, may use a `token` query parameter (on
+//! the stream routes only) or a
 //! `bearer.<token>` WebSocket subprotocol. Comparison is in constant time, and a
 //! missing token and a wrong one get the same answer. Connections on the unix
 //! socket are trusted: its file mode already limits who can connect.
@@ -96,8 +97,18 @@ fn presented(req: &Request) -> impl Iterator<Item = &str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|p| p.trim().strip_prefix("bearer."));
-    let query =
-        req.uri().query().into_iter().flat_map(|q| q.split('&')).filter_map(|kv| kv.strip_prefix("token="));
+    // Only where a browser cannot set a header: GETs of the streams. Elsewhere a
+    // token in the URL would end up in proxy logs and browser history for nothing.
+    let path = req.uri().path();
+    let stream = req.method() == axum::http::Method::GET
+        && (path.ends_with("/ws") || path.ends_with("/stream") || path.ends_with("/logs"));
+    let query = req
+        .uri()
+        .query()
+        .filter(|_| stream)
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|kv| kv.strip_prefix("token="));
     bearer.chain(protocol).chain(query)
 }
 

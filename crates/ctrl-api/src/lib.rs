@@ -101,9 +101,10 @@ fn cors(origins: &[String]) -> CorsLayer {
     let allowed: Vec<HeaderValue> = origins
         .iter()
         .filter_map(|o| match HeaderValue::from_str(o.trim_end_matches('/')) {
-            Ok(v) => Some(v),
-            Err(_) => {
-                tracing::warn!(origin = %o, "ignoring a CORS origin that is not a valid header value");
+            // The config check refuses "*"; a wildcard cannot go with credentials anyway.
+            Ok(v) if v != "*" => Some(v),
+            _ => {
+                tracing::warn!(origin = %o, "ignoring a CORS origin that is not an origin");
                 None
             }
         })

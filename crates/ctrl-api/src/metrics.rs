@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -38,19 +39,43 @@ fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Installs the recorder; called once when the app is built.
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the recorder and its upkeep task (without it, samples pile up until a scrape).
 pub fn install() {
-    let _ = handle();
+    if let Some(h) = handle() {
+        static UPKEEP_STARTED: std::sync::Once = std::sync::Once::new();
+        UPKEEP_STARTED.call_once(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(UPKEEP);
+                loop {
+                    tick.tick().await;
+                    h.run_upkeep();
+                }
+            });
+        });
+    }
 }
 
 /// Middleware: counts every request and times it, by route pattern (bounded label values).
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
-    let method = req.method().as_str().to_owned();
+    // Any token is a valid HTTP method: only the standard ones become label values.
+    let method: &'static str = match *req.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    };
     let t0 = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::histogram!(LATENCY, "method" => method.clone(), "route" => route.clone())
+    metrics::histogram!(LATENCY, "method" => method, "route" => route.clone())
         .record(t0.elapsed().as_secs_f64());
     metrics::counter!("ctrl_http_requests_total", "method" => method, "route" => route, "status" => status)
         .increment(1);

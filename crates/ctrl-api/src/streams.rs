@@ -70,12 +70,15 @@ fn stats_text(st: &AppState) -> Utf8Bytes {
 
 /// The latest sample now, then every published one; lagging skips ahead.
 fn stats_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
-    let first = stats_text(st);
+    // Subscribe first: a sample published meanwhile is then the same text as the
+    // first one, and is skipped rather than sent twice.
     let rx = st.stats_feed.subscribe();
-    let rest = stream::unfold(rx, |mut rx| async move {
+    let first = stats_text(st);
+    let rest = stream::unfold((rx, first.clone()), |(mut rx, last)| async move {
         loop {
             match rx.recv().await {
-                Ok(text) => return Some((("stats", text), rx)),
+                Ok(text) if text == last => continue,
+                Ok(text) => return Some((("stats", text.clone()), (rx, text))),
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return None,
             }
@@ -92,11 +95,15 @@ fn services_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
     let owned = st.clone();
     let rest = stream::unfold((rx, owned), |(mut rx, st)| async move {
         let item = match rx.recv().await {
-            Ok(event) => {
-                let service = st.sup.service(&event.service).ok()?;
-                let service = with_usage(&st, vec![service]).pop()?;
-                ("event", text(&ServiceUpdate::Event(Box::new(ServiceChange { event, service }))))
-            }
+            // A service a reload just removed (or one stopping at shutdown) may be gone
+            // from the registry: a snapshot then says what there is now.
+            Ok(event) => match st.sup.service(&event.service) {
+                Ok(service) => {
+                    let service = with_usage(&st, vec![service]).pop()?;
+                    ("event", text(&ServiceUpdate::Event(Box::new(ServiceChange { event, service }))))
+                }
+                Err(_) => snapshot(&st),
+            },
             Err(RecvError::Lagged(_)) => snapshot(&st),
             Err(RecvError::Closed) => return None,
         };
@@ -132,7 +139,7 @@ pub async fn system_ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let feed = stats_feed(&st);
-    upgrade(ws, SocketGuard::new(&st), feed)
+    upgrade(ws, SocketGuard::new(&st), st.shutdown.clone(), feed)
 }
 
 /// SSE `/api/system/stream`: a `stats` event every `ws_interval`.
@@ -152,7 +159,7 @@ pub async fn services_ws(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let feed = services_feed(&st);
-    upgrade(ws, SocketGuard::new(&st), feed)
+    upgrade(ws, SocketGuard::new(&st), st.shutdown.clone(), feed)
 }
 
 /// SSE `/api/services/stream`: `snapshot` then `event` events.
@@ -166,6 +173,7 @@ pub async fn services_sse(State(st): State<AppState>) -> Response {
 fn upgrade<S: Stream<Item = Item> + Send + 'static>(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     guard: SocketGuard,
+    shutdown: tokio::sync::watch::Receiver<bool>,
     feed: S,
 ) -> Response {
     let ws = match ws {
@@ -185,38 +193,49 @@ fn upgrade<S: Stream<Item = Item> + Send + 'static>(
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            pump(socket, feed).await;
+            pump(socket, feed, shutdown).await;
             drop(guard);
         })
         .into_response()
 }
 
-async fn pump<S: Stream<Item = Item> + Send + 'static>(mut socket: WebSocket, feed: S) {
+async fn pump<S: Stream<Item = Item> + Send + 'static>(
+    mut socket: WebSocket,
+    feed: S,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let mut feed = std::pin::pin!(feed);
     let mut ping = tokio::time::interval(HEARTBEAT);
     ping.tick().await;
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             item = feed.next() => {
                 let Some((_, text)) = item else { break };
-                match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text))).await {
-                    Ok(Ok(())) => {}
-                    _ => return,
+                if !send(&mut socket, Message::Text(text)).await {
+                    return;
                 }
             }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard = tokio::time::Instant::now(),
             },
             _ = ping.tick() => {
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                // A peer that answered none of the last two pings is gone.
+                if heard.elapsed() > 2 * HEARTBEAT || !send(&mut socket, Message::Ping(Default::default())).await {
                     return;
                 }
             }
         }
     }
-    let bye = CloseFrame { code: 1001, reason: Utf8Bytes::from_static("the daemon is shutting down") };
+    let reason = if *shutdown.borrow() { "the daemon is shutting down" } else { "the stream ended" };
+    let bye = CloseFrame { code: 1001, reason: Utf8Bytes::from_static(reason) };
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(bye)))).await;
+}
+
+/// Sends one message; false when the client is gone or accepted nothing for `SEND_TIMEOUT`.
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
 }
 
 fn sse<S: Stream<Item = Item> + Send + 'static>(feed: S) -> Response {
@@ -235,16 +254,23 @@ pub async fn follow_logs(
     // Subscribe first so that nothing written between the read and the follow is lost.
     let rx = st.sup.follow_logs(name)?;
     let backlog = st.sup.logs(name, lines, which).await?;
+    // Chunks are announced before they are written: those the backlog already
+    // holds (not later than its last line) are skipped.
+    let seen = backlog.iter().rev().find_map(|l| l.ts.clone());
     let first = stream::iter(backlog.into_iter().map(|l| ("log", text(&l))));
-    let rest = stream::unfold((rx, LineSplitter::default()), move |(mut rx, mut split)| async move {
-        loop {
-            let lines: Vec<Item> = match rx.recv().await {
-                Ok(chunk) => new_lines(&mut split, &chunk, which),
-                Err(RecvError::Lagged(n)) => vec![("log", text(&lag_note(n)))],
-                Err(RecvError::Closed) => return None,
-            };
-            if !lines.is_empty() {
-                return Some((stream::iter(lines), (rx, split)));
+    let rest = stream::unfold((rx, LineSplitter::default()), move |(mut rx, mut split)| {
+        let seen = seen.clone();
+        async move {
+            loop {
+                let lines: Vec<Item> = match rx.recv().await {
+                    Ok(chunk) if seen.as_deref().is_some_and(|s| chunk.ts.as_str() <= s) => continue,
+                    Ok(chunk) => new_lines(&mut split, &chunk, which),
+                    Err(RecvError::Lagged(n)) => vec![("log", text(&lag_note(n)))],
+                    Err(RecvError::Closed) => return None,
+                };
+                if !lines.is_empty() {
+                    return Some((stream::iter(lines), (rx, split)));
+                }
             }
         }
     })

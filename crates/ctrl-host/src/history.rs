@@ -35,8 +35,18 @@ impl Point {
             t: s.timestamp.timestamp(),
             cpu: f64::from(s.cpu.percent),
             memory: f64::from(s.memory.percent),
-            net_rx: s.network.iter().map(|n| n.rx_bytes_per_s as f64).sum(),
-            net_tx: s.network.iter().map(|n| n.tx_bytes_per_s as f64).sum(),
+            net_rx: s
+                .network
+                .iter()
+                .filter(|n| external(&n.interface))
+                .map(|n| n.rx_bytes_per_s as f64)
+                .sum(),
+            net_tx: s
+                .network
+                .iter()
+                .filter(|n| external(&n.interface))
+                .map(|n| n.tx_bytes_per_s as f64)
+                .sum(),
         }
     }
 
@@ -48,6 +58,14 @@ impl Point {
             Metric::NetTx => self.net_tx,
         }
     }
+}
+
+/// Whether an interface carries the host's own traffic: loopback and the virtual
+/// ends of bridges and containers would count the same bytes twice or thrice.
+fn external(name: &str) -> bool {
+    const VIRTUAL: &[&str] =
+        &["lo", "veth", "docker", "br-", "virbr", "cni", "flannel", "cali", "vxlan", "ifb"];
+    !VIRTUAL.iter().any(|v| if *v == "lo" { name == "lo" } else { name.starts_with(v) })
 }
 
 /// Both rings, and the minute being averaged.
@@ -119,9 +137,9 @@ impl HistoryRing {
     pub fn series(&self, metric: Metric, range: Duration, now: i64) -> Series {
         let since = now - i64::try_from(range.as_secs()).unwrap_or(i64::MAX / 2);
         let (points, step_s) = if range <= FULL_RATE_SPAN {
-            (&self.full, self.step.as_secs().max(1))
+            (&self.full, self.step.as_secs_f64())
         } else {
-            (&self.minutes, 60)
+            (&self.minutes, 60.0)
         };
         let points = points.iter().filter(|p| p.t >= since).map(|p| (p.t, round2(p.get(metric)))).collect();
         Series { metric, step_s, points }
@@ -150,7 +168,7 @@ mod tests {
         assert_eq!(s.points.len(), 3600);
         assert_eq!(s.points.first().unwrap().0, 1400);
         assert_eq!(s.points.last().unwrap(), &(4999, 4999.0));
-        assert_eq!(s.step_s, 1);
+        assert_eq!(s.step_s, 1.0);
     }
 
     #[test]
@@ -162,7 +180,7 @@ mod tests {
         let s = h.series(Metric::NetTx, Duration::from_secs(60), 598);
         assert_eq!(s.points.len(), 31);
         assert!(s.points.iter().all(|p| p.1 == 20.0));
-        assert_eq!(s.step_s, 2);
+        assert_eq!(s.step_s, 2.0);
     }
 
     #[test]
@@ -174,7 +192,7 @@ mod tests {
         let s = h.series(Metric::Cpu, Duration::from_secs(24 * 3600), 180);
         // Minutes 0 and 60 are closed; minute 120 is still being averaged.
         assert_eq!(s.points, vec![(0, 0.5), (60, 10.5)]);
-        assert_eq!(s.step_s, 60);
+        assert_eq!(s.step_s, 60.0);
     }
 
     #[test]

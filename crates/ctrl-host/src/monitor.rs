@@ -73,7 +73,14 @@ impl Monitor {
                 if tx.is_closed() {
                     return;
                 }
-                let (stats, table) = sampler.sample(&services());
+                // A panic in one sample (a sysinfo or NVML surprise) must not freeze the stats.
+                let taken =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sampler.sample(&services())));
+                let Ok((stats, table)) = taken else {
+                    tracing::error!("a host sample failed; trying again at the next interval");
+                    next = Instant::now() + interval;
+                    continue;
+                };
                 ring.lock().unwrap_or_else(|p| p.into_inner()).push(Point::of(&stats));
                 tx.send_replace(Arc::new(Snapshot::new(stats, table)));
                 // Keep the cadence; after a stall, start again from now rather than catch up.

@@ -37,6 +37,9 @@ pub struct Sampler {
     networks: Networks,
     components: Components,
     users: Users,
+    /// Per pid: the command line seen last and the name that goes with it (sysinfo
+    /// never re-reads the name of a pid it knows, and exec changes it).
+    names: HashMap<Pid, (Vec<std::ffi::OsString>, String)>,
     nvml: Option<nvml_wrapper::Nvml>,
     last: Instant,
     samples: u32,
@@ -66,7 +69,17 @@ impl Sampler {
                 None
             }
         };
-        Sampler { system, disks, networks, components, users, nvml, last: Instant::now(), samples: 0 }
+        Sampler {
+            system,
+            disks,
+            networks,
+            components,
+            users,
+            names: HashMap::new(),
+            nvml,
+            last: Instant::now(),
+            samples: 0,
+        }
     }
 
     /// Takes a sample. `services` maps a service's main pid to its name; each
@@ -201,8 +214,9 @@ impl Sampler {
             .collect()
     }
 
-    fn processes(&self, services: &HashMap<u32, String>) -> ProcessTable {
+    fn processes(&mut self, services: &HashMap<u32, String>) -> ProcessTable {
         let all = self.system.processes();
+        self.names.retain(|pid, _| all.contains_key(pid));
         // Owner of each pid: the service of the nearest ancestor that is a service's main pid.
         let mut owner: HashMap<Pid, Option<Arc<str>>> = HashMap::with_capacity(all.len());
         let names: HashMap<u32, Arc<str>> =
@@ -217,9 +231,23 @@ impl Sampler {
                 sum.0 += cpu;
                 sum.1 += mem;
             }
+            let name = match self.names.get(pid) {
+                Some((cmd, name)) if cmd.as_slice() == p.cmd() => name.clone(),
+                seen => {
+                    // New, or exec'd since: the kernel's name now.
+                    let name = match seen {
+                        None => p.name().to_string_lossy().into_owned(),
+                        Some(_) => {
+                            comm(pid.as_u32()).unwrap_or_else(|| p.name().to_string_lossy().into_owned())
+                        }
+                    };
+                    self.names.insert(*pid, (p.cmd().to_vec(), name.clone()));
+                    name
+                }
+            };
             table.processes.push(ProcessInfo {
                 pid: pid.as_u32(),
-                name: p.name().to_string_lossy().into_owned(),
+                name,
                 cmdline: join_cmd(p.cmd()),
                 user: p.user_id().map(|u| match self.users.get_user_by_id(u) {
                     Some(user) => user.name().to_owned(),
@@ -265,12 +293,19 @@ fn service_of(
     found
 }
 
+/// Command line and user are re-read at every sample: a process sampled between
+/// fork and exec, or one that switched user, would otherwise keep stale values.
+/// `/proc/PID/comm`, the name the kernel gives the process now.
+fn comm(pid: u32) -> Option<String> {
+    Some(std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?.trim_end().to_owned())
+}
+
 fn process_kind() -> ProcessRefreshKind {
     ProcessRefreshKind::nothing()
         .with_cpu()
         .with_memory()
-        .with_cmd(UpdateKind::OnlyIfNotSet)
-        .with_user(UpdateKind::OnlyIfNotSet)
+        .with_cmd(UpdateKind::Always)
+        .with_user(UpdateKind::Always)
         .without_tasks()
 }
 

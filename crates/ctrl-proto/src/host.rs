@@ -172,9 +172,9 @@ pub enum Metric {
     Cpu,
     /// Memory used %.
     Memory,
-    /// Bytes received per second over all interfaces.
+    /// Bytes received per second over the host's interfaces (not loopback, bridges or container ends).
     NetRx,
-    /// Bytes sent per second over all interfaces.
+    /// Bytes sent per second over the host's interfaces.
     NetTx,
 }
 
@@ -184,7 +184,7 @@ pub struct History {
     /// The series.
     pub metric: Metric,
     /// Seconds between points (the sample interval, or 60 past the last hour).
-    pub step_s: u64,
+    pub step_s: f64,
     /// `[unix_seconds, value]`, oldest first.
     pub points: Vec<(i64, f64)>,
 }

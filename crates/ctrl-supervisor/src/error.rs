@@ -37,7 +37,7 @@ impl From<ControlError> for ApiError {
             ControlError::UnknownService(_) => ErrorCode::NotFound,
             ControlError::Refused { .. } => ErrorCode::Conflict,
             ControlError::Config(_) => ErrorCode::Validation,
-            ControlError::ShuttingDown => ErrorCode::Conflict,
+            ControlError::ShuttingDown => ErrorCode::Unavailable,
             ControlError::Store(_) | ControlError::Logs(..) => ErrorCode::Internal,
         };
         if code == ErrorCode::Internal {

@@ -17,13 +17,13 @@ use serde::de::DeserializeOwned;
 
 use crate::locate;
 
-/// Where the daemon is, from the global flags.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// Where the daemon is, from the global flags (no `Debug`: it holds the token).
+#[derive(Clone, Default, clap::Args)]
 pub struct Remote {
     /// A remote daemon's API, e.g. http://10.0.0.5:8080 (default: the local daemon's socket).
     #[arg(long, global = true, env = "CTRL_URL")]
     pub url: Option<String>,
-    /// The API token for --url (default: the local state dir's token file).
+    /// The API token for --url (default: the local daemon's token, when --url is its address).
     #[arg(long, global = true, env = "CTRL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 }
@@ -33,11 +33,15 @@ enum Target {
     Tcp { addr: String },
 }
 
+/// How long a one-shot request may take (a stop waits for the service's `stop_timeout`).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(150);
+
 /// A connection target plus the runtime that drives requests to it.
 pub struct Client {
     rt: tokio::runtime::Runtime,
     target: Target,
     token: Option<String>,
+    timeout: std::time::Duration,
 }
 
 impl Client {
@@ -49,7 +53,7 @@ impl Client {
                 let addr = parse_url(url)?;
                 let token = match &remote.token {
                     Some(t) => Some(t.clone()),
-                    None => local_token(config),
+                    None => local_token(config, &addr),
                 };
                 (Target::Tcp { addr }, token)
             }
@@ -58,7 +62,13 @@ impl Client {
                 (Target::Unix { socket: locate::socket_path(&state_dir)?, state_dir }, None)
             }
         };
-        Ok(Client { rt, target, token })
+        Ok(Client { rt, target, token, timeout: CALL_TIMEOUT })
+    }
+
+    /// The same client with another limit on one-shot calls.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Client {
+        self.timeout = timeout;
+        self
     }
 
     /// GET and decode the envelope's data.
@@ -73,12 +83,15 @@ impl Client {
 
     /// A request; the status and the whole body.
     pub fn call(&self, method: Method, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
-        self.rt.block_on(async {
+        let exchange = async {
             let res = self.send(method, path).await?;
             let status = res.status();
             let body = res.into_body().collect().await.context("the daemon's answer broke off")?.to_bytes();
             Ok((status, body))
-        })
+        };
+        self.rt
+            .block_on(async { tokio::time::timeout(self.timeout, exchange).await })
+            .map_err(|_| anyhow!("the daemon did not answer within {} s", self.timeout.as_secs()))?
     }
 
     /// Opens a server-sent event stream.
@@ -87,9 +100,12 @@ impl Client {
         if !res.status().is_success() {
             let status = res.status();
             let body = self.rt.block_on(res.into_body().collect())?.to_bytes();
-            return Err(decode::<serde_json::Value>((status, body)).unwrap_err());
+            return Err(match decode::<serde_json::Value>((status, body)) {
+                Err(e) => e,
+                Ok(_) => anyhow!("the daemon answered {status}"),
+            });
         }
-        Ok(EventStream { client: self, body: res.into_body(), buf: Vec::new() })
+        Ok(EventStream { client: self, body: res.into_body(), parser: SseParser::default() })
     }
 
     /// Runs `fut` on the client's runtime (for waiting on signals and timers between calls).
@@ -98,7 +114,11 @@ impl Client {
     }
 
     async fn send(&self, method: Method, path: &str) -> anyhow::Result<hyper::Response<Incoming>> {
-        let mut req = Request::builder().method(method).uri(path).header("host", "ctrl");
+        let host = match &self.target {
+            Target::Unix { .. } => "localhost",
+            Target::Tcp { addr } => addr.as_str(),
+        };
+        let mut req = Request::builder().method(method).uri(path).header("host", host);
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -158,9 +178,16 @@ fn parse_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// The token file of the local state dir, when readable (a local daemon over TCP).
-fn local_token(config: Option<&Path>) -> Option<String> {
+/// The local daemon's token, but only when `addr` is where that daemon listens:
+/// a token must never be sent to another host because of the folder one stands in.
+fn local_token(config: Option<&Path>, addr: &str) -> Option<String> {
     let dir = locate::state_dir(config).ok()?;
+    let bound = std::fs::read_to_string(dir.join("http.addr")).ok()?;
+    let local =
+        bound.trim() == addr || addr.strip_prefix("localhost:") == bound.trim().strip_prefix("127.0.0.1:");
+    if !local {
+        return None;
+    }
     std::fs::read_to_string(dir.join("token")).ok().map(|s| s.trim().to_owned())
 }
 
@@ -181,36 +208,22 @@ pub fn segment(s: &str) -> String {
 pub struct EventStream<'a> {
     client: &'a Client,
     body: Incoming,
-    buf: Vec<u8>,
+    parser: SseParser,
 }
 
 impl EventStream<'_> {
     /// The next event's name and data, or `None` when the daemon ended the stream.
     pub fn next_event(&mut self) -> anyhow::Result<Option<(String, String)>> {
         loop {
-            if let Some(end) = find_blank_line(&self.buf) {
-                let block: Vec<u8> = self.buf.drain(..end.1).collect();
-                let text = String::from_utf8_lossy(&block[..end.0]);
-                let (mut name, mut data) = (String::from("message"), Vec::new());
-                for line in text.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim_start().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
-                    }
-                }
-                if data.is_empty() {
-                    continue; // a keep-alive comment
-                }
-                return Ok(Some((name, data.join("\n"))));
+            if let Some(event) = self.parser.pop() {
+                return Ok(Some(event));
             }
-            let frame = self.client.rt.block_on(self.body.frame());
-            match frame {
+            match self.client.rt.block_on(self.body.frame()) {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(anyhow!("the stream broke off: {e}")),
                 Some(Ok(f)) => {
                     if let Ok(data) = f.into_data() {
-                        self.buf.extend_from_slice(&data);
+                        self.parser.push(&data);
                     }
                 }
             }
@@ -218,10 +231,53 @@ impl EventStream<'_> {
     }
 }
 
-/// (end of the event's text, end of its blank-line terminator).
-fn find_blank_line(buf: &[u8]) -> Option<(usize, usize)> {
-    let pos = buf.windows(2).position(|w| w == b"\n\n")?;
-    Some((pos, pos + 2))
+/// The text/event-stream framing: events end at a blank line; `event:` names one,
+/// `data:` lines (joined with newlines) carry it, comments and other fields are skipped.
+#[derive(Default)]
+struct SseParser {
+    buf: Vec<u8>,
+    pending_cr: bool,
+}
+
+impl SseParser {
+    /// Appends bytes with CRLF and CR line ends turned into LF (all three are valid
+    /// SSE line ends); a CR at the end of a chunk waits for the next byte.
+    fn push(&mut self, data: &[u8]) {
+        for &b in data {
+            if self.pending_cr {
+                self.pending_cr = false;
+                self.buf.push(b'\n');
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b == b'\r' {
+                self.pending_cr = true;
+            } else {
+                self.buf.push(b);
+            }
+        }
+    }
+
+    /// The next complete event, if one has arrived.
+    fn pop(&mut self) -> Option<(String, String)> {
+        loop {
+            let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+            let block: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let text = String::from_utf8_lossy(&block[..end]);
+            let (mut name, mut data) = (String::from("message"), Vec::new());
+            for line in text.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.strip_prefix(' ').unwrap_or(v).to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                }
+            }
+            if !data.is_empty() {
+                return Some((name, data.join("\n")));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +291,20 @@ mod tests {
         assert_eq!(parse_url("http://[::1]:9000").unwrap(), "[::1]:9000");
         assert!(parse_url("https://example.org").is_err());
         assert!(parse_url("http://host/api").is_err());
+    }
+
+    #[test]
+    fn sse_events_split_on_any_line_end_and_across_chunks() {
+        let mut p = SseParser::default();
+        p.push(b": keep-alive\n\nevent: log\r\ndata: {\"a\":1}\r");
+        assert_eq!(p.pop(), None, "the event is not finished yet");
+        p.push(b"\n\r\ndata: two\rdata: lines\r\r");
+        assert_eq!(p.pop(), Some(("log".into(), "{\"a\":1}".into())));
+        // The last CR may still be the first half of a CRLF: the next byte settles it.
+        assert_eq!(p.pop(), None);
+        p.push(b": ping\n\n");
+        assert_eq!(p.pop(), Some(("message".into(), "two\nlines".into())));
+        assert_eq!(p.pop(), None);
     }
 
     #[test]

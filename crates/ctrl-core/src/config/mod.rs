@@ -112,7 +112,11 @@ impl Config {
             self.storage.url = Some(v);
         }
         if let Some(v) = get("CTRL_CORS_ORIGINS") {
-            self.server.cors_origins = v.split(',').map(|s| s.trim().to_owned()).collect();
+            self.server.cors_origins =
+                v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+            for o in &self.server.cors_origins {
+                validate::check_origin(o).map_err(|e| format!("CTRL_CORS_ORIGINS: {e}"))?;
+            }
         }
         if let Some(v) = get("CTRL_WS_INTERVAL") {
             self.server.ws_interval = Dur(parse_duration(&v).map_err(|e| format!("CTRL_WS_INTERVAL: {e}"))?);

@@ -162,3 +162,15 @@ fn env_overrides() {
     assert_eq!(c.storage.url.as_deref(), Some("sqlite:///var/lib/ctrl/ctrl.db"));
     assert!(c.apply_env(|k| (k == "CTRL_WS_INTERVAL").then(|| "x".into())).is_err());
 }
+
+#[test]
+fn cors_origins_must_be_origins() {
+    let e = errs("[server]\ncors_origins = [\"http://ok:3000\", \"*\", \"http://a/b\", \"ftp://x\"]\n");
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e.iter().all(|e| e.line == 2 && e.key == "server.cors_origins"), "{e:?}");
+    assert!(e[0].message.contains("'*' is not an origin"), "{}", e[0].message);
+    let mut c = Config::defaults(Path::new("/srv"));
+    assert!(c.apply_env(|k| (k == "CTRL_CORS_ORIGINS").then(|| "https://x.example, *".into())).is_err());
+    c.apply_env(|k| (k == "CTRL_CORS_ORIGINS").then(|| "https://x.example/".into())).unwrap();
+    assert_eq!(c.server.cors_origins, ["https://x.example/"]);
+}

@@ -25,6 +25,11 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             format!("'{}' is not an address; write it like \"127.0.0.1:8080\"", config.server.listen),
         ));
     }
+    for origin in &config.server.cors_origins {
+        if let Err(why) = check_origin(origin) {
+            out.push(problem(&["server", "cors_origins"], why));
+        }
+    }
     let [lo, hi] = config.monitor.port_range;
     if lo > hi {
         out.push(problem(&["monitor", "port_range"], format!("start {lo} is above end {hi}")));
@@ -40,6 +45,23 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         ));
     }
     out
+}
+
+/// A CORS origin is `scheme://host[:port]`, nothing more: no wildcard (the API
+/// allows credentials, which a wildcard cannot go with), no path.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!("'{origin}' is not an origin ({why}); write it like \"http://localhost:3000\""))
+    };
+    let Some((scheme, rest)) = origin.split_once("://") else { return bad("no scheme") };
+    if scheme != "http" && scheme != "https" {
+        return bad("the scheme must be http or https");
+    }
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() || host.contains(['/', '*', ' ', '?', '#', '@']) || !host.is_ascii() {
+        return bad("the host must be a plain name or address, no path or wildcard");
+    }
+    Ok(())
 }
 
 /// A service name must be usable as a file name and in a URL path.

@@ -58,6 +58,7 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: LogsArgs) -> anyhow::Resul
         print_line(&mut out, &l, a.json)?;
         out.flush()?;
     }
+    eprintln!("ctrl: the log stream ended (the service was reloaded or the daemon stopped)");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use ctrl_proto::{ProcessInfo, ServiceInfo, Stats};
+use tokio::signal::unix::{Signal, SignalKind};
 
 use crate::client::{Client, Remote};
 use crate::cmd::{ps, status};
@@ -31,14 +32,18 @@ pub struct WatchArgs {
 
 /// Draws frames until Ctrl-C (or `--frames`).
 pub fn run(config: Option<&Path>, remote: &Remote, a: WatchArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::connect(config, remote)?;
+    // A frame that cannot be fetched in time ends the view instead of freezing it.
+    let client = Client::connect(config, remote)?.with_timeout(Duration::from_secs(10));
+    // Ctrl-C is caught from here on, before the screen is switched, so that it is
+    // always switched back.
+    let mut sigint = client.block_on(async { tokio::signal::unix::signal(SignalKind::interrupt()) })?;
     let tty = std::io::stdout().is_terminal();
     let mut out = std::io::stdout().lock();
     if tty {
         // Alternate screen, hidden cursor.
         write!(out, "\x1b[?1049h\x1b[?25l")?;
     }
-    let result = frames(&client, &a, tty, &mut out);
+    let result = frames(&client, &a, tty, &mut out, &mut sigint);
     if tty {
         write!(out, "\x1b[?25h\x1b[?1049l")?;
     }
@@ -46,7 +51,13 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: WatchArgs) -> anyhow::Resu
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn frames(client: &Client, a: &WatchArgs, tty: bool, out: &mut impl Write) -> anyhow::Result<()> {
+fn frames(
+    client: &Client,
+    a: &WatchArgs,
+    tty: bool,
+    out: &mut impl Write,
+    sigint: &mut Signal,
+) -> anyhow::Result<()> {
     let mut n = 0u64;
     loop {
         let stats: Stats = client.get("/api/system/stats")?;
@@ -65,7 +76,7 @@ fn frames(client: &Client, a: &WatchArgs, tty: bool, out: &mut impl Write) -> an
         }
         let stop = client.block_on(async {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
+                _ = sigint.recv() => true,
                 _ = tokio::time::sleep(a.interval) => false,
             }
         });

@@ -47,10 +47,20 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// The config's folder is an internal path: clients see only the file's name.
+    fn without_paths(&self, msg: String) -> String {
+        let Some(path) = &self.config_path else { return msg };
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        msg.replace(&*abs.to_string_lossy(), &name).replace(&*path.to_string_lossy(), &name)
+    }
+
     /// Re-reads the config file and applies the difference.
     pub async fn reload(&self) -> Result<ReloadReport, ApiError> {
-        let (new, _) = locate::load_config(self.config_path.as_deref())
-            .map_err(|e| ApiError::new(ctrl_proto::ErrorCode::Validation, format!("{e:#}")))?;
+        let (new, _) = locate::load_config(self.config_path.as_deref()).map_err(|e| {
+            tracing::warn!("reload refused: {e:#}");
+            ApiError::new(ctrl_proto::ErrorCode::Validation, self.without_paths(format!("{e:#}")))
+        })?;
         let report = self.sup.reload(new).await.map_err(ApiError::from)?;
         tracing::info!(?report, "config reloaded");
         Ok(report)
@@ -70,8 +80,11 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let store = Store::open(&url).await?;
     let sock_path = locate::socket_path(&state_dir)?;
     let _ = std::fs::remove_file(&sock_path);
-    let unix = tokio::net::UnixListener::bind(&sock_path)
-        .with_context(|| format!("cannot listen on {}", sock_path.display()))?;
+    // No moment in which the trusted socket is open to others: it is born 0600.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let unix = tokio::net::UnixListener::bind(&sock_path);
+    nix::sys::stat::umask(umask);
+    let unix = unix.with_context(|| format!("cannot listen on {}", sock_path.display()))?;
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
     let tcp = http::bind(&config.server.listen, &state_dir).await?;
     let token = ctrl_api::Token::load_or_create(&state_dir)
