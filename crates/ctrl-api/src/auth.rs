@@ -1,4 +1,10 @@
-//! Token authentication of every `/api` route.
+//! Authentication of every `/api` route, and roles.
+//!
+//! A request is a principal in one of three ways: through the unix socket (trusted
+//! by its file mode: admin), with an API token (stored as SHA-256 hashes; the one
+//! the first start writes to `state_dir/token` is an admin token), or with the
+//! session cookie of a login, whose writes must also echo the session's CSRF
+//! token in `X-CSRF-Token`. Roles are checked per route group.
 //!
 //! The daemon's first start writes a random token to `state_dir/token` (0600).
 //! Requests present it as `Authorization: Bearer …`; browsers' WebSocket and
@@ -13,14 +19,24 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ctrl_core::Role;
 use ctrl_proto::ErrorCode;
+use ctrl_store::ApiToken;
 use subtle::ConstantTimeEq;
 
 use crate::error::Failure;
+use crate::password::digest;
+use crate::state::AppState;
 
 /// Marks requests that came through the trusted unix socket.
 #[derive(Debug, Clone, Copy)]
@@ -64,22 +80,198 @@ impl Token {
         Ok(Token::new(value))
     }
 
-    /// Whether `presented` is this token, in time independent of where they differ.
-    pub fn matches(&self, presented: &str) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+    /// The hash under which the store keeps it.
+    pub fn hash(&self) -> String {
+        digest(&self.0)
     }
 }
 
-/// Middleware: lets a request through when it is trusted or presents the token.
-pub async fn require_token(State(token): State<Token>, req: Request, next: Next) -> Response {
-    if req.extensions().get::<Trusted>().is_some() || presented(&req).any(|t| token.matches(t)) {
+/// Who is asking, and through what. Put into the request's extensions by `authenticate`.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// A user name, `token:<name>`, or `local` (the unix socket).
+    pub actor: String,
+    /// What they may do.
+    pub role: Role,
+    /// A login session's CSRF token, when the request came with the session cookie.
+    pub csrf: Option<String>,
+    /// The session's cookie hash, for logout.
+    pub session: Option<String>,
+}
+
+/// The session cookie's name.
+pub const COOKIE: &str = "ctrl_session";
+/// A session unused this long ends.
+pub const SESSION_IDLE: chrono::TimeDelta = chrono::TimeDelta::hours(2);
+/// A session ends this long after login, used or not.
+pub const SESSION_MAX: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+/// How often a session's last use is written (not at every request).
+const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Middleware: finds the principal (unix socket, bearer token, or session cookie),
+/// checks the CSRF header on cookie-authenticated writes, or answers 401/403.
+pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    // What the request carries, taken out before any await (a request is not `Sync`).
+    let trusted = req.extensions().get::<Trusted>().is_some();
+    let tokens: Vec<String> = presented(&req).map(str::to_owned).collect();
+    let cookie = session_cookie(&req).map(str::to_owned);
+    let principal = match identify(&st, trusted, &tokens, cookie.as_deref()).await {
+        Ok(p) => p,
+        Err(f) => return f.into_response(),
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if let Some(csrf) = &principal.csrf
+        && !safe
+    {
+        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !bool::from(sent.as_bytes().ct_eq(csrf.as_bytes())) {
+            let target = req.uri().path().to_owned();
+            let address = address(&req);
+            st.audit(
+                &principal.actor,
+                "forbidden",
+                Some(&target),
+                address,
+                "denied",
+                Some("missing or wrong CSRF token"),
+            )
+            .await;
+            return Failure::new(ErrorCode::Forbidden, "missing or wrong X-CSRF-Token header")
+                .into_response();
+        }
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+async fn identify(
+    st: &AppState,
+    trusted: bool,
+    tokens: &[String],
+    cookie: Option<&str>,
+) -> Result<Principal, Failure> {
+    if trusted {
+        return Ok(Principal { actor: "local".into(), role: Role::Admin, csrf: None, session: None });
+    }
+    for presented in tokens {
+        if let Some(t) = st.tokens.lookup(&st.sup, &digest(presented)).await {
+            return Ok(Principal {
+                actor: format!("token:{}", t.name),
+                role: t.role,
+                csrf: None,
+                session: None,
+            });
+        }
+    }
+    if let Some(cookie) = cookie {
+        let id_hash = digest(cookie);
+        let store = st.sup.store();
+        let found = store.session(&id_hash).await.map_err(internal)?;
+        let now = chrono::Utc::now();
+        if let Some(s) = found {
+            if now < s.expires_at && now - s.last_seen_at < SESSION_IDLE {
+                if now - s.last_seen_at > TOUCH_EVERY {
+                    let _ = store.touch_session(&id_hash, now).await;
+                }
+                return Ok(Principal {
+                    actor: s.user.name,
+                    role: s.user.role,
+                    csrf: Some(s.csrf_token),
+                    session: Some(id_hash),
+                });
+            }
+            let _ = store.remove_session(&id_hash).await;
+        }
+    }
+    Err(Failure::new(
+        ErrorCode::Unauthorized,
+        "authentication required: log in, or send a valid token as 'Authorization: Bearer …'",
+    ))
+}
+
+fn internal(e: ctrl_store::StoreError) -> Failure {
+    tracing::error!(error = %e, "the store failed while authenticating");
+    Failure::new(ErrorCode::Internal, "internal error; see the daemon's log")
+}
+
+/// The value of the session cookie, if the request has one.
+pub fn session_cookie(req: &Request) -> Option<&str> {
+    req.headers()
+        .get_all(axum::http::header::COOKIE)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .find(|v| !v.is_empty())
+}
+
+/// The client's address, when it came over TCP.
+pub fn address(req: &Request) -> Option<String> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+}
+
+/// Middleware: 403 unless the principal is at least an operator.
+pub async fn operator(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    require(&st, Role::Operator, req, next).await
+}
+
+/// Middleware: 403 unless the principal is an admin.
+pub async fn admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    require(&st, Role::Admin, req, next).await
+}
+
+async fn require(st: &AppState, needed: Role, req: Request, next: Next) -> Response {
+    let Some(p) = req.extensions().get::<Principal>() else {
+        return Failure::new(ErrorCode::Unauthorized, "authentication required").into_response();
+    };
+    if p.role.allows(needed) {
         return next.run(req).await;
     }
-    Failure::new(
-        ErrorCode::Unauthorized,
-        "authentication required: send a valid token as 'Authorization: Bearer …'",
-    )
-    .into_response()
+    let msg = format!("your role ({}) cannot do this; it needs {needed}", p.role);
+    let (actor, target, address) = (p.actor.clone(), req.uri().path().to_owned(), address(&req));
+    drop(req);
+    st.audit(&actor, "forbidden", Some(&target), address, "denied", Some(&msg)).await;
+    Failure::new(ErrorCode::Forbidden, msg).into_response()
+}
+
+/// Tokens by hash, each re-read from the store at most once a second, so that a
+/// revocation made elsewhere (the CLI removing a user) takes effect within a second
+/// while a busy client costs no query per request.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (ApiToken, Instant)>>,
+}
+
+impl TokenCache {
+    const FRESH: Duration = Duration::from_secs(1);
+
+    /// The valid token with this hash.
+    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<ApiToken> {
+        let cached = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
+        let token = match cached {
+            Some((t, at)) if at.elapsed() < Self::FRESH => t,
+            _ => {
+                // Unknown hashes are not remembered: random guesses must not fill memory.
+                let t = sup.store().token_by_hash(hash).await.ok()??;
+                self.put(hash, t.clone());
+                t
+            }
+        };
+        token.is_valid(chrono::Utc::now()).then_some(token)
+    }
+
+    /// Remembers a token as it is now (after a create or revoke through the API).
+    pub fn put(&self, hash: &str, token: ApiToken) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash.to_owned(), (token, Instant::now()));
+    }
+
+    /// Forgets every cached token (after a revoke by id, whose hash is not known here).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
 }
 
 /// Every token the request carries, wherever a client may put one.
@@ -100,7 +292,7 @@ fn presented(req: &Request) -> impl Iterator<Item = &str> {
     // Only where a browser cannot set a header: GETs of the streams. Elsewhere a
     // token in the URL would end up in proxy logs and browser history for nothing.
     let path = req.uri().path();
-    let stream = req.method() == axum::http::Method::GET
+    let stream = req.method() == Method::GET
         && (path.ends_with("/ws") || path.ends_with("/stream") || path.ends_with("/logs"));
     let query = req
         .uri()
@@ -126,8 +318,44 @@ mod tests {
         let b = Token::load_or_create(dir.path()).unwrap();
         assert_eq!(a.0, b.0);
         assert_eq!(a.0.len(), 64);
-        assert!(a.matches(&b.0));
-        assert!(!a.matches(&b.0[..63]));
-        assert!(!a.matches(""));
+        assert_eq!(a.hash(), digest(&b.0));
+    }
+}
+
+/// The principal and address of a request, for handlers that audit what they do.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// From where (TCP clients only).
+    pub address: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Caller, Failure> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| Failure::new(ErrorCode::Unauthorized, "authentication required"))?;
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Caller { principal, address })
+    }
+}
+
+/// The client's address alone (for routes that run before anyone is known).
+#[derive(Debug, Clone)]
+pub struct Address(pub Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Address, std::convert::Infallible> {
+        Ok(Address(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
     }
 }

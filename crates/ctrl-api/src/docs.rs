@@ -20,6 +20,7 @@ Send the token from `state_dir/token` as `Authorization: Bearer …`."),
     security(("bearer" = [])),
     tags((name = "system", description = "Host statistics, processes and ports"),
         (name = "services", description = "Supervised services"),
+        (name = "access", description = "Login, users, API tokens and the audit log"),
         (name = "meta", description = "Health, metrics and API info"))
 )]
 pub struct ApiDoc;
@@ -34,7 +35,8 @@ impl Modify for BearerAuth {
 }
 
 /// Completes the document once every path is in: the 401 of every operation
-/// that needs the token (all but the public ones).
+/// that needs the token (all but the public ones), and the 400/413/422 that any
+/// body or path parameter can earn.
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -45,12 +47,33 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
                 ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
             )
             .build();
-        for item in api.paths.paths.values_mut() {
+        let failure = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in api.paths.paths.iter_mut() {
+            let has_params = path.contains('{');
             let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
             for op in ops.into_iter().flatten() {
                 let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+                let answers = &mut op.responses.responses;
                 if !public {
-                    op.responses.responses.entry("401".into()).or_insert_with(|| answer.clone().into());
+                    answers.entry("401".into()).or_insert_with(|| answer.clone().into());
+                }
+                // Every body can be malformed (400), well-formed but wrong (422) or too large (413);
+                // every path parameter can fail to parse (400).
+                if op.request_body.is_some() {
+                    answers.entry("400".into()).or_insert_with(|| failure("Malformed body").into());
+                    answers.entry("413".into()).or_insert_with(|| failure("Body too large").into());
+                    answers.entry("422".into()).or_insert_with(|| failure("Invalid body").into());
+                }
+                if has_params {
+                    answers.entry("400".into()).or_insert_with(|| failure("Malformed path").into());
                 }
             }
         }

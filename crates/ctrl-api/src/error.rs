@@ -3,8 +3,8 @@
 //! with a 4xx, never axum's plain-text rejection.
 
 use axum::Json;
-use axum::extract::FromRequestParts;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{ApiError, Envelope, ErrorCode};
@@ -56,6 +56,22 @@ impl From<QueryRejection> for Failure {
         Failure::bad_request(format!("bad query: {}", r.body_text()))
     }
 }
+
+impl From<JsonRejection> for Failure {
+    fn from(r: JsonRejection) -> Failure {
+        let code = match r.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+            StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Validation,
+            _ => ErrorCode::BadRequest,
+        };
+        Failure::new(code, format!("bad body: {}", r.body_text()))
+    }
+}
+
+/// `axum::Json` as an extractor with an enveloped rejection.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(Failure))]
+pub struct Body<T>(pub T);
 
 /// `axum::extract::Query` with an enveloped rejection.
 #[derive(Debug, FromRequestParts)]

@@ -6,7 +6,9 @@
 mod auth;
 mod docs;
 mod error;
+mod limiter;
 mod metrics;
+pub mod password;
 mod routes;
 mod state;
 mod streams;
@@ -25,8 +27,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Token, Trusted};
+pub use auth::{Principal, Token, Trusted};
 pub use error::Failure;
+pub use routes::access::check_new_user;
 pub use state::{AppState, Parts, Reloader, Settings};
 
 /// The largest request body accepted.
@@ -41,7 +44,8 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     let st = AppState {
         sup: parts.sup,
         monitor: parts.monitor,
-        token: parts.token,
+        tokens: Default::default(),
+        limiter: Default::default(),
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -52,7 +56,9 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     };
     tokio::spawn(streams::publish_stats(st.clone()));
 
-    let (protected, mut api) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    // Reading: any principal. Controlling services: operator. Users, tokens,
+    // audit and reload: admin. Authentication wraps all three groups.
+    let viewer = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(routes::root::api_root))
         .routes(routes!(routes::system::stats))
         .routes(routes!(routes::system::history))
@@ -62,21 +68,38 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(streams::system_sse))
         .routes(routes!(routes::services::list))
         .routes(routes!(routes::services::status))
+        .routes(routes!(routes::services::logs))
+        .routes(routes!(routes::services::events))
+        .routes(routes!(streams::services_ws))
+        .routes(routes!(streams::services_sse))
+        .routes(routes!(metrics::render))
+        .routes(routes!(routes::access::me))
+        .routes(routes!(routes::access::logout));
+    let operator = OpenApiRouter::new()
         .routes(routes!(routes::services::start))
         .routes(routes!(routes::services::stop))
         .routes(routes!(routes::services::restart))
         .routes(routes!(routes::services::start_all))
         .routes(routes!(routes::services::stop_all))
         .routes(routes!(routes::services::restart_all))
-        .routes(routes!(routes::services::logs))
-        .routes(routes!(routes::services::events))
-        .routes(routes!(streams::services_ws))
-        .routes(routes!(streams::services_sse))
+        .route_layer(middleware::from_fn_with_state(st.clone(), auth::operator));
+    let admin = OpenApiRouter::new()
         .routes(routes!(routes::services::reload))
-        .routes(routes!(metrics::render))
-        .route_layer(middleware::from_fn_with_state(st.token.clone(), auth::require_token))
+        .routes(routes!(routes::access::users, routes::access::add_user))
+        .routes(routes!(routes::access::remove_user))
+        .routes(routes!(routes::access::tokens, routes::access::create_token))
+        .routes(routes!(routes::access::revoke_token))
+        .routes(routes!(routes::access::audit))
+        .route_layer(middleware::from_fn_with_state(st.clone(), auth::admin));
+    let (protected, mut api) = viewer
+        .merge(operator)
+        .merge(admin)
+        .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate))
         .split_for_parts();
-    let (public, public_api) = OpenApiRouter::new().routes(routes!(routes::root::health)).split_for_parts();
+    let (public, public_api) = OpenApiRouter::new()
+        .routes(routes!(routes::root::health))
+        .routes(routes!(routes::access::login))
+        .split_for_parts();
     api.merge(public_api);
     docs::finish(&mut api);
 

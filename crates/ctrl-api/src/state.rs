@@ -11,7 +11,8 @@ use ctrl_supervisor::Supervisor;
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
 
-use crate::auth::Token;
+use crate::auth::TokenCache;
+use crate::limiter::LoginLimiter;
 
 /// What an unfiltered process list depends on.
 pub type ProcessesKey = (chrono::DateTime<chrono::Utc>, u32, crate::routes::system::SortKey);
@@ -30,6 +31,8 @@ pub struct Settings {
     pub process_limit: u32,
     /// Origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// Whether the API is served over TLS (session cookies are then `Secure`).
+    pub tls: bool,
 }
 
 /// Everything the API needs from the daemon.
@@ -38,8 +41,6 @@ pub struct Parts {
     pub sup: Supervisor,
     /// The host monitor.
     pub monitor: Monitor,
-    /// The API token.
-    pub token: Token,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -55,8 +56,10 @@ pub struct AppState {
     pub sup: Supervisor,
     /// The host monitor.
     pub monitor: Monitor,
-    /// The API token.
-    pub token: Token,
+    /// API tokens by hash.
+    pub tokens: Arc<TokenCache>,
+    /// Failed logins by address and user.
+    pub limiter: Arc<LoginLimiter>,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -75,6 +78,31 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Appends to the audit log; a store failure is logged, never shown to the client.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        address: Option<String>,
+        result: &str,
+        detail: Option<&str>,
+    ) {
+        let entry = ctrl_store::AuditEntry {
+            id: 0,
+            at: chrono::Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.map(str::to_owned),
+            address,
+            result: result.to_owned(),
+            detail: detail.map(str::to_owned),
+        };
+        if let Err(e) = self.sup.store().audit(&entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+    }
+
     /// Waits (at most `limit`) until every WebSocket has sent its close frame.
     pub async fn sockets_closed(&self, limit: Duration) {
         let mut rx = self.sockets.subscribe();

@@ -7,8 +7,10 @@
 
 pub mod config;
 pub mod event;
+pub mod role;
 pub mod service;
 
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use event::ServiceEvent;
+pub use role::Role;
 pub use service::{Health, Status};

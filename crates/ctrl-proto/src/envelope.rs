@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Conflict,
     /// 413: the body is larger than the daemon accepts.
     PayloadTooLarge,
+    /// 429: too many attempts (logins); wait as `Retry-After` says.
+    TooManyRequests,
     /// 422: well-formed but invalid.
     Validation,
     /// 500: a real fault; the message never carries internals.
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Validation => 422,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable => 503,

@@ -4,8 +4,11 @@
 //! store is SQLite in WAL mode (one file in the state dir); PostgreSQL will be
 //! a second backend behind the same functions.
 
+mod audit;
 mod error;
 mod services;
+mod tokens;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,8 +16,11 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use services::{ServiceRecord, ServiceRow};
+pub use tokens::ApiToken;
+pub use users::{Session, User};
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use bytes::Bytes;
 use ctrl_proto::Envelope;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -81,10 +81,29 @@ impl Client {
         decode(self.call(Method::POST, path)?)
     }
 
+    /// POST a JSON body and decode the envelope's data.
+    pub fn post_json<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<T> {
+        decode(self.call_with(Method::POST, path, Some(body.to_string()))?)
+    }
+
+    /// DELETE and decode the envelope's data.
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        decode(self.call(Method::DELETE, path)?)
+    }
+
     /// A request; the status and the whole body.
     pub fn call(&self, method: Method, path: &str) -> anyhow::Result<(StatusCode, Bytes)> {
+        self.call_with(method, path, None)
+    }
+
+    fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> anyhow::Result<(StatusCode, Bytes)> {
         let exchange = async {
-            let res = self.send(method, path).await?;
+            let res = self.send(method, path, body).await?;
             let status = res.status();
             let body = res.into_body().collect().await.context("the daemon's answer broke off")?.to_bytes();
             Ok((status, body))
@@ -96,7 +115,7 @@ impl Client {
 
     /// Opens a server-sent event stream.
     pub fn events(&self, path: &str) -> anyhow::Result<EventStream<'_>> {
-        let res = self.rt.block_on(self.send(Method::GET, path))?;
+        let res = self.rt.block_on(self.send(Method::GET, path, None))?;
         if !res.status().is_success() {
             let status = res.status();
             let body = self.rt.block_on(res.into_body().collect())?.to_bytes();
@@ -113,7 +132,12 @@ impl Client {
         self.rt.block_on(fut)
     }
 
-    async fn send(&self, method: Method, path: &str) -> anyhow::Result<hyper::Response<Incoming>> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+    ) -> anyhow::Result<hyper::Response<Incoming>> {
         let host = match &self.target {
             Target::Unix { .. } => "localhost",
             Target::Tcp { addr } => addr.as_str(),
@@ -122,7 +146,10 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let req = req.body(Empty::<Bytes>::new())?;
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         match &self.target {
             Target::Unix { socket, state_dir } => {
                 let stream = tokio::net::UnixStream::connect(socket).await.with_context(|| {
@@ -144,7 +171,7 @@ impl Client {
     }
 }
 
-async fn exchange<S>(stream: S, req: Request<Empty<Bytes>>) -> anyhow::Result<hyper::Response<Incoming>>
+async fn exchange<S>(stream: S, req: Request<Full<Bytes>>) -> anyhow::Result<hyper::Response<Incoming>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

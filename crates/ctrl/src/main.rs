@@ -79,6 +79,12 @@ enum Command {
     Ports(cmd::ports::PortsArgs),
     /// A live view of the host and the services (Ctrl-C to leave).
     Watch(cmd::watch::WatchArgs),
+    /// Manage dashboard users (works without a running daemon).
+    #[command(subcommand)]
+    User(cmd::user::UserCmd),
+    /// Manage API tokens (through the daemon).
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +104,8 @@ fn main() -> ExitCode {
         Command::Ps(args) => cmd::ps::run(config, remote, args),
         Command::Ports(args) => cmd::ports::run(config, remote, args),
         Command::Watch(args) => cmd::watch::run(config, remote, args),
+        Command::User(c) => cmd::user::run(config, c),
+        Command::Token(c) => cmd::token::run(config, remote, c),
     };
     match result {
         Ok(code) => code,

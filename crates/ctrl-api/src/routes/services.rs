@@ -7,6 +7,7 @@ use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, Serv
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::auth::Caller;
 use crate::error::{ApiResult, Failure, Path, Query, ok};
 use crate::state::AppState;
 
@@ -46,8 +47,14 @@ pub async fn status(State(st): State<AppState>, Path(name): Path<String>) -> Api
     params(("name" = String, Path, description = "Service name")),
     responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)))]
-pub async fn start(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
-    ok(one(&st, st.sup.start_service(&name).await?))
+pub async fn start(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<ServiceInfo> {
+    let done = st.sup.start_service(&name).await;
+    audited(&st, &c, "start", &name, done.as_ref().err()).await;
+    ok(one(&st, done?))
 }
 
 /// Stops a service and waits until its whole process group is gone. 409 when already stopped.
@@ -55,8 +62,10 @@ pub async fn start(State(st): State<AppState>, Path(name): Path<String>) -> ApiR
     params(("name" = String, Path, description = "Service name")),
     responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)))]
-pub async fn stop(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
-    ok(one(&st, st.sup.stop_service(&name).await?))
+pub async fn stop(State(st): State<AppState>, c: Caller, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
+    let done = st.sup.stop_service(&name).await;
+    audited(&st, &c, "stop", &name, done.as_ref().err()).await;
+    ok(one(&st, done?))
 }
 
 /// Restarts a service (starts it when it is not running).
@@ -64,8 +73,14 @@ pub async fn stop(State(st): State<AppState>, Path(name): Path<String>) -> ApiRe
     params(("name" = String, Path, description = "Service name")),
     responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
         (status = 409, body = ErrorEnvelope)))]
-pub async fn restart(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ServiceInfo> {
-    ok(one(&st, st.sup.restart_service(&name).await?))
+pub async fn restart(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<ServiceInfo> {
+    let done = st.sup.restart_service(&name).await;
+    audited(&st, &c, "restart", &name, done.as_ref().err()).await;
+    ok(one(&st, done?))
 }
 
 /// Query of the logs route.
@@ -136,27 +151,52 @@ pub async fn events(
 /// Re-reads the config file and applies the difference; untouched services keep running.
 #[utoipa::path(post, path = "/api/reload", tag = "services",
     responses((status = 200, body = Envelope<ReloadReport>), (status = 422, body = ErrorEnvelope)))]
-pub async fn reload(State(st): State<AppState>) -> ApiResult<ReloadReport> {
-    ok((st.reload)().await?)
+pub async fn reload(State(st): State<AppState>, c: Caller) -> ApiResult<ReloadReport> {
+    let done = (st.reload)().await;
+    let (result, detail) = match &done {
+        Ok(r) => ("ok", format!("added {:?} removed {:?} changed {:?}", r.added, r.removed, r.changed)),
+        Err(e) => ("failed", e.error.clone()),
+    };
+    st.audit(&c.principal.actor, "reload", None, c.address.clone(), result, Some(&detail)).await;
+    ok(done?)
+}
+
+/// Writes a control request to the audit log with its outcome.
+async fn audited(
+    st: &AppState,
+    c: &Caller,
+    action: &str,
+    target: &str,
+    err: Option<&ctrl_supervisor::ControlError>,
+) {
+    let detail = err.map(|e| e.to_string());
+    let result = if err.is_some() { "failed" } else { "ok" };
+    st.audit(&c.principal.actor, action, Some(target), c.address.clone(), result, detail.as_deref()).await;
 }
 
 /// Starts every service that is not running.
 #[utoipa::path(post, path = "/api/services/start", tag = "services",
     responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
-pub async fn start_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
-    ok(with_usage(&st, st.sup.start_all().await))
+pub async fn start_all(State(st): State<AppState>, c: Caller) -> ApiResult<Vec<ServiceInfo>> {
+    let done = st.sup.start_all().await;
+    audited(&st, &c, "start", "*", None).await;
+    ok(with_usage(&st, done))
 }
 
 /// Stops every service, dependents before what they depend on.
 #[utoipa::path(post, path = "/api/services/stop", tag = "services",
     responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
-pub async fn stop_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
-    ok(with_usage(&st, st.sup.stop_all().await))
+pub async fn stop_all(State(st): State<AppState>, c: Caller) -> ApiResult<Vec<ServiceInfo>> {
+    let done = st.sup.stop_all().await;
+    audited(&st, &c, "stop", "*", None).await;
+    ok(with_usage(&st, done))
 }
 
 /// Stops every service in reverse dependency order, then starts them all.
 #[utoipa::path(post, path = "/api/services/restart", tag = "services",
     responses((status = 200, body = Envelope<Vec<ServiceInfo>>), (status = 401, body = ErrorEnvelope)))]
-pub async fn restart_all(State(st): State<AppState>) -> ApiResult<Vec<ServiceInfo>> {
-    ok(with_usage(&st, st.sup.restart_all().await))
+pub async fn restart_all(State(st): State<AppState>, c: Caller) -> ApiResult<Vec<ServiceInfo>> {
+    let done = st.sup.restart_all().await;
+    audited(&st, &c, "restart", "*", None).await;
+    ok(with_usage(&st, done))
 }

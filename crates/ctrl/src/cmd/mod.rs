@@ -9,5 +9,7 @@ pub mod ps;
 pub mod reload;
 pub mod stats;
 pub mod status;
+pub mod token;
 pub mod up;
+pub mod user;
 pub mod watch;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Extension;
-use ctrl_api::{Parts, Settings, Token, Trusted};
+use ctrl_api::{Parts, Settings, Trusted};
 use ctrl_core::config::{MonitorConfig, ServerConfig};
 use ctrl_host::Monitor;
 use tokio::net::{TcpListener, UnixListener};
@@ -45,7 +45,6 @@ impl Server {
     pub fn start(
         daemon: &Daemon,
         (server, monitor): (ServerConfig, MonitorConfig),
-        token: Token,
         tcp: TcpListener,
         unix: UnixListener,
     ) -> Server {
@@ -59,7 +58,6 @@ impl Server {
         let parts = Parts {
             sup,
             monitor: host,
-            token,
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();
                 Box::pin(async move { d.reload().await })
@@ -69,6 +67,7 @@ impl Server {
                 port_range: monitor.port_range,
                 process_limit: monitor.process_limit,
                 cors_origins: server.cors_origins,
+                tls: false,
             },
             shutdown: rx.clone(),
         };
@@ -78,7 +77,9 @@ impl Server {
             let _ = rx.wait_for(|v| *v).await;
         };
         let tcp_task = tokio::spawn({
-            let serve = axum::serve(tcp, router.clone()).with_graceful_shutdown(until(rx.clone()));
+            // Connect info gives handlers the client's address (audit log, login limits).
+            let app = router.clone().into_make_service_with_connect_info::<SocketAddr>();
+            let serve = axum::serve(tcp, app).with_graceful_shutdown(until(rx.clone()));
             async move {
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "the HTTP API stopped");

@@ -91,12 +91,15 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("cannot write the API token in {}", state_dir.display()))?;
     let server_settings = (config.server.clone(), config.monitor.clone());
 
+    // The first-start token is an admin token like any other (revocable: a revoked
+    // hash stays in the store, so it is not brought back at the next start).
+    store.add_token("initial", &token.hash(), ctrl_core::Role::Admin, None, None).await?;
     let count = config.services.len();
     let sup = Supervisor::new(config, store.clone()).await?;
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), config_path };
-    let server = http::Server::start(&daemon, server_settings, token, tcp, unix);
+    let server = http::Server::start(&daemon, server_settings, tcp, unix);
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 

@@ -67,6 +67,13 @@ impl Daemon {
         d
     }
 
+    /// Starts a daemon on a folder and config written by the caller.
+    pub fn adopt(dir: tempfile::TempDir, config: PathBuf) -> Daemon {
+        let mut d = Daemon { dir, config, child: None };
+        d.up();
+        d
+    }
+
     /// (Re)starts the daemon on the same folder and waits until it answers.
     pub fn up(&mut self) {
         let log =

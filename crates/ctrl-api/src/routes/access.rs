@@ -1,0 +1,387 @@
+//! Login sessions, users, API tokens and the audit log.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use ctrl_core::Role;
+use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{COOKIE, Caller, SESSION_MAX};
+use crate::error::{ApiResult, Body, Failure, Path, Query, ok};
+use crate::password::{self, digest, secret};
+use crate::state::AppState;
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// Who is logged in: `{user, role, csrf_token}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The user name (or `token:<name>`, `local`).
+    pub user: String,
+    /// Their role.
+    pub role: Role,
+    /// Echo it in `X-CSRF-Token` on every write made with the session cookie (absent for tokens).
+    pub csrf_token: Option<String>,
+}
+
+fn store_failed(e: ctrl_store::StoreError) -> Failure {
+    tracing::error!(error = %e, "the store failed");
+    Failure::new(ErrorCode::Internal, "internal error; see the daemon's log")
+}
+
+/// Logs in: sets the session cookie. A wrong password and an unknown user get the
+/// same answer after the same work; repeated failures wait longer each time (429).
+#[utoipa::path(post, path = "/api/auth/login", tag = "access", security(()), request_body = Login,
+    responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope), (status = 400, body = ErrorEnvelope)))]
+pub async fn login(
+    State(st): State<AppState>,
+    caller: crate::auth::Address,
+    Body(b): Body<Login>,
+) -> Response {
+    let address = caller.0;
+    let keys = vec![format!("ip:{}", address.as_deref().unwrap_or("local")), format!("user:{}", b.username)];
+    if let Err(wait) = st.limiter.check(&keys, Instant::now()) {
+        st.audit(&b.username, "login_failed", None, address, "denied", Some("too many attempts")).await;
+        let secs = wait.as_secs().max(1);
+        let mut res = Failure::new(
+            ErrorCode::TooManyRequests,
+            format!("too many failed logins; try again in {secs} s"),
+        )
+        .into_response();
+        if let Ok(v) = secs.to_string().parse() {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return res;
+    }
+    let found = match st.sup.store().user_with_hash(&b.username).await {
+        Ok(f) => f,
+        Err(e) => return store_failed(e).into_response(),
+    };
+    let (user, hash) = match found {
+        Some((u, h)) => (Some(u), h),
+        None => (None, password::decoy().to_owned()),
+    };
+    let pw = b.password.clone();
+    let matches = tokio::task::spawn_blocking(move || password::verify(&pw, &hash)).await.unwrap_or(false);
+    let Some(user) = user.filter(|_| matches) else {
+        st.limiter.failed(&keys, Instant::now());
+        st.audit(&b.username, "login_failed", None, address, "denied", None).await;
+        return Failure::new(ErrorCode::Unauthorized, "wrong user name or password").into_response();
+    };
+    st.limiter.succeeded(&keys);
+    let (cookie, csrf) = (secret(), secret());
+    let expires = Utc::now() + SESSION_MAX;
+    if let Err(e) =
+        st.sup.store().add_session(&digest(&cookie), &user.name, &csrf, address.as_deref(), expires).await
+    {
+        return store_failed(e).into_response();
+    }
+    st.audit(&user.name, "login", None, address, "ok", None).await;
+    let secure = if st.settings.tls { "; Secure" } else { "" };
+    let set = format!(
+        "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_MAX.num_seconds()
+    );
+    let body = Json(Envelope::ok(Me { user: user.name, role: user.role, csrf_token: Some(csrf) }));
+    ([(SET_COOKIE, set)], body).into_response()
+}
+
+/// Logs out: ends the session server side and clears the cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "access",
+    responses((status = 200, body = Envelope<bool>), (status = 401, body = ErrorEnvelope)))]
+pub async fn logout(State(st): State<AppState>, c: Caller) -> Response {
+    if let Some(id) = &c.principal.session
+        && let Err(e) = st.sup.store().remove_session(id).await
+    {
+        return store_failed(e).into_response();
+    }
+    st.audit(&c.principal.actor, "logout", None, c.address, "ok", None).await;
+    let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(SET_COOKIE, clear)], Json(Envelope::ok(true))).into_response()
+}
+
+/// Who the request is authenticated as.
+#[utoipa::path(get, path = "/api/auth/me", tag = "access",
+    responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorEnvelope)))]
+pub async fn me(c: Caller) -> ApiResult<Me> {
+    ok(Me { user: c.principal.actor, role: c.principal.role, csrf_token: c.principal.csrf })
+}
+
+/// A user as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserInfo {
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Added at.
+    pub created_at: DateTime<Utc>,
+    /// Password or role last changed at.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ctrl_store::User> for UserInfo {
+    fn from(u: ctrl_store::User) -> UserInfo {
+        UserInfo { name: u.name, role: u.role, created_at: u.created_at, updated_at: u.updated_at }
+    }
+}
+
+/// Every user (admin).
+#[utoipa::path(get, path = "/api/users", tag = "access",
+    responses((status = 200, body = Envelope<Vec<UserInfo>>), (status = 403, body = ErrorEnvelope)))]
+pub async fn users(State(st): State<AppState>) -> ApiResult<Vec<UserInfo>> {
+    ok(st.sup.store().users().await.map_err(store_failed)?.into_iter().map(UserInfo::from).collect())
+}
+
+/// `POST /api/users` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Login name: 1-64 letters, digits, `-`, `_`, `.`, `@`.
+    pub name: String,
+    /// At least 8 characters.
+    pub password: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// Checks a user name and a password; the messages are for people.
+pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !name_ok {
+        return Err(format!(
+            "'{name}' is not a valid user name: use 1-64 letters, digits, '-', '_', '.' or '@'"
+        ));
+    }
+    if password.chars().count() < 8 {
+        return Err("the password must have at least 8 characters".into());
+    }
+    if password.len() > 1024 {
+        return Err("the password is longer than 1024 bytes".into());
+    }
+    Ok(())
+}
+
+/// Adds a user (admin). 409 when the name is taken.
+#[utoipa::path(post, path = "/api/users", tag = "access", request_body = NewUser,
+    responses((status = 200, body = Envelope<UserInfo>), (status = 409, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
+pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUser>) -> ApiResult<UserInfo> {
+    check_new_user(&b.name, &b.password).map_err(|e| Failure::new(ErrorCode::Validation, e))?;
+    let pw = b.password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
+        .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
+    let store = st.sup.store();
+    if !store.add_user(&b.name, &hash, b.role).await.map_err(store_failed)? {
+        return Err(Failure::new(ErrorCode::Conflict, format!("a user named '{}' exists already", b.name)));
+    }
+    st.audit(&c.principal.actor, "user_added", Some(&b.name), c.address, "ok", Some(b.role.as_str())).await;
+    let user = store.users().await.map_err(store_failed)?.into_iter().find(|u| u.name == b.name);
+    ok(user
+        .map(UserInfo::from)
+        .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the user is gone already"))?)
+}
+
+/// Removes a user, ends their sessions and revokes the tokens they created (admin).
+#[utoipa::path(delete, path = "/api/users/{name}", tag = "access",
+    params(("name" = String, Path, description = "User name")),
+    responses((status = 200, body = Envelope<bool>), (status = 404, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)))]
+pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path<String>) -> ApiResult<bool> {
+    if !st.sup.store().remove_user(&name).await.map_err(store_failed)? {
+        return Err(Failure::new(ErrorCode::NotFound, format!("no user named '{name}'")));
+    }
+    st.tokens.clear();
+    st.audit(&c.principal.actor, "user_removed", Some(&name), c.address, "ok", None).await;
+    ok(true)
+}
+
+/// A token as listed (never the token itself).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Id, for revoking.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working by itself.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The token: only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl From<ctrl_store::ApiToken> for TokenInfo {
+    fn from(t: ctrl_store::ApiToken) -> TokenInfo {
+        TokenInfo {
+            id: t.id,
+            name: t.name,
+            role: t.role,
+            created_by: t.created_by,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            token: None,
+        }
+    }
+}
+
+/// Every API token (admin).
+#[utoipa::path(get, path = "/api/tokens", tag = "access",
+    responses((status = 200, body = Envelope<Vec<TokenInfo>>), (status = 403, body = ErrorEnvelope)))]
+pub async fn tokens(State(st): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
+    ok(st.sup.store().tokens().await.map_err(store_failed)?.into_iter().map(TokenInfo::from).collect())
+}
+
+/// `POST /api/tokens` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// What it is for (1-64 characters).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Lifetime, e.g. `30d`, `12h` (default: until revoked).
+    pub expires_in: Option<String>,
+}
+
+/// Creates a token (admin); the answer is the only time it is shown.
+#[utoipa::path(post, path = "/api/tokens", tag = "access", request_body = NewToken,
+    responses((status = 200, body = Envelope<TokenInfo>), (status = 422, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)))]
+pub async fn create_token(
+    State(st): State<AppState>,
+    c: Caller,
+    Body(b): Body<NewToken>,
+) -> ApiResult<TokenInfo> {
+    if b.name.is_empty() || b.name.chars().count() > 64 || b.name.chars().any(char::is_control) {
+        return Err(Failure::new(ErrorCode::Validation, "the token name must be 1-64 printable characters"));
+    }
+    let expires_at = match b.expires_in.as_deref() {
+        None => None,
+        Some(s) => {
+            let d = humantime::parse_duration(s)
+                .map_err(|e| Failure::new(ErrorCode::Validation, format!("expires_in '{s}': {e}")))?;
+            let d = chrono::TimeDelta::from_std(d)
+                .ok()
+                .filter(|d| *d > chrono::TimeDelta::zero() && *d <= chrono::TimeDelta::days(3660))
+                .ok_or_else(|| {
+                    Failure::new(ErrorCode::Validation, "expires_in must be between 1 s and 10 years")
+                })?;
+            Some(Utc::now() + d)
+        }
+    };
+    let value = secret();
+    let hash = digest(&value);
+    let t = st
+        .sup
+        .store()
+        .add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at)
+        .await
+        .map_err(store_failed)?;
+    st.tokens.put(&hash, t.clone());
+    st.audit(&c.principal.actor, "token_created", Some(&b.name), c.address, "ok", Some(b.role.as_str()))
+        .await;
+    let mut info = TokenInfo::from(t);
+    info.token = Some(value);
+    ok(info)
+}
+
+/// Revokes a token (admin).
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "access",
+    params(("id" = i64, Path, description = "Token id")),
+    responses((status = 200, body = Envelope<TokenInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)))]
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<TokenInfo> {
+    let t = st.sup.store().revoke_token(id).await.map_err(store_failed)?;
+    let t = t.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no token with id {id}")))?;
+    st.tokens.clear();
+    st.audit(&c.principal.actor, "token_revoked", Some(&t.name), c.address, "ok", Some(&id.to_string()))
+        .await;
+    ok(TokenInfo::from(t))
+}
+
+/// An audit entry as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditInfo {
+    /// Entry number.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: Option<String>,
+    /// From where.
+    pub address: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub result: String,
+    /// More.
+    pub detail: Option<String>,
+}
+
+/// Query of `/api/audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// How many, newest first (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<u32>,
+}
+
+/// The audit log, newest first (admin).
+#[utoipa::path(get, path = "/api/audit", tag = "access", params(AuditQuery),
+    responses((status = 200, body = Envelope<Vec<AuditInfo>>), (status = 400, body = ErrorEnvelope),
+        (status = 403, body = ErrorEnvelope)))]
+pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditInfo>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Failure::bad_request("limit must be between 1 and 10000"));
+    }
+    let list = st.sup.store().audit_log(limit).await.map_err(store_failed)?;
+    ok(list
+        .into_iter()
+        .map(|e| AuditInfo {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            address: e.address,
+            result: e.result,
+            detail: e.detail,
+        })
+        .collect())
+}

@@ -1,0 +1,72 @@
+//! `audit_log`: who did what, to what, from where, when, with which result.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Its id (entries are numbered in order).
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who: a user name, `token:<name>`, or `local` (the unix socket).
+    pub actor: String,
+    /// What: `login`, `login_failed`, `logout`, `start`, `stop`, `restart`, `reload`,
+    /// `user_added`, `user_removed`, `user_changed`, `token_created`, `token_revoked`, `forbidden`, …
+    pub action: String,
+    /// On what (a service, a user, a token).
+    pub target: Option<String>,
+    /// From which address.
+    pub address: Option<String>,
+    /// `ok`, `denied` or `failed`.
+    pub result: String,
+    /// More words, when useful.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Appends an entry (`id` and `at` are set here).
+    pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, address, result, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(Utc::now())
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.address)
+        .bind(&e.result)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The last `limit` entries, newest first.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, address, result, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    address: r.try_get("address")?,
+                    result: r.try_get("result")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}

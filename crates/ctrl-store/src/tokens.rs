@@ -1,0 +1,110 @@
+//! `api_tokens`: bearer tokens for scripts and other machines, stored as hashes.
+
+use chrono::{DateTime, Utc};
+use ctrl_core::Role;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// A token as the API shows it (never the token or its hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiToken {
+    /// Its id, for revoking.
+    pub id: i64,
+    /// What it is for.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// Who created it.
+    pub created_by: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working by itself.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    /// Whether it authenticates now.
+    pub fn is_valid(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+const COLUMNS: &str = "id, name, role, created_by, created_at, expires_at, revoked_at";
+
+fn token_of(r: &sqlx::sqlite::SqliteRow) -> Result<ApiToken, StoreError> {
+    let role: String = r.try_get("role")?;
+    Ok(ApiToken {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        role: Role::parse(&role).unwrap_or(Role::Viewer),
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Stores a token's hash; returns it as listed. A hash already stored (even
+    /// revoked) is left as it is and returned.
+    pub async fn add_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        role: Role,
+        created_by: Option<&str>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ApiToken, StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (name, token_hash, role, created_by, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(name)
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(created_by)
+        .bind(Utc::now())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1"))
+            .bind(token_hash)
+            .fetch_one(&self.pool)
+            .await?;
+        token_of(&row)
+    }
+
+    /// The token with this hash, valid or not.
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1"))
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_of).transpose()
+    }
+
+    /// Every token, newest first.
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id DESC"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(token_of).collect()
+    }
+
+    /// Revokes a token; the token as it is now, or `None` when there is no such id.
+    pub async fn revoke_token(&self, id: i64) -> Result<Option<ApiToken>, StoreError> {
+        sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(Utc::now())
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_of).transpose()
+    }
+}
