@@ -31,7 +31,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::Role;
 use ctrl_proto::ErrorCode;
-use ctrl_store::ApiToken;
+use ctrl_proto::TokenInfo;
 use subtle::ConstantTimeEq;
 
 use crate::error::Failure;
@@ -239,14 +239,14 @@ async fn require(st: &AppState, needed: Role, req: Request, next: Next) -> Respo
 /// while a busy client costs no query per request.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (ApiToken, Instant)>>,
+    entries: Mutex<HashMap<String, (TokenInfo, Instant)>>,
 }
 
 impl TokenCache {
     const FRESH: Duration = Duration::from_secs(1);
 
     /// The valid token with this hash.
-    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<ApiToken> {
+    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<TokenInfo> {
         let cached = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let token = match cached {
             Some((t, at)) if at.elapsed() < Self::FRESH => t,
@@ -261,7 +261,7 @@ impl TokenCache {
     }
 
     /// Remembers a token as it is now (after a create or revoke through the API).
-    pub fn put(&self, hash: &str, token: ApiToken) {
+    pub fn put(&self, hash: &str, token: TokenInfo) {
         self.entries
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -88,7 +88,7 @@ impl AppState {
         result: &str,
         detail: Option<&str>,
     ) {
-        let entry = ctrl_store::AuditEntry {
+        let entry = ctrl_proto::AuditEntry {
             id: 0,
             at: chrono::Utc::now(),
             actor: actor.to_owned(),

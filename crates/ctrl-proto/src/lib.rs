@@ -4,11 +4,13 @@
 //! `{"success": true, "data": …}` / `{"success": false, "error": …, "code": …}`.
 //! The CLI speaks the same API over the daemon's unix socket.
 
+mod access;
 mod envelope;
 mod host;
 mod objects;
 mod params;
 
+pub use access::{AuditEntry, Me, TokenInfo, UserInfo};
 pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{
     Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,

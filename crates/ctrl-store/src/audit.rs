@@ -1,31 +1,10 @@
 //! `audit_log`: who did what, to what, from where, when, with which result.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use ctrl_proto::AuditEntry;
 use sqlx::Row;
 
 use crate::{Store, StoreError};
-
-/// One entry of the audit trail.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuditEntry {
-    /// Its id (entries are numbered in order).
-    pub id: i64,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who: a user name, `token:<name>`, or `local` (the unix socket).
-    pub actor: String,
-    /// What: `login`, `login_failed`, `logout`, `start`, `stop`, `restart`, `reload`,
-    /// `user_added`, `user_removed`, `user_changed`, `token_created`, `token_revoked`, `forbidden`, …
-    pub action: String,
-    /// On what (a service, a user, a token).
-    pub target: Option<String>,
-    /// From which address.
-    pub address: Option<String>,
-    /// `ok`, `denied` or `failed`.
-    pub result: String,
-    /// More words, when useful.
-    pub detail: Option<String>,
-}
 
 impl Store {
     /// Appends an entry (`id` and `at` are set here).

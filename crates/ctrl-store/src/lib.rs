@@ -16,11 +16,9 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use audit::AuditEntry;
 pub use error::StoreError;
 pub use services::{ServiceRecord, ServiceRow};
-pub use tokens::ApiToken;
-pub use users::{Session, User};
+pub use users::Session;
 
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]

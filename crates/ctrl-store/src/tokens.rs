@@ -2,41 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use ctrl_core::Role;
+use ctrl_proto::TokenInfo;
 use sqlx::Row;
 
 use crate::{Store, StoreError};
 
-/// A token as the API shows it (never the token or its hash).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApiToken {
-    /// Its id, for revoking.
-    pub id: i64,
-    /// What it is for.
-    pub name: String,
-    /// What it may do.
-    pub role: Role,
-    /// Who created it.
-    pub created_by: Option<String>,
-    /// When.
-    pub created_at: DateTime<Utc>,
-    /// When it stops working by itself.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When it was revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl ApiToken {
-    /// Whether it authenticates now.
-    pub fn is_valid(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
-    }
-}
-
 const COLUMNS: &str = "id, name, role, created_by, created_at, expires_at, revoked_at";
 
-fn token_of(r: &sqlx::sqlite::SqliteRow) -> Result<ApiToken, StoreError> {
+fn token_of(r: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
     let role: String = r.try_get("role")?;
-    Ok(ApiToken {
+    Ok(TokenInfo {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
@@ -44,6 +19,7 @@ fn token_of(r: &sqlx::sqlite::SqliteRow) -> Result<ApiToken, StoreError> {
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        token: None,
     })
 }
 
@@ -57,7 +33,7 @@ impl Store {
         role: Role,
         created_by: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<ApiToken, StoreError> {
+    ) -> Result<TokenInfo, StoreError> {
         sqlx::query(
             "INSERT INTO api_tokens (name, token_hash, role, created_by, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_hash) DO NOTHING",
@@ -78,7 +54,7 @@ impl Store {
     }
 
     /// The token with this hash, valid or not.
-    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, StoreError> {
+    pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenInfo>, StoreError> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
@@ -87,7 +63,7 @@ impl Store {
     }
 
     /// Every token, newest first.
-    pub async fn tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id DESC"))
             .fetch_all(&self.pool)
             .await?;
@@ -95,7 +71,7 @@ impl Store {
     }
 
     /// Revokes a token; the token as it is now, or `None` when there is no such id.
-    pub async fn revoke_token(&self, id: i64) -> Result<Option<ApiToken>, StoreError> {
+    pub async fn revoke_token(&self, id: i64) -> Result<Option<TokenInfo>, StoreError> {
         sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
             .bind(id)
             .bind(Utc::now())

@@ -2,28 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use ctrl_core::Role;
+use ctrl_proto::UserInfo;
 use sqlx::Row;
 
 use crate::{Store, StoreError};
-
-/// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    /// Login name.
-    pub name: String,
-    /// What they may do.
-    pub role: Role,
-    /// When the user was added.
-    pub created_at: DateTime<Utc>,
-    /// When the password or role last changed.
-    pub updated_at: DateTime<Utc>,
-}
 
 /// A login session, found by the hash of its cookie.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     /// The user it belongs to.
-    pub user: User,
+    pub user: UserInfo,
     /// The token every cookie-authenticated write must echo in `X-CSRF-Token`.
     pub csrf_token: String,
     /// When it was created.
@@ -34,9 +22,9 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-fn user_of(r: &sqlx::sqlite::SqliteRow) -> Result<User, StoreError> {
+fn user_of(r: &sqlx::sqlite::SqliteRow) -> Result<UserInfo, StoreError> {
     let role: String = r.try_get("role")?;
-    Ok(User {
+    Ok(UserInfo {
         name: r.try_get("name")?,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
         created_at: r.try_get("created_at")?,
@@ -62,7 +50,7 @@ impl Store {
     }
 
     /// Every user, by name.
-    pub async fn users(&self) -> Result<Vec<User>, StoreError> {
+    pub async fn users(&self) -> Result<Vec<UserInfo>, StoreError> {
         let rows = sqlx::query("SELECT name, role, created_at, updated_at FROM users ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
@@ -70,7 +58,7 @@ impl Store {
     }
 
     /// A user and their password hash.
-    pub async fn user_with_hash(&self, name: &str) -> Result<Option<(User, String)>, StoreError> {
+    pub async fn user_with_hash(&self, name: &str) -> Result<Option<(UserInfo, String)>, StoreError> {
         let row = sqlx::query(
             "SELECT name, role, created_at, updated_at, password_hash FROM users WHERE name = ?1",
         )

@@ -6,10 +6,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use ctrl_core::Role;
-use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope};
-use serde::{Deserialize, Serialize};
+use ctrl_proto::{AuditEntry, Envelope, ErrorCode, ErrorEnvelope, Me, TokenInfo, UserInfo};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{COOKIE, Caller, SESSION_MAX};
@@ -25,17 +25,6 @@ pub struct Login {
     pub username: String,
     /// The password.
     pub password: String,
-}
-
-/// Who is logged in: `{user, role, csrf_token}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    /// The user name (or `token:<name>`, `local`).
-    pub user: String,
-    /// Their role.
-    pub role: Role,
-    /// Echo it in `X-CSRF-Token` on every write made with the session cookie (absent for tokens).
-    pub csrf_token: Option<String>,
 }
 
 fn store_failed(e: ctrl_store::StoreError) -> Failure {
@@ -122,30 +111,11 @@ pub async fn me(c: Caller) -> ApiResult<Me> {
     ok(Me { user: c.principal.actor, role: c.principal.role, csrf_token: c.principal.csrf })
 }
 
-/// A user as listed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserInfo {
-    /// Login name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Added at.
-    pub created_at: DateTime<Utc>,
-    /// Password or role last changed at.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<ctrl_store::User> for UserInfo {
-    fn from(u: ctrl_store::User) -> UserInfo {
-        UserInfo { name: u.name, role: u.role, created_at: u.created_at, updated_at: u.updated_at }
-    }
-}
-
 /// Every user (admin).
 #[utoipa::path(get, path = "/api/users", tag = "access",
     responses((status = 200, body = Envelope<Vec<UserInfo>>), (status = 403, body = ErrorEnvelope)))]
 pub async fn users(State(st): State<AppState>) -> ApiResult<Vec<UserInfo>> {
-    ok(st.sup.store().users().await.map_err(store_failed)?.into_iter().map(UserInfo::from).collect())
+    ok(st.sup.store().users().await.map_err(store_failed)?.into_iter().collect())
 }
 
 /// `POST /api/users` body.
@@ -196,9 +166,7 @@ pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUs
     }
     st.audit(&c.principal.actor, "user_added", Some(&b.name), c.address, "ok", Some(b.role.as_str())).await;
     let user = store.users().await.map_err(store_failed)?.into_iter().find(|u| u.name == b.name);
-    ok(user
-        .map(UserInfo::from)
-        .ok_or_else(|| Failure::new(ErrorCode::NotFound, "the user is gone already"))?)
+    ok(user.ok_or_else(|| Failure::new(ErrorCode::NotFound, "the user is gone already"))?)
 }
 
 /// Removes a user, ends their sessions and revokes the tokens they created (admin).
@@ -215,48 +183,11 @@ pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path
     ok(true)
 }
 
-/// A token as listed (never the token itself).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenInfo {
-    /// Id, for revoking.
-    pub id: i64,
-    /// What it is for.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Who created it.
-    pub created_by: Option<String>,
-    /// When.
-    pub created_at: DateTime<Utc>,
-    /// When it stops working by itself.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When it was revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// The token: only in the answer that created it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-}
-
-impl From<ctrl_store::ApiToken> for TokenInfo {
-    fn from(t: ctrl_store::ApiToken) -> TokenInfo {
-        TokenInfo {
-            id: t.id,
-            name: t.name,
-            role: t.role,
-            created_by: t.created_by,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            revoked_at: t.revoked_at,
-            token: None,
-        }
-    }
-}
-
 /// Every API token (admin).
 #[utoipa::path(get, path = "/api/tokens", tag = "access",
     responses((status = 200, body = Envelope<Vec<TokenInfo>>), (status = 403, body = ErrorEnvelope)))]
 pub async fn tokens(State(st): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
-    ok(st.sup.store().tokens().await.map_err(store_failed)?.into_iter().map(TokenInfo::from).collect())
+    ok(st.sup.store().tokens().await.map_err(store_failed)?.into_iter().collect())
 }
 
 /// `POST /api/tokens` body.
@@ -308,9 +239,7 @@ pub async fn create_token(
     st.tokens.put(&hash, t.clone());
     st.audit(&c.principal.actor, "token_created", Some(&b.name), c.address, "ok", Some(b.role.as_str()))
         .await;
-    let mut info = TokenInfo::from(t);
-    info.token = Some(value);
-    ok(info)
+    ok(TokenInfo { token: Some(value), ..t })
 }
 
 /// Revokes a token (admin).
@@ -328,28 +257,7 @@ pub async fn revoke_token(
     st.tokens.clear();
     st.audit(&c.principal.actor, "token_revoked", Some(&t.name), c.address, "ok", Some(&id.to_string()))
         .await;
-    ok(TokenInfo::from(t))
-}
-
-/// An audit entry as listed.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditInfo {
-    /// Entry number.
-    pub id: i64,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// On what.
-    pub target: Option<String>,
-    /// From where.
-    pub address: Option<String>,
-    /// `ok`, `denied` or `failed`.
-    pub result: String,
-    /// More.
-    pub detail: Option<String>,
+    ok(t)
 }
 
 /// Query of `/api/audit`.
@@ -363,25 +271,12 @@ pub struct AuditQuery {
 
 /// The audit log, newest first (admin).
 #[utoipa::path(get, path = "/api/audit", tag = "access", params(AuditQuery),
-    responses((status = 200, body = Envelope<Vec<AuditInfo>>), (status = 400, body = ErrorEnvelope),
+    responses((status = 200, body = Envelope<Vec<AuditEntry>>), (status = 400, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
-pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditInfo>> {
+pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(Failure::bad_request("limit must be between 1 and 10000"));
     }
-    let list = st.sup.store().audit_log(limit).await.map_err(store_failed)?;
-    ok(list
-        .into_iter()
-        .map(|e| AuditInfo {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            address: e.address,
-            result: e.result,
-            detail: e.detail,
-        })
-        .collect())
+    ok(st.sup.store().audit_log(limit).await.map_err(store_failed)?)
 }

@@ -90,15 +90,17 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             UserCmd::List { json } => {
                 let users = store.users().await?;
                 if json {
-                    let list: Vec<_> = users
-                        .iter()
-                        .map(|u| serde_json::json!({"name": u.name, "role": u.role, "created_at": u.created_at, "updated_at": u.updated_at}))
-                        .collect();
-                    println!("{}", serde_json::Value::Array(list));
+                    println!("{}", serde_json::to_string(&users)?);
                 } else {
                     let rows: Vec<Vec<String>> = users
                         .iter()
-                        .map(|u| vec![u.name.clone(), u.role.to_string(), u.created_at.format("%Y-%m-%d %H:%M").to_string()])
+                        .map(|u| {
+                            vec![
+                                u.name.clone(),
+                                u.role.to_string(),
+                                u.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                            ]
+                        })
                         .collect();
                     print!("{}", table::print(&["NAME", "ROLE", "CREATED"], &rows, &[]));
                 }
