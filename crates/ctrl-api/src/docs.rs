@@ -3,11 +3,10 @@
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_redoc::{Redoc, Servable};
 use utoipa_swagger_ui::SwaggerUi;
 
 /// The document's fixed part; paths are added by the router.
@@ -80,17 +79,19 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`.
+/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`. ReDoc's page is our own: it
+/// loads the document by URL from a script file, so it needs no inline script.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api.clone()))
-        .merge(Redoc::with_url("/redoc", api).custom_html(include_str!("../assets/redoc/redoc.html")))
-        .route("/redoc-assets/redoc.standalone.js", get(redoc_js))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .route("/redoc", get(|| async { Html(include_str!("../assets/redoc/redoc.html")) }))
+        .route(
+            "/redoc-assets/redoc.standalone.js",
+            get(|| async { js(include_str!("../assets/redoc/redoc.standalone.js")) }),
+        )
+        .route("/redoc-assets/init.js", get(|| async { js(include_str!("../assets/redoc/init.js")) }))
 }
 
-async fn redoc_js() -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, "application/javascript"), (CACHE_CONTROL, "public, max-age=86400")],
-        include_bytes!("../assets/redoc/redoc.standalone.js").as_slice(),
-    )
+fn js(body: &'static str) -> impl IntoResponse {
+    ([(CONTENT_TYPE, "application/javascript"), (CACHE_CONTROL, "public, max-age=3600")], body)
 }

@@ -12,6 +12,7 @@ pub mod password;
 mod routes;
 mod state;
 mod streams;
+mod ui;
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,6 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use ctrl_proto::ErrorCode;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
@@ -104,7 +104,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     docs::finish(&mut api);
 
     let router = Router::new()
-        .route("/", get(routes::root::index))
+        .merge(ui::routes())
         .merge(public)
         .merge(protected)
         .merge(docs::routes(api))
@@ -113,6 +113,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(time_limit))
         .layer(middleware::from_fn(refuse_large_bodies))
+        .layer(middleware::from_fn_with_state(st.clone(), ui::security_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(cors(&st.settings.cors_origins))
         .with_state(st.clone());

@@ -2,18 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorEnvelope};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, ok};
 use crate::state::AppState;
-
-/// GET / until the dashboard lands: where to go from here.
-pub async fn index() -> Html<&'static str> {
-    Html(include_str!("../../assets/index.html"))
-}
 
 /// `/api`: what this server is.
 #[derive(Debug, Serialize, ToSchema)]

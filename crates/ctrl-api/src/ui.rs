@@ -1,0 +1,61 @@
+//! The web dashboard: hand-written HTML, CSS and JavaScript compiled into the
+//! binary (no CDN, no Node toolchain), served at `/`, `/login` and `/assets/*`,
+//! and the security headers every answer carries.
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::error::{Failure, Path};
+use crate::state::AppState;
+
+/// The files under `/assets/`: name, content type, body.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.css", "text/css; charset=utf-8", include_str!("../ui/app.css")),
+    ("app.js", "application/javascript; charset=utf-8", include_str!("../ui/app.js")),
+    ("login.js", "application/javascript; charset=utf-8", include_str!("../ui/login.js")),
+];
+
+/// `/`, `/login`, `/assets/{file}`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Html(include_str!("../ui/index.html")) }))
+        .route("/login", get(|| async { Html(include_str!("../ui/login.html")) }))
+        .route("/assets/{file}", get(asset))
+}
+
+async fn asset(Path(file): Path<String>) -> Result<Response, Failure> {
+    let (_, kind, body) = ASSETS
+        .iter()
+        .find(|(name, _, _)| *name == file)
+        .ok_or_else(|| Failure::new(ctrl_proto::ErrorCode::NotFound, "no such asset"))?;
+    Ok(([(CONTENT_TYPE, *kind), (CACHE_CONTROL, "no-cache")], *body).into_response())
+}
+
+/// No inline scripts anywhere (the docs pages included); styles may be inline
+/// because Swagger UI and ReDoc set them from script.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+img-src 'self' data:; connect-src 'self'; font-src 'self' data:; object-src 'none'; \
+base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Middleware: security headers on every answer; API answers are never cached.
+pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api");
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if st.settings.tls {
+        h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000"));
+    }
+    if api {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}

@@ -1,0 +1,315 @@
+//! The dashboard in a real headless Chromium (through chromedriver) against a
+//! real daemon: login, live charts, controls without page reloads, the live log
+//! viewer, roles, payloads rendered as text, logout. Screenshots of every page
+//! (and of the moment of any failure) go to `target/browser-screenshots/`.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Daemon};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// Everything the browser tests need: a daemon with users, and a browser.
+struct Ui {
+    d: Daemon,
+    c: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+    name: &'static str,
+}
+
+const SERVICES: &str = r#"
+[services.app]
+command = ["sleep", "1000"]
+
+[services.echo]
+command = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; sleep 0.05; done"]
+
+[services.evil]
+command = ["sh", "-c", "echo '<script>window.__xss=1</script>'; echo '\"><img src=x onerror=window.__xss=2>'; sleep 1000"]
+"#;
+
+fn add_user(config: &std::path::Path, name: &str, role: &str, password: &str) {
+    let mut child = Command::new(BIN)
+        .args(["user", "add", name, "--role", role, "--password-stdin", "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Ui {
+    async fn start(name: &'static str) -> Ui {
+        let dir = tempfile::Builder::new().prefix("ctrl-ui-").tempdir().unwrap();
+        let config = dir.path().join("ctrl.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{SERVICES}"),
+        )
+        .unwrap();
+        add_user(&config, "ann", "admin", "ann-secret-1");
+        add_user(&config, "vic", "viewer", "vic-secret-1");
+        let d = Daemon::adopt(dir, config);
+        let (c, driver, profile) = browser().await;
+        c.set_window_size(1280, 900).await.unwrap();
+        Ui { d, c, driver, _profile: profile, name }
+    }
+
+    async fn shot(&self, what: &str) {
+        if let Ok(png) = self.c.screenshot().await {
+            let _ = std::fs::write(screenshot_dir().join(format!("{}-{what}.png", self.name)), png);
+        }
+    }
+
+    async fn login(&self, user: &str, password: &str) {
+        self.c.goto(&self.d.url("/login")).await.unwrap();
+        self.shot("login").await;
+        self.c.find(Locator::Id("username")).await.unwrap().send_keys(user).await.unwrap();
+        self.c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();
+        self.c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
+        self.wait_text("#whoami", user).await;
+    }
+
+    /// Waits until the element's text contains `want`; screenshot and panic after 10 s.
+    async fn wait_text(&self, css: &str, want: &str) {
+        let mut last = String::new();
+        for _ in 0..200 {
+            if let Ok(el) = self.c.find(Locator::Css(css)).await
+                && let Ok(t) = el.text().await
+            {
+                if t.contains(want) {
+                    return;
+                }
+                last = t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.shot("failure").await;
+        panic!("{css} never showed {want:?}; last text {last:?}");
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.c.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Ends the browser session (chromedriver itself goes when `Ui` is dropped).
+    async fn finish(self) {
+        let _ = self.c.clone().close().await;
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+async fn browser() -> (Client, Child, tempfile::TempDir) {
+    let port = common::free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver on PATH (scripts/test installs Debian's chromium-driver)");
+    let profile = tempfile::tempdir().unwrap();
+    let caps = json!({"goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        format!("--user-data-dir={}", profile.path().display())]}});
+    let caps = caps.as_object().unwrap().clone();
+    for _ in 0..100 {
+        let mut builder = ClientBuilder::rustls().expect("rustls");
+        if let Ok(c) = builder.capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            return (c, driver, profile);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut driver = driver;
+    let _ = driver.kill();
+    let _ = driver.wait();
+    panic!("no webdriver session from chromedriver on port {port}");
+}
+
+#[tokio::test]
+async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads() {
+    let ui = Ui::start("admin").await;
+    ui.d.wait_status("app", "running", Duration::from_secs(10));
+    ui.login("ann", "ann-secret-1").await;
+    ui.wait_text("#gauges", "CPU").await;
+    // The CPU chart draws the hour's history and then grows with live samples.
+    let points = async || {
+        ui.js("const c = document.getElementById('chart-cpu'); return c ? Number(c.dataset.last || 0) : 0;")
+            .await
+    };
+    let mut first = 0;
+    for _ in 0..100 {
+        first = points().await.as_i64().unwrap_or(0);
+        if first > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(first > 0, "the CPU chart never drew");
+    ui.shot("overview").await;
+    let mut later = first;
+    for _ in 0..100 {
+        later = points().await.as_i64().unwrap_or(0);
+        if later > first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(later > first, "the chart did not update live");
+
+    // Stop and start from the services table; a marker shows the page never reloaded.
+    ui.js("window.__same_page = true; location.hash = '#/services'; return null;").await;
+    ui.wait_text("tr.service-row[data-name='app']", "running").await;
+    ui.shot("services").await;
+    ui.c.find(Locator::Css("button[data-action='stop'][data-name='app']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    ui.wait_text("tr.service-row[data-name='app']", "stopped").await;
+    assert_eq!(ui.d.service("app")["status"], "stopped");
+    ui.c.find(Locator::Css("button[data-action='start'][data-name='app']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    ui.wait_text("tr.service-row[data-name='app']", "running").await;
+    assert_eq!(ui.js("return window.__same_page === true;").await, json!(true));
+
+    for page in ["processes", "ports", "access", "audit"] {
+        ui.js(&format!("location.hash = '#/{page}'; return null;")).await;
+        ui.wait_text("#main h1", "").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ui.shot(page).await;
+    }
+    ui.wait_text("#audit-table", "stop").await;
+    ui.finish().await;
+}
+
+#[tokio::test]
+async fn a_line_the_service_prints_appears_in_the_live_log_viewer() {
+    let ui = Ui::start("logs").await;
+    ui.d.wait_status("echo", "running", Duration::from_secs(10));
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/services/echo'; return null;").await;
+    ui.wait_text("#svc-info", "running").await;
+    std::fs::write(ui.d.dir.path().join("say.tmp"), "hello from the test\n").unwrap();
+    std::fs::rename(ui.d.dir.path().join("say.tmp"), ui.d.dir.path().join("say")).unwrap();
+    ui.wait_text("#log-lines", "hello from the test").await;
+    ui.shot("service-detail").await;
+    ui.finish().await;
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_controls_and_a_forged_request_is_refused() {
+    let ui = Ui::start("viewer").await;
+    ui.d.wait_status("app", "running", Duration::from_secs(10));
+    ui.login("vic", "vic-secret-1").await;
+    ui.js("location.hash = '#/services'; return null;").await;
+    ui.wait_text("tr.service-row[data-name='app']", "running").await;
+    ui.shot("services").await;
+    assert!(ui.c.find_all(Locator::Css("button[data-action]")).await.unwrap().is_empty());
+    // The viewer's own session, with a valid CSRF token, still cannot stop anything.
+    let status = ui
+        .c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/api/auth/me').then(r => r.json()).then(me =>
+               fetch('/api/services/app/stop', {method: 'POST', headers: {'X-CSRF-Token': me.data.csrf_token}}))
+             .then(r => done(r.status), e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, json!(403));
+    assert_eq!(ui.d.service("app")["status"], "running");
+    ui.finish().await;
+}
+
+#[tokio::test]
+async fn payloads_in_logs_and_names_render_as_text() {
+    let ui = Ui::start("payloads").await;
+    ui.d.wait_status("evil", "running", Duration::from_secs(10));
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/services/evil'; return null;").await;
+    ui.wait_text("#log-lines", "<script>window.__xss=1</script>").await;
+    ui.wait_text("#log-lines", "\"><img src=x onerror=window.__xss=2>").await;
+    ui.wait_text("#svc-info", "<script>").await;
+    // A token named with a payload shows as text in the tokens table.
+    let token = r#""><img src=x onerror=window.__xss=3>"#;
+    let res = reqwest::Client::new()
+        .post(ui.d.url("/api/tokens"))
+        .bearer_auth(ui.d.token())
+        .json(&json!({"name": token, "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    ui.js("location.hash = '#/access'; return null;").await;
+    ui.wait_text("#tokens-table", token).await;
+    ui.shot("access").await;
+    assert_eq!(ui.js("return document.querySelectorAll('#main img').length;").await, json!(0));
+    assert_eq!(ui.js("return typeof window.__xss;").await, json!("undefined"));
+    ui.finish().await;
+}
+
+#[tokio::test]
+async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
+    let ui = Ui::start("logout").await;
+    ui.login("ann", "ann-secret-1").await;
+    let cookie =
+        ui.c.get_all_cookies()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.name() == "ctrl_session")
+            .expect("the session cookie")
+            .value()
+            .to_owned();
+    ui.c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
+    for _ in 0..100 {
+        if ui.c.current_url().await.unwrap().path() == "/login" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ui.c.current_url().await.unwrap().path(), "/login");
+    let res = reqwest::Client::new()
+        .get(ui.d.url("/api/services"))
+        .header("cookie", format!("ctrl_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    // A page that needs a session sends the browser to the login page.
+    ui.c.goto(&ui.d.url("/")).await.unwrap();
+    for _ in 0..100 {
+        if ui.c.current_url().await.unwrap().path() == "/login" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ui.c.current_url().await.unwrap().path(), "/login");
+    ui.finish().await;
+}
