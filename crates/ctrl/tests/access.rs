@@ -3,30 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, Daemon};
+use common::{Daemon, add_user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const SERVICES: &str = "[services.app]\ncommand = [\"sleep\", \"1000\"]\n";
-
-/// `ctrl user add NAME --role ROLE --password-stdin` on the daemon's config.
-fn add_user(config: &std::path::Path, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(BIN)
-        .args(["user", "add", name, "--role", role, "--password-stdin", "--config"])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// A daemon with users ann (admin), bob (operator) and vic (viewer), all added
 /// before its first start.

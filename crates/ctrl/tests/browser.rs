@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, Daemon};
+use common::{Daemon, add_user};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -32,18 +31,6 @@ command = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; 
 [services.evil]
 command = ["sh", "-c", "echo '<script>window.__xss=1</script>'; echo '\"><img src=x onerror=window.__xss=2>'; sleep 1000"]
 "#;
-
-fn add_user(config: &std::path::Path, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(BIN)
-        .args(["user", "add", name, "--role", role, "--password-stdin", "--config"])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
-}
 
 fn screenshot_dir() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
@@ -81,6 +68,18 @@ impl Ui {
         self.c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();
         self.c.find(Locator::Id("login-submit")).await.unwrap().click().await.unwrap();
         self.wait_text("#whoami", user).await;
+    }
+
+    /// Waits until the browser shows `path`; screenshot and panic after 5 s.
+    async fn wait_path(&self, path: &str) {
+        for _ in 0..100 {
+            if self.c.current_url().await.is_ok_and(|u| u.path() == path) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.shot("failure").await;
+        panic!("the browser never went to {path}");
     }
 
     /// Waits until the element's text contains `want`; screenshot and panic after 10 s.
@@ -288,13 +287,7 @@ async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
             .value()
             .to_owned();
     ui.c.find(Locator::Id("logout")).await.unwrap().click().await.unwrap();
-    for _ in 0..100 {
-        if ui.c.current_url().await.unwrap().path() == "/login" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(ui.c.current_url().await.unwrap().path(), "/login");
+    ui.wait_path("/login").await;
     let res = reqwest::Client::new()
         .get(ui.d.url("/api/services"))
         .header("cookie", format!("ctrl_session={cookie}"))
@@ -304,12 +297,6 @@ async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
     assert_eq!(res.status(), 401);
     // A page that needs a session sends the browser to the login page.
     ui.c.goto(&ui.d.url("/")).await.unwrap();
-    for _ in 0..100 {
-        if ui.c.current_url().await.unwrap().path() == "/login" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(ui.c.current_url().await.unwrap().path(), "/login");
+    ui.wait_path("/login").await;
     ui.finish().await;
 }

@@ -212,3 +212,19 @@ pub fn tree_pids(d: &Daemon) -> Vec<u32> {
 pub fn pids_in(path: &Path) -> Vec<u32> {
     std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
+
+/// `ctrl user add NAME --role ROLE --password-stdin` on a config (no daemon needed).
+pub fn add_user(config: &Path, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["user", "add", name, "--role", role, "--password-stdin", "--config"])
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+}
