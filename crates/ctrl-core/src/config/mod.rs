@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use server::{MonitorConfig, ServerConfig, StorageConfig};
+pub use server::{MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
     Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,
     StartLimit, StopSignal,
@@ -78,6 +78,10 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.server.state_dir = under(base, &self.server.state_dir);
+        if let Some(tls) = &mut self.server.tls {
+            tls.cert = under(base, &tls.cert);
+            tls.key = under(base, &tls.key);
+        }
         for spec in self.services.values_mut() {
             spec.cwd = Some(under(base, spec.cwd.as_deref().unwrap_or(Path::new("."))));
             if let Some(f) = &spec.env_file {

@@ -22,6 +22,19 @@ pub struct ServerConfig {
     /// Folder of the database, logs, token and control socket.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Serve HTTPS with this certificate and key (PEM files).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Its private key, PEM.
+    pub key: PathBuf,
 }
 
 fn default_listen() -> String {
@@ -44,6 +57,7 @@ impl Default for ServerConfig {
             cors_origins: default_cors(),
             ws_interval: default_ws_interval(),
             state_dir: default_state_dir(),
+            tls: None,
         }
     }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Extension;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use ctrl_api::{Parts, Settings, Trusted};
 use ctrl_core::config::{MonitorConfig, ServerConfig};
 use ctrl_host::Monitor;
@@ -31,6 +33,19 @@ pub async fn bind(listen: &str, state_dir: &Path) -> anyhow::Result<TcpListener>
     Ok(l)
 }
 
+/// Reads `[server.tls]`'s certificate and key (PEM), naming the files on failure.
+pub async fn tls(config: &ServerConfig) -> anyhow::Result<Option<RustlsConfig>> {
+    let Some(tls) = &config.tls else { return Ok(None) };
+    let loaded = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.with_context(|| {
+        format!(
+            "[server.tls]: cannot load the certificate {} and key {}",
+            tls.cert.display(),
+            tls.key.display()
+        )
+    })?;
+    Ok(Some(loaded))
+}
+
 /// The running servers.
 pub struct Server {
     /// The TCP address the API answers on.
@@ -38,6 +53,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     api: ctrl_api::AppState,
+    tls_handle: Option<Handle<SocketAddr>>,
 }
 
 impl Server {
@@ -46,8 +62,9 @@ impl Server {
         daemon: &Daemon,
         (server, monitor): (ServerConfig, MonitorConfig),
         tcp: TcpListener,
+        tls: Option<RustlsConfig>,
         unix: UnixListener,
-    ) -> Server {
+    ) -> anyhow::Result<Server> {
         let sup = daemon.sup.clone();
         let pids = sup.clone();
         let host = Monitor::start(monitor.sample_interval.0, move || {
@@ -67,7 +84,7 @@ impl Server {
                 port_range: monitor.port_range,
                 process_limit: monitor.process_limit,
                 cors_origins: server.cors_origins,
-                tls: false,
+                tls: tls.is_some(),
             },
             shutdown: rx.clone(),
         };
@@ -76,16 +93,29 @@ impl Server {
         let until = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|v| *v).await;
         };
-        let tcp_task = tokio::spawn({
-            // Connect info gives handlers the client's address (audit log, login limits).
-            let app = router.clone().into_make_service_with_connect_info::<SocketAddr>();
-            let serve = axum::serve(tcp, app).with_graceful_shutdown(until(rx.clone()));
-            async move {
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "the HTTP API stopped");
-                }
+        // Connect info gives handlers the client's address (audit log, login limits).
+        let app = router.clone().into_make_service_with_connect_info::<SocketAddr>();
+        let mut tls_handle = None;
+        let tcp_task = match tls {
+            None => {
+                let serve = axum::serve(tcp, app).with_graceful_shutdown(until(rx.clone()));
+                tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "the HTTP API stopped");
+                    }
+                })
             }
-        });
+            Some(cfg) => {
+                let handle = Handle::new();
+                tls_handle = Some(handle.clone());
+                let serve = axum_server::from_tcp_rustls(tcp.into_std()?, cfg)?.handle(handle).serve(app);
+                tokio::spawn(async move {
+                    if let Err(e) = serve.await {
+                        tracing::error!(error = %e, "the HTTPS API stopped");
+                    }
+                })
+            }
+        };
         let unix_task = tokio::spawn({
             let serve = axum::serve(unix, router.layer(Extension(Trusted))).with_graceful_shutdown(until(rx));
             async move {
@@ -94,13 +124,16 @@ impl Server {
                 }
             }
         });
-        Server { addr, shutdown, tasks: vec![tcp_task, unix_task], api }
+        Ok(Server { addr, shutdown, tasks: vec![tcp_task, unix_task], api, tls_handle })
     }
 
     /// Ends every stream, lets in-flight requests finish (bounded), then stops.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         self.api.sockets_closed(DRAIN).await;
+        if let Some(h) = &self.tls_handle {
+            h.graceful_shutdown(Some(DRAIN));
+        }
         for mut t in self.tasks {
             if tokio::time::timeout(DRAIN, &mut t).await.is_err() {
                 t.abort();

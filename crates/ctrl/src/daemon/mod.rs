@@ -87,6 +87,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let unix = unix.with_context(|| format!("cannot listen on {}", sock_path.display()))?;
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
     let tcp = http::bind(&config.server.listen, &state_dir).await?;
+    let tls = http::tls(&config.server).await?;
     let token = ctrl_api::Token::load_or_create(&state_dir)
         .with_context(|| format!("cannot write the API token in {}", state_dir.display()))?;
     let server_settings = (config.server.clone(), config.monitor.clone());
@@ -99,7 +100,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), config_path };
-    let server = http::Server::start(&daemon, server_settings, tcp, unix);
+    let server = http::Server::start(&daemon, server_settings, tcp, tls, unix)?;
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 

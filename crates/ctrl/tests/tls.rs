@@ -1,0 +1,70 @@
+//! HTTPS with `[server.tls]`: a self-signed certificate made here, a real TLS
+//! handshake, and what TLS changes (Secure session cookies, HSTS).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Daemon, add_user};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn the_api_serves_https_with_secure_cookies_and_hsts() {
+    let dir = tempfile::Builder::new().prefix("ctrl-tls-").tempdir().unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let config = dir.path().join("ctrl.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n",
+    )
+    .unwrap();
+    add_user(&config, "ann", "admin", "ann-secret-1");
+    let d = Daemon::adopt(dir, config);
+    let port = d.api_addr().rsplit_once(':').unwrap().1.to_owned();
+    let ca = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
+    let https = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+
+    let res = https.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000");
+    let res = https
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({"username": "ann", "password": "ann-secret-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let res = https.get(format!("{base}/api/services")).bearer_auth(d.token()).send().await.unwrap();
+    assert_eq!(res.json::<Value>().await.unwrap()["success"], true);
+
+    // Plain HTTP on the TLS port gets nothing useful.
+    let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let answer = plain.get(format!("http://127.0.0.1:{port}/health")).send().await;
+    assert!(answer.is_err() || !answer.unwrap().status().is_success());
+}
+
+#[test]
+fn a_missing_certificate_is_a_clear_error_before_anything_starts() {
+    let dir = tempfile::Builder::new().prefix("ctrl-tls-").tempdir().unwrap();
+    let config = dir.path().join("ctrl.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[server.tls]\ncert = \"nope.pem\"\nkey = \"nope.key\"\n\n\
+         [services.a]\ncommand = [\"sleep\", \"1000\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(common::BIN).args(["up", "--config"]).arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[server.tls]: cannot load the certificate") && err.contains("nope.pem"), "{err}");
+}
