@@ -1,13 +1,13 @@
 //! The OpenAPI document (generated from the handlers), Swagger UI and ReDoc,
-//! all served from assets inside the binary.
+//! all served from assets inside the binary (vendored from their npm packages:
+//! only the files the pages load).
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::SwaggerUi;
 
 /// The document's fixed part; paths are added by the router.
 #[derive(OpenApi)]
@@ -79,17 +79,54 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`. ReDoc's page is our own: it
-/// loads the document by URL from a script file, so it needs no inline script.
+/// Swagger UI's files (from the npm package swagger-ui-dist 5.32.6, Apache-2.0) and our page.
+const SWAGGER: &[(&str, &str, &str)] = &[
+    ("", "text/html; charset=utf-8", include_str!("../assets/swagger/index.html")),
+    ("init.js", "application/javascript", include_str!("../assets/swagger/init.js")),
+    (
+        "swagger-ui-bundle.js",
+        "application/javascript",
+        include_str!("../assets/swagger/swagger-ui-bundle.js"),
+    ),
+    (
+        "swagger-ui-standalone-preset.js",
+        "application/javascript",
+        include_str!("../assets/swagger/swagger-ui-standalone-preset.js"),
+    ),
+    ("swagger-ui.css", "text/css", include_str!("../assets/swagger/swagger-ui.css")),
+    ("index.css", "text/css", include_str!("../assets/swagger/index.css")),
+];
+
+/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`: pages of our own that load the
+/// document by URL from script files, so they need no inline script.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
+    let spec = std::sync::Arc::new(api.to_json().unwrap_or_default());
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], spec.to_string()) }),
+        )
+        .route("/docs", get(|| async { Redirect::permanent("/docs/") }))
+        .route("/docs/", get(|| async { swagger(String::new()) }))
+        .route(
+            "/docs/{file}",
+            get(|axum::extract::Path(file): axum::extract::Path<String>| async move { swagger(file) }),
+        )
         .route("/redoc", get(|| async { Html(include_str!("../assets/redoc/redoc.html")) }))
         .route(
             "/redoc-assets/redoc.standalone.js",
             get(|| async { js(include_str!("../assets/redoc/redoc.standalone.js")) }),
         )
         .route("/redoc-assets/init.js", get(|| async { js(include_str!("../assets/redoc/init.js")) }))
+}
+
+fn swagger(file: String) -> Response {
+    match SWAGGER.iter().find(|(name, _, _)| *name == file) {
+        Some((_, kind, body)) => {
+            ([(CONTENT_TYPE, *kind), (CACHE_CONTROL, "public, max-age=3600")], *body).into_response()
+        }
+        None => crate::error::Failure::new(ctrl_proto::ErrorCode::NotFound, "no such file").into_response(),
+    }
 }
 
 fn js(body: &'static str) -> impl IntoResponse {

@@ -85,6 +85,9 @@ enum Command {
     /// Manage API tokens (through the daemon).
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
+    /// Run ctrl as a system service.
+    #[command(subcommand)]
+    Service(cmd::service::ServiceCmd),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => cmd::watch::run(config, remote, args),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
+        Command::Service(c) => cmd::service::run(config, c),
     };
     match result {
         Ok(code) => code,

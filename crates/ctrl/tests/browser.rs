@@ -300,3 +300,16 @@ async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
     ui.wait_path("/login").await;
     ui.finish().await;
 }
+
+#[tokio::test]
+async fn the_api_docs_render_offline_under_the_csp() {
+    let ui = Ui::start("docs").await;
+    ui.c.goto(&ui.d.url("/docs/")).await.unwrap();
+    ui.wait_text(".swagger-ui .info .title", "Control Center API").await;
+    ui.wait_text(".swagger-ui", "/api/system/stats").await;
+    ui.shot("swagger").await;
+    ui.c.goto(&ui.d.url("/redoc")).await.unwrap();
+    ui.wait_text("#redoc-container h1", "Control Center API").await;
+    ui.shot("redoc").await;
+    ui.finish().await;
+}

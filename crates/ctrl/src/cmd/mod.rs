@@ -7,6 +7,7 @@ pub mod logs;
 pub mod ports;
 pub mod ps;
 pub mod reload;
+pub mod service;
 pub mod stats;
 pub mod status;
 pub mod token;
