@@ -313,3 +313,34 @@ async fn the_api_docs_render_offline_under_the_csp() {
     ui.shot("redoc").await;
     ui.finish().await;
 }
+
+#[tokio::test]
+async fn the_page_reconnects_by_itself_after_a_daemon_restart() {
+    let mut ui = Ui::start("reconnect").await;
+    ui.d.wait_status("app", "running", Duration::from_secs(10));
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("window.__same_page = true; location.hash = '#/services'; return null;").await;
+    ui.wait_text("tr.service-row[data-name='app']", "running").await;
+    let live =
+        async |ui: &Ui| ui.js("return document.getElementById('conn').classList.contains('live');").await;
+    assert_eq!(live(&ui).await, json!(true));
+    // The daemon goes away (its services stop) and comes back on the same address.
+    let addr = ui.d.api_addr();
+    ui.d.stop();
+    let text = std::fs::read_to_string(&ui.d.config).unwrap().replace("127.0.0.1:0", &addr);
+    std::fs::write(&ui.d.config, text).unwrap();
+    ui.d.up();
+    ui.d.wait_status("app", "running", Duration::from_secs(10));
+    // The same page, without a reload, is live again and shows the new state.
+    for _ in 0..200 {
+        if live(&ui).await == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live(&ui).await, json!(true), "the page did not reconnect");
+    ui.d.ok(&["stop", "app"]);
+    ui.wait_text("tr.service-row[data-name='app']", "stopped").await;
+    assert_eq!(ui.js("return window.__same_page === true;").await, json!(true));
+    ui.finish().await;
+}
