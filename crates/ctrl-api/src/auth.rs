@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -90,7 +90,7 @@ impl Token {
 #[derive(Debug, Clone)]
 pub struct Principal {
     /// A user name, `token:<name>`, or `local` (the unix socket).
-    pub actor: String,
+    pub actor: Arc<str>,
     /// What they may do.
     pub role: Role,
     /// A login session's CSRF token, when the request came with the session cookie.
@@ -151,16 +151,11 @@ async fn identify(
     cookie: Option<&str>,
 ) -> Result<Principal, Failure> {
     if trusted {
-        return Ok(Principal { actor: "local".into(), role: Role::Admin, csrf: None, session: None });
+        return Ok(Principal { actor: Arc::from("local"), role: Role::Admin, csrf: None, session: None });
     }
     for presented in tokens {
-        if let Some(t) = st.tokens.lookup(&st.sup, &digest(presented)).await {
-            return Ok(Principal {
-                actor: format!("token:{}", t.name),
-                role: t.role,
-                csrf: None,
-                session: None,
-            });
+        if let Some((role, actor)) = st.tokens.lookup(&st.sup, &digest(presented)).await {
+            return Ok(Principal { actor, role, csrf: None, session: None });
         }
     }
     if let Some(cookie) = cookie {
@@ -174,7 +169,7 @@ async fn identify(
                     let _ = store.touch_session(&id_hash, now).await;
                 }
                 return Ok(Principal {
-                    actor: s.user.name,
+                    actor: Arc::from(s.user.name),
                     role: s.user.role,
                     csrf: Some(s.csrf_token),
                     session: Some(id_hash),
@@ -239,38 +234,53 @@ async fn require(st: &AppState, needed: Role, req: Request, next: Next) -> Respo
 /// while a busy client costs no query per request.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<String, (TokenInfo, Instant)>>,
+    entries: RwLock<HashMap<String, Cached>>,
+}
+
+/// A token as last read, with the actor name its requests carry.
+#[derive(Clone)]
+struct Cached {
+    token: Arc<TokenInfo>,
+    actor: Arc<str>,
+    read_at: Instant,
 }
 
 impl TokenCache {
     const FRESH: Duration = Duration::from_secs(1);
 
-    /// The valid token with this hash.
-    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<TokenInfo> {
-        let cached = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
-        let token = match cached {
-            Some((t, at)) if at.elapsed() < Self::FRESH => t,
+    /// The role and actor name of the valid token with this hash.
+    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<(Role, Arc<str>)> {
+        let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
+        let entry = match cached {
+            Some(c) if c.read_at.elapsed() < Self::FRESH => c,
             _ => {
                 // Unknown hashes are not remembered: random guesses must not fill memory.
                 let t = sup.store().token_by_hash(hash).await.ok()??;
-                self.put(hash, t.clone());
-                t
+                self.put(hash, t)
             }
         };
-        token.is_valid(chrono::Utc::now()).then_some(token)
+        entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone()))
     }
 
-    /// Remembers a token as it is now (after a create or revoke through the API).
-    pub fn put(&self, hash: &str, token: TokenInfo) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(hash.to_owned(), (token, Instant::now()));
+    /// Remembers a token as it is now (after a create through the API).
+    fn put(&self, hash: &str, token: TokenInfo) -> Cached {
+        let entry = Cached {
+            actor: Arc::from(format!("token:{}", token.name)),
+            token: Arc::new(token),
+            read_at: Instant::now(),
+        };
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(hash.to_owned(), entry.clone());
+        entry
+    }
+
+    /// Remembers a token just created through the API.
+    pub fn remember(&self, hash: &str, token: TokenInfo) {
+        self.put(hash, token);
     }
 
     /// Forgets every cached token (after a revoke by id, whose hash is not known here).
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.entries.write().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }
 

@@ -30,7 +30,7 @@ use utoipa_axum::routes;
 pub use auth::{Principal, Token, Trusted};
 pub use error::Failure;
 pub use routes::access::check_new_user;
-pub use state::{AppState, Parts, Reloader, Settings};
+pub use state::{AppInner, AppState, Parts, Reloader, Settings};
 
 /// The largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -41,7 +41,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Builds the router and starts the shared stats feed.
 pub fn app(parts: Parts) -> (Router, AppState) {
     metrics::install();
-    let st = AppState {
+    let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
         monitor: parts.monitor,
         tokens: Default::default(),
@@ -53,7 +53,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         stats_feed: streams::stats_channel(),
         sockets: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         processes_cache: Default::default(),
-    };
+    }));
     tokio::spawn(streams::publish_stats(st.clone()));
 
     // Reading: any principal. Controlling services: operator. Users, tokens,
@@ -70,6 +70,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(routes::services::status))
         .routes(routes!(routes::services::logs))
         .routes(routes!(routes::services::events))
+        .routes(routes!(routes::services::config))
         .routes(routes!(streams::services_ws))
         .routes(routes!(streams::services_sse))
         .routes(routes!(metrics::render))

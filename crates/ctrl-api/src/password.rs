@@ -32,15 +32,25 @@ pub fn decoy() -> &'static str {
 /// The SHA-256 of a secret (tokens, session ids), hex: what the store keeps.
 pub fn digest(secret: &str) -> String {
     use sha2::Digest;
-    let d = sha2::Sha256::digest(secret.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&sha2::Sha256::digest(secret.as_bytes()))
 }
 
 /// A new random secret: 32 bytes, hex.
 pub fn secret() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&bytes)
+}
+
+/// Lowercase hex, without an allocation per byte (this runs on every token request).
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]

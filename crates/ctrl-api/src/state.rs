@@ -49,9 +49,20 @@ pub struct Parts {
     pub shutdown: watch::Receiver<bool>,
 }
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler: one pointer, so that the per-request clones axum
+/// makes (extractors, middleware state) cost one atomic increment, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(pub Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What the API shares.
+pub struct AppInner {
     /// The control layer.
     pub sup: Supervisor,
     /// The host monitor.

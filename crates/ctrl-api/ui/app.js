@@ -255,7 +255,12 @@
       h("div", { class: "toolbar" }, streamSel, search, pause, download),
       logBox,
       h("h2", {}, "Events"),
-      events);
+      events,
+      h("h2", {}, "Configuration"),
+      h("pre", { class: "logs config", id: "svc-config" }));
+    api("GET", `/api/services/${encodeURIComponent(name)}/config`)
+      .then((c) => { $("#svc-config").textContent = JSON.stringify(c, null, 2); })
+      .catch((e) => toast(e.message, true));
     let paused = false, held = [];
     const visible = (el) => {
       const st = streamSel.value, q = search.value.toLowerCase();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{Daemon, fixture, free_port};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
@@ -175,7 +175,7 @@ async fn ports_come_from_the_kernel_with_their_owner() {
 #[tokio::test]
 async fn service_routes_control_the_supervisor() {
     let d = Daemon::start(&format!(
-        "{SLEEPER}[services.idle]\ncommand = [\"sleep\", \"1000\"]\nautostart = false\n"
+        "{SLEEPER}[services.idle]\ncommand = [\"sleep\", \"1000\"]\nautostart = false\nenv = {{ TOKEN = \"s3cret\" }}\n"
     ));
     let api = Api::new(&d);
     d.wait_status("sleeper", "running", Duration::from_secs(10));
@@ -217,6 +217,15 @@ async fn service_routes_control_the_supervisor() {
     assert_eq!(status, StatusCode::OK);
     let after = d.wait_status("sleeper", "running", Duration::from_secs(10))["pid"].clone();
     assert_ne!(before, after);
+
+    // The settings as run, with env values hidden.
+    let cfg = api.data("/api/services/idle/config").await;
+    assert_eq!(cfg["command"], json!(["sleep", "1000"]));
+    assert_eq!(cfg["autostart"], false);
+    assert_eq!(cfg["env"]["TOKEN"], "***");
+    assert_eq!(cfg["stop_timeout"], "10s");
+    let (status, body) = api.get("/api/services/nope/config").await;
+    assert_failure(status, &body, StatusCode::NOT_FOUND, "not_found");
 
     let events = api.data("/api/services/idle/events?limit=10").await;
     let tos: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["to"].as_str().unwrap()).collect();

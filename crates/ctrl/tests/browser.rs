@@ -1,7 +1,7 @@
 //! The dashboard in a real headless Chromium (through chromedriver) against a
 //! real daemon: login, live charts, controls without page reloads, the live log
-//! viewer, roles, payloads rendered as text, logout. Screenshots of every page
-//! (and of the moment of any failure) go to `target/browser-screenshots/`.
+//! viewer, roles, payloads rendered as text, logout, reconnection. Screenshots of
+//! every page, and of the page at any failure, go to `target/browser-screenshots/`.
 
 mod common;
 
@@ -112,6 +112,10 @@ impl Ui {
 
 impl Drop for Ui {
     fn drop(&mut self) {
+        // Whatever assertion failed, the page as it was goes into the test output.
+        if std::thread::panicking() {
+            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.shot("failure")));
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -144,7 +148,7 @@ async fn browser() -> (Client, Child, tempfile::TempDir) {
     panic!("no webdriver session from chromedriver on port {port}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads() {
     let ui = Ui::start("admin").await;
     ui.d.wait_status("app", "running", Duration::from_secs(10));
@@ -206,7 +210,7 @@ async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads()
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_line_the_service_prints_appears_in_the_live_log_viewer() {
     let ui = Ui::start("logs").await;
     ui.d.wait_status("echo", "running", Duration::from_secs(10));
@@ -216,11 +220,12 @@ async fn a_line_the_service_prints_appears_in_the_live_log_viewer() {
     std::fs::write(ui.d.dir.path().join("say.tmp"), "hello from the test\n").unwrap();
     std::fs::rename(ui.d.dir.path().join("say.tmp"), ui.d.dir.path().join("say")).unwrap();
     ui.wait_text("#log-lines", "hello from the test").await;
+    ui.wait_text("#svc-config", "\"stop_timeout\": \"10s\"").await;
     ui.shot("service-detail").await;
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_sees_no_controls_and_a_forged_request_is_refused() {
     let ui = Ui::start("viewer").await;
     ui.d.wait_status("app", "running", Duration::from_secs(10));
@@ -246,7 +251,7 @@ async fn a_viewer_sees_no_controls_and_a_forged_request_is_refused() {
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_in_logs_and_names_render_as_text() {
     let ui = Ui::start("payloads").await;
     ui.d.wait_status("evil", "running", Duration::from_secs(10));
@@ -273,7 +278,7 @@ async fn payloads_in_logs_and_names_render_as_text() {
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
     let ui = Ui::start("logout").await;
     ui.login("ann", "ann-secret-1").await;
@@ -301,7 +306,7 @@ async fn logout_returns_to_the_login_page_and_the_old_cookie_dies() {
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_docs_render_offline_under_the_csp() {
     let ui = Ui::start("docs").await;
     ui.c.goto(&ui.d.url("/docs/")).await.unwrap();
@@ -314,7 +319,7 @@ async fn the_api_docs_render_offline_under_the_csp() {
     ui.finish().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_reconnects_by_itself_after_a_daemon_restart() {
     let mut ui = Ui::start("reconnect").await;
     ui.d.wait_status("app", "running", Duration::from_secs(10));

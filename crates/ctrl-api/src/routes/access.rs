@@ -108,7 +108,7 @@ pub async fn logout(State(st): State<AppState>, c: Caller) -> Response {
 #[utoipa::path(get, path = "/api/auth/me", tag = "access",
     responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorEnvelope)))]
 pub async fn me(c: Caller) -> ApiResult<Me> {
-    ok(Me { user: c.principal.actor, role: c.principal.role, csrf_token: c.principal.csrf })
+    ok(Me { user: c.principal.actor.to_string(), role: c.principal.role, csrf_token: c.principal.csrf })
 }
 
 /// Every user (admin).
@@ -236,7 +236,7 @@ pub async fn create_token(
         .add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at)
         .await
         .map_err(store_failed)?;
-    st.tokens.put(&hash, t.clone());
+    st.tokens.remember(&hash, t.clone());
     st.audit(&c.principal.actor, "token_created", Some(&b.name), c.address, "ok", Some(b.role.as_str()))
         .await;
     ok(TokenInfo { token: Some(value), ..t })

@@ -200,3 +200,22 @@ pub async fn restart_all(State(st): State<AppState>, c: Caller) -> ApiResult<Vec
     audited(&st, &c, "restart", "*", None).await;
     ok(with_usage(&st, done))
 }
+
+/// A service's settings as the daemon runs them, relative paths resolved. Values of
+/// `env` are shown as `"***"`: they are often secrets, and viewers may read this.
+#[utoipa::path(get, path = "/api/services/{name}/config", tag = "services",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 200, body = Envelope<serde_json::Value>), (status = 404, body = ErrorEnvelope)))]
+pub async fn config(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<serde_json::Value> {
+    let cfg = st.sup.config();
+    let spec =
+        cfg.services.get(&name).ok_or_else(|| Failure::from(ctrl_proto::ApiError::unknown_service(&name)))?;
+    let mut v = serde_json::to_value(spec)
+        .map_err(|_| Failure::new(ctrl_proto::ErrorCode::Internal, "internal error"))?;
+    if let Some(env) = v.get_mut("env").and_then(|e| e.as_object_mut()) {
+        for value in env.values_mut() {
+            *value = serde_json::Value::String("***".into());
+        }
+    }
+    ok(v)
+}

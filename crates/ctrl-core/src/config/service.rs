@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::units::{ByteSize, Dur};
 
 /// One supervised service as written in `ctrl.toml`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// What to run: an argv array, or a string split into words as a shell would.
@@ -154,7 +154,7 @@ pub enum RestartPolicy {
 }
 
 /// Exponential backoff between automatic restarts: `initial`, doubling up to `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Backoff {
     /// Delay before the first restart.
@@ -179,7 +179,7 @@ impl Default for Backoff {
 }
 
 /// The crash-loop cap.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartLimit {
     /// Starts allowed within `interval`.
@@ -289,7 +289,7 @@ pub enum LogFormat {
 }
 
 /// `log = { max_size, keep, format }`.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSpec {
     /// Rotate when a file reaches this size; `"0"` turns rotation off.
@@ -317,7 +317,7 @@ impl Default for LogSpec {
 }
 
 /// A health check: exactly one of `http`, `tcp` or `exec`, with its timing.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Probe {
     /// GET this `http://` URL; a 2xx or 3xx answer passes.

@@ -69,6 +69,12 @@ impl Serialize for Dur {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ByteSize(pub u64);
 
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
 /// Parses a size such as `"10MB"` into bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
