@@ -112,10 +112,16 @@ impl Ui {
 
 impl Drop for Ui {
     fn drop(&mut self) {
-        // Whatever assertion failed, the page as it was goes into the test output.
-        if std::thread::panicking() {
-            tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(self.shot("failure")));
-        }
+        // Whatever assertion failed, the page as it was goes into the test output; the
+        // browser session is ended either way, so no Chromium outlives its test.
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async {
+                if std::thread::panicking() {
+                    self.shot("failure").await;
+                }
+                let _ = self.c.clone().close().await;
+            })
+        });
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -191,12 +197,9 @@ async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads()
         .unwrap();
     ui.wait_text("tr.service-row[data-name='app']", "stopped").await;
     assert_eq!(ui.d.service("app")["status"], "stopped");
-    ui.c.find(Locator::Css("button[data-action='start'][data-name='app']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // Start it again from the keyboard: the button takes Enter.
+    let start = ui.c.find(Locator::Css("button[data-action='start'][data-name='app']")).await.unwrap();
+    start.send_keys(&char::from(fantoccini::key::Key::Enter).to_string()).await.unwrap();
     ui.wait_text("tr.service-row[data-name='app']", "running").await;
     assert_eq!(ui.js("return window.__same_page === true;").await, json!(true));
 
@@ -207,6 +210,14 @@ async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads()
         ui.shot(page).await;
     }
     ui.wait_text("#audit-table", "stop").await;
+    // On a phone-sized screen the overview fits the width (no sideways scrolling).
+    ui.c.set_window_size(390, 844).await.unwrap();
+    ui.js("location.hash = '#/overview'; return null;").await;
+    ui.wait_text("#gauges", "CPU").await;
+    ui.shot("phone-overview").await;
+    let overflow =
+        ui.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth;").await;
+    assert!(overflow.as_i64().unwrap_or(1) <= 0, "the overview scrolls sideways on a phone by {overflow}px");
     ui.finish().await;
 }
 
