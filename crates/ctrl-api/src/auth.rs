@@ -67,9 +67,7 @@ impl Token {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes);
-        let value: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let value = crate::password::secret();
         let tmp = state_dir.join("token.tmp");
         let mut f =
             std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
@@ -161,7 +159,7 @@ async fn identify(
     if let Some(cookie) = cookie {
         let id_hash = digest(cookie);
         let store = st.sup.store();
-        let found = store.session(&id_hash).await.map_err(internal)?;
+        let found = store.session(&id_hash).await?;
         let now = chrono::Utc::now();
         if let Some(s) = found {
             if now < s.expires_at && now - s.last_seen_at < SESSION_IDLE {
@@ -184,11 +182,6 @@ async fn identify(
     ))
 }
 
-fn internal(e: ctrl_store::StoreError) -> Failure {
-    tracing::error!(error = %e, "the store failed while authenticating");
-    Failure::new(ErrorCode::Internal, "internal error; see the daemon's log")
-}
-
 /// The value of the session cookie, if the request has one.
 pub fn session_cookie(req: &Request) -> Option<&str> {
     req.headers()
@@ -202,7 +195,11 @@ pub fn session_cookie(req: &Request) -> Option<&str> {
 
 /// The client's address, when it came over TCP.
 pub fn address(req: &Request) -> Option<String> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
+    client_ip(req.extensions())
+}
+
+fn client_ip(ext: &axum::http::Extensions) -> Option<String> {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 
 /// Middleware: 403 unless the principal is at least an operator.
@@ -239,7 +236,7 @@ pub struct TokenCache {
 
 /// A token as last read, with the actor name its requests carry.
 #[derive(Clone)]
-struct Cached {
+pub struct Cached {
     token: Arc<TokenInfo>,
     actor: Arc<str>,
     read_at: Instant,
@@ -262,8 +259,8 @@ impl TokenCache {
         entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone()))
     }
 
-    /// Remembers a token as it is now (after a create through the API).
-    fn put(&self, hash: &str, token: TokenInfo) -> Cached {
+    /// Remembers a token as it is now (read from the store, or just created through the API).
+    pub fn put(&self, hash: &str, token: TokenInfo) -> Cached {
         let entry = Cached {
             actor: Arc::from(format!("token:{}", token.name)),
             token: Arc::new(token),
@@ -271,11 +268,6 @@ impl TokenCache {
         };
         self.entries.write().unwrap_or_else(|p| p.into_inner()).insert(hash.to_owned(), entry.clone());
         entry
-    }
-
-    /// Remembers a token just created through the API.
-    pub fn remember(&self, hash: &str, token: TokenInfo) {
-        self.put(hash, token);
     }
 
     /// Forgets every cached token (after a revoke by id, whose hash is not known here).
@@ -350,8 +342,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .get::<Principal>()
             .cloned()
             .ok_or_else(|| Failure::new(ErrorCode::Unauthorized, "authentication required"))?;
-        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Caller { principal, address })
+        Ok(Caller { principal, address: client_ip(&parts.extensions) })
     }
 }
 
@@ -366,6 +357,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Address, std::convert::Infallible> {
-        Ok(Address(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())))
+        Ok(Address(client_ip(&parts.extensions)))
     }
 }

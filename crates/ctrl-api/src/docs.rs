@@ -2,9 +2,11 @@
 //! all served from assets inside the binary (vendored from their npm packages:
 //! only the files the pages load).
 
+use crate::error::Path;
+use crate::ui::embedded;
 use axum::Router;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{Html, Redirect};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -37,43 +39,34 @@ impl Modify for BearerAuth {
 /// that needs the token (all but the public ones), and the 400/413/422 that any
 /// body or path parameter can earn.
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
-    {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let answer = ResponseBuilder::new()
-            .description("Missing or wrong token")
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let failure = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
             .content(
                 "application/json",
                 ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
             )
-            .build();
-        let failure = |what: &str| {
-            ResponseBuilder::new()
-                .description(what)
-                .content(
-                    "application/json",
-                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
-                )
-                .build()
-        };
-        for (path, item) in api.paths.paths.iter_mut() {
-            let has_params = path.contains('{');
-            let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-            for op in ops.into_iter().flatten() {
-                let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
-                let answers = &mut op.responses.responses;
-                if !public {
-                    answers.entry("401".into()).or_insert_with(|| answer.clone().into());
-                }
-                // Every body can be malformed (400), well-formed but wrong (422) or too large (413);
-                // every path parameter can fail to parse (400).
-                if op.request_body.is_some() {
-                    answers.entry("400".into()).or_insert_with(|| failure("Malformed body").into());
-                    answers.entry("413".into()).or_insert_with(|| failure("Body too large").into());
-                    answers.entry("422".into()).or_insert_with(|| failure("Invalid body").into());
-                }
-                if has_params {
-                    answers.entry("400".into()).or_insert_with(|| failure("Malformed path").into());
-                }
+            .build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let has_params = path.contains('{');
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
+        for op in ops.into_iter().flatten() {
+            let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
+            let answers = &mut op.responses.responses;
+            if !public {
+                answers.entry("401".into()).or_insert_with(|| failure("Missing or wrong token").into());
+            }
+            // Every body can be malformed (400), well-formed but wrong (422) or too large (413);
+            // every path parameter can fail to parse (400).
+            if op.request_body.is_some() {
+                answers.entry("400".into()).or_insert_with(|| failure("Malformed body").into());
+                answers.entry("413".into()).or_insert_with(|| failure("Body too large").into());
+                answers.entry("422".into()).or_insert_with(|| failure("Invalid body").into());
+            }
+            if has_params {
+                answers.entry("400".into()).or_insert_with(|| failure("Malformed path").into());
             }
         }
     }
@@ -97,38 +90,33 @@ const SWAGGER: &[(&str, &str, &str)] = &[
     ("index.css", "text/css", include_str!("../assets/swagger/index.css")),
 ];
 
+/// Vendored files change only with the binary.
+const VENDORED: &str = "public, max-age=3600";
+
+/// ReDoc's bundle (npm package redoc 2.5.4, MIT) and the script that starts it.
+const REDOC: &[(&str, &str, &str)] = &[
+    ("redoc.standalone.js", "application/javascript", include_str!("../assets/redoc/redoc.standalone.js")),
+    ("init.js", "application/javascript", include_str!("../assets/redoc/init.js")),
+];
+
 /// `/docs` (Swagger UI), `/redoc`, `/openapi.json`: pages of our own that load the
 /// document by URL from script files, so they need no inline script.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
-    let spec = std::sync::Arc::new(api.to_json().unwrap_or_default());
+    let spec = bytes::Bytes::from(api.to_json().unwrap_or_default());
     Router::new()
         .route(
             "/openapi.json",
-            get(move || async move { ([(CONTENT_TYPE, "application/json")], spec.to_string()) }),
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], spec.clone()) }),
         )
         .route("/docs", get(|| async { Redirect::permanent("/docs/") }))
-        .route("/docs/", get(|| async { swagger(String::new()) }))
+        .route("/docs/", get(|| async { embedded(SWAGGER, "", VENDORED) }))
         .route(
             "/docs/{file}",
-            get(|axum::extract::Path(file): axum::extract::Path<String>| async move { swagger(file) }),
+            get(|Path(file): Path<String>| async move { embedded(SWAGGER, &file, VENDORED) }),
         )
         .route("/redoc", get(|| async { Html(include_str!("../assets/redoc/redoc.html")) }))
         .route(
-            "/redoc-assets/redoc.standalone.js",
-            get(|| async { js(include_str!("../assets/redoc/redoc.standalone.js")) }),
+            "/redoc-assets/{file}",
+            get(|Path(file): Path<String>| async move { embedded(REDOC, &file, VENDORED) }),
         )
-        .route("/redoc-assets/init.js", get(|| async { js(include_str!("../assets/redoc/init.js")) }))
-}
-
-fn swagger(file: String) -> Response {
-    match SWAGGER.iter().find(|(name, _, _)| *name == file) {
-        Some((_, kind, body)) => {
-            ([(CONTENT_TYPE, *kind), (CACHE_CONTROL, "public, max-age=3600")], *body).into_response()
-        }
-        None => crate::error::Failure::new(ctrl_proto::ErrorCode::NotFound, "no such file").into_response(),
-    }
-}
-
-fn js(body: &'static str) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "application/javascript"), (CACHE_CONTROL, "public, max-age=3600")], body)
 }

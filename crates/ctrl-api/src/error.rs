@@ -37,6 +37,13 @@ impl From<ctrl_supervisor::ControlError> for Failure {
     }
 }
 
+/// A store failure is a 500 without internals (logged), as the control layer maps it.
+impl From<ctrl_store::StoreError> for Failure {
+    fn from(e: ctrl_store::StoreError) -> Failure {
+        ctrl_supervisor::ControlError::from(e).into()
+    }
+}
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let status =

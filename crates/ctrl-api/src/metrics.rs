@@ -98,33 +98,34 @@ pub async fn render(State(st): State<AppState>) -> Response {
 fn host_gauges(out: &mut String, st: &AppState) {
     let snap = st.monitor.latest();
     let s = &snap.stats;
-    gauge(out, "ctrl_host_cpu_percent", "Total CPU use, 0-100.", &[(&[], f64::from(s.cpu.percent))]);
+    let one = |v: f64| [(Vec::new(), v)];
+    gauge(out, "ctrl_host_cpu_percent", "Total CPU use, 0-100.", &one(f64::from(s.cpu.percent)));
     let load: Vec<(Vec<(&str, &str)>, f64)> =
         ["1m", "5m", "15m"].iter().zip(s.cpu.load_avg).map(|(w, v)| (vec![("window", *w)], v)).collect();
-    gauge_owned(out, "ctrl_host_load_average", "Load average.", &load);
-    gauge(out, "ctrl_host_memory_total_bytes", "Installed memory.", &[(&[], s.memory.total_bytes as f64)]);
-    gauge(out, "ctrl_host_memory_used_bytes", "Memory in use.", &[(&[], s.memory.used_bytes as f64)]);
-    gauge(out, "ctrl_host_swap_used_bytes", "Swap in use.", &[(&[], s.swap.used_bytes as f64)]);
+    gauge(out, "ctrl_host_load_average", "Load average.", &load);
+    gauge(out, "ctrl_host_memory_total_bytes", "Installed memory.", &one(s.memory.total_bytes as f64));
+    gauge(out, "ctrl_host_memory_used_bytes", "Memory in use.", &one(s.memory.used_bytes as f64));
+    gauge(out, "ctrl_host_swap_used_bytes", "Swap in use.", &one(s.swap.used_bytes as f64));
     let used: Vec<_> =
         s.disks.iter().map(|d| (vec![("mount", d.mount.as_str())], d.used_bytes as f64)).collect();
-    gauge_owned(out, "ctrl_host_disk_used_bytes", "Used space per file system.", &used);
+    gauge(out, "ctrl_host_disk_used_bytes", "Used space per file system.", &used);
     let total: Vec<_> =
         s.disks.iter().map(|d| (vec![("mount", d.mount.as_str())], d.total_bytes as f64)).collect();
-    gauge_owned(out, "ctrl_host_disk_total_bytes", "Size per file system.", &total);
+    gauge(out, "ctrl_host_disk_total_bytes", "Size per file system.", &total);
     let rx: Vec<_> = s
         .network
         .iter()
         .map(|n| (vec![("interface", n.interface.as_str())], n.rx_bytes_per_s as f64))
         .collect();
-    gauge_owned(out, "ctrl_host_network_receive_bytes_per_second", "Received per interface.", &rx);
+    gauge(out, "ctrl_host_network_receive_bytes_per_second", "Received per interface.", &rx);
     let tx: Vec<_> = s
         .network
         .iter()
         .map(|n| (vec![("interface", n.interface.as_str())], n.tx_bytes_per_s as f64))
         .collect();
-    gauge_owned(out, "ctrl_host_network_transmit_bytes_per_second", "Sent per interface.", &tx);
-    gauge(out, "ctrl_host_uptime_seconds", "Seconds since boot.", &[(&[], s.uptime_s as f64)]);
-    gauge(out, "ctrl_host_processes", "Processes on the host.", &[(&[], f64::from(s.process_count))]);
+    gauge(out, "ctrl_host_network_transmit_bytes_per_second", "Sent per interface.", &tx);
+    gauge(out, "ctrl_host_uptime_seconds", "Seconds since boot.", &one(s.uptime_s as f64));
+    gauge(out, "ctrl_host_processes", "Processes on the host.", &one(f64::from(s.process_count)));
 }
 
 fn service_gauges(out: &mut String, st: &AppState) {
@@ -133,28 +134,23 @@ fn service_gauges(out: &mut String, st: &AppState) {
         services.iter().filter_map(|s| Some((vec![("service", s.name.as_str())], f(s)?))).collect()
     };
     let up = by(&|s| Some(if s.status.is_up() { 1.0 } else { 0.0 }));
-    gauge_owned(out, "ctrl_service_up", "1 when the service is running or ready.", &up);
+    gauge(out, "ctrl_service_up", "1 when the service is running or ready.", &up);
     let state: Vec<_> = services
         .iter()
         .map(|s| (vec![("service", s.name.as_str()), ("state", s.status.as_str())], 1.0))
         .collect();
-    gauge_owned(out, "ctrl_service_state", "The service's current state (always 1).", &state);
+    gauge(out, "ctrl_service_state", "The service's current state (always 1).", &state);
     let restarts = by(&|s| Some(f64::from(s.restarts)));
-    gauge_owned(out, "ctrl_service_restarts", "Restarts since the daemon started.", &restarts);
+    gauge(out, "ctrl_service_restarts", "Restarts since the daemon started.", &restarts);
     let uptime = by(&|s| s.uptime_s.map(|u| u as f64));
-    gauge_owned(out, "ctrl_service_uptime_seconds", "Seconds the current process has run.", &uptime);
+    gauge(out, "ctrl_service_uptime_seconds", "Seconds the current process has run.", &uptime);
     let cpu = by(&|s| s.cpu_percent.map(f64::from));
-    gauge_owned(out, "ctrl_service_cpu_percent", "CPU of the process tree, % of one core.", &cpu);
+    gauge(out, "ctrl_service_cpu_percent", "CPU of the process tree, % of one core.", &cpu);
     let mem = by(&|s| s.memory_bytes.map(|m| m as f64));
-    gauge_owned(out, "ctrl_service_memory_bytes", "Resident memory of the process tree.", &mem);
+    gauge(out, "ctrl_service_memory_bytes", "Resident memory of the process tree.", &mem);
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, rows: &[(&[(&str, &str)], f64)]) {
-    let owned: Vec<(Vec<(&str, &str)>, f64)> = rows.iter().map(|(l, v)| (l.to_vec(), *v)).collect();
-    gauge_owned(out, name, help, &owned);
-}
-
-fn gauge_owned(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {
+fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
     for (labels, value) in rows {
         out.push_str(name);

@@ -24,7 +24,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::Failure;
-use crate::routes::services::with_usage;
+use crate::routes::services::{one, with_usage};
 use crate::state::{AppState, SocketGuard};
 
 /// WebSocket pings keep idle connections (and proxies) alive.
@@ -99,7 +99,7 @@ fn services_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
             // from the registry: a snapshot then says what there is now.
             Ok(event) => match st.sup.service(&event.service) {
                 Ok(service) => {
-                    let service = with_usage(&st, vec![service]).pop()?;
+                    let service = one(&st, service);
                     ("event", text(&ServiceUpdate::Event(Box::new(ServiceChange { event, service }))))
                 }
                 Err(_) => snapshot(&st),

@@ -25,15 +25,19 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Html(include_str!("../ui/index.html")) }))
         .route("/login", get(|| async { Html(include_str!("../ui/login.html")) }))
-        .route("/assets/{file}", get(asset))
+        .route(
+            "/assets/{file}",
+            get(|Path(file): Path<String>| async move { embedded(ASSETS, &file, "no-cache") }),
+        )
 }
 
-async fn asset(Path(file): Path<String>) -> Result<Response, Failure> {
-    let (_, kind, body) = ASSETS
-        .iter()
-        .find(|(name, _, _)| *name == file)
-        .ok_or_else(|| Failure::new(ctrl_proto::ErrorCode::NotFound, "no such asset"))?;
-    Ok(([(CONTENT_TYPE, *kind), (CACHE_CONTROL, "no-cache")], *body).into_response())
+/// A file from a table of files compiled into the binary (name, content type, body);
+/// only names in the table exist, so no request can reach anything else.
+pub fn embedded(table: &[(&str, &str, &'static str)], file: &str, cache: &'static str) -> Response {
+    match table.iter().find(|(name, _, _)| *name == file) {
+        Some((_, kind, body)) => ([(CONTENT_TYPE, *kind), (CACHE_CONTROL, cache)], *body).into_response(),
+        None => Failure::new(ctrl_proto::ErrorCode::NotFound, "no such file").into_response(),
+    }
 }
 
 /// No inline scripts anywhere (the docs pages included); styles may be inline

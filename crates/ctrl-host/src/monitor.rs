@@ -37,11 +37,6 @@ impl Snapshot {
         let stats_json = serde_json::to_vec(&Envelope::ok(&stats)).map(Bytes::from).unwrap_or_default();
         Snapshot { stats, stats_json, processes: table.processes, per_service: table.per_service }
     }
-
-    /// The service owning `pid`, as of this sample.
-    pub fn service_of(&self, pid: u32) -> Option<&str> {
-        self.processes.iter().find(|p| p.pid == pid).and_then(|p| p.service.as_deref())
-    }
 }
 
 /// Reads the host monitor; cheap to clone.

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Daemon, add_user, free_port};
+use common::{Daemon, add_user, free_port, https_client, self_signed};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -36,9 +36,7 @@ async fn the_documented_nginx_setup_proxies_rest_sse_and_websockets() {
     let d = Daemon::start("[services.app]\ncommand = [\"sleep\", \"1000\"]\n");
     add_user(&d.config, "ann", "admin", "ann-secret-1");
     let dir = d.dir.path();
-    let made = rcgen::generate_simple_self_signed(vec![HOST.to_string()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let made = self_signed(dir, HOST);
 
     // Only addresses and file names change; every directive is the guide's.
     let port = free_port();
@@ -69,13 +67,7 @@ async fn the_documented_nginx_setup_proxies_rest_sse_and_websockets() {
         .expect("nginx on PATH (scripts/test installs Debian's nginx)");
     let _nginx = Nginx(nginx);
 
-    let ca = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
-    let https = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .resolve(HOST, format!("127.0.0.1:{port}").parse().unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let https = https_client(&made.cert, HOST, &port.to_string());
     let base = format!("https://{HOST}:{port}");
     let mut up = false;
     for _ in 0..100 {

@@ -5,15 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, add_user};
+use common::{Daemon, add_user, https_client, self_signed};
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn the_api_serves_https_with_secure_cookies_and_hsts() {
     let dir = tempfile::Builder::new().prefix("ctrl-tls-").tempdir().unwrap();
-    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    std::fs::write(dir.path().join("cert.pem"), made.cert.pem()).unwrap();
-    std::fs::write(dir.path().join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    let made = self_signed(dir.path(), "localhost");
     let config = dir.path().join("ctrl.toml");
     std::fs::write(
         &config,
@@ -23,13 +21,7 @@ async fn the_api_serves_https_with_secure_cookies_and_hsts() {
     add_user(&config, "ann", "admin", "ann-secret-1");
     let d = Daemon::adopt(dir, config);
     let port = d.api_addr().rsplit_once(':').unwrap().1.to_owned();
-    let ca = reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap();
-    let https = reqwest::Client::builder()
-        .tls_certs_only([ca])
-        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let https = https_client(&made.cert, "localhost", &port);
     let base = format!("https://localhost:{port}");
 
     let res = https.get(format!("{base}/health")).send().await.unwrap();

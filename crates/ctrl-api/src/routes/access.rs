@@ -27,11 +27,6 @@ pub struct Login {
     pub password: String,
 }
 
-fn store_failed(e: ctrl_store::StoreError) -> Failure {
-    tracing::error!(error = %e, "the store failed");
-    Failure::new(ErrorCode::Internal, "internal error; see the daemon's log")
-}
-
 /// Logs in: sets the session cookie. A wrong password and an unknown user get the
 /// same answer after the same work; repeated failures wait longer each time (429).
 #[utoipa::path(post, path = "/api/auth/login", tag = "access", security(()), request_body = Login,
@@ -59,7 +54,7 @@ pub async fn login(
     }
     let found = match st.sup.store().user_with_hash(&b.username).await {
         Ok(f) => f,
-        Err(e) => return store_failed(e).into_response(),
+        Err(e) => return Failure::from(e).into_response(),
     };
     let (user, hash) = match found {
         Some((u, h)) => (Some(u), h),
@@ -78,7 +73,7 @@ pub async fn login(
     if let Err(e) =
         st.sup.store().add_session(&digest(&cookie), &user.name, &csrf, address.as_deref(), expires).await
     {
-        return store_failed(e).into_response();
+        return Failure::from(e).into_response();
     }
     st.audit(&user.name, "login", None, address, "ok", None).await;
     let secure = if st.settings.tls { "; Secure" } else { "" };
@@ -97,7 +92,7 @@ pub async fn logout(State(st): State<AppState>, c: Caller) -> Response {
     if let Some(id) = &c.principal.session
         && let Err(e) = st.sup.store().remove_session(id).await
     {
-        return store_failed(e).into_response();
+        return Failure::from(e).into_response();
     }
     st.audit(&c.principal.actor, "logout", None, c.address, "ok", None).await;
     let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
@@ -115,7 +110,7 @@ pub async fn me(c: Caller) -> ApiResult<Me> {
 #[utoipa::path(get, path = "/api/users", tag = "access",
     responses((status = 200, body = Envelope<Vec<UserInfo>>), (status = 403, body = ErrorEnvelope)))]
 pub async fn users(State(st): State<AppState>) -> ApiResult<Vec<UserInfo>> {
-    ok(st.sup.store().users().await.map_err(store_failed)?.into_iter().collect())
+    ok(st.sup.store().users().await?.into_iter().collect())
 }
 
 /// `POST /api/users` body.
@@ -161,11 +156,11 @@ pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUs
         .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
         .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
     let store = st.sup.store();
-    if !store.add_user(&b.name, &hash, b.role).await.map_err(store_failed)? {
+    if !store.add_user(&b.name, &hash, b.role).await? {
         return Err(Failure::new(ErrorCode::Conflict, format!("a user named '{}' exists already", b.name)));
     }
     st.audit(&c.principal.actor, "user_added", Some(&b.name), c.address, "ok", Some(b.role.as_str())).await;
-    let user = store.users().await.map_err(store_failed)?.into_iter().find(|u| u.name == b.name);
+    let user = store.users().await?.into_iter().find(|u| u.name == b.name);
     ok(user.ok_or_else(|| Failure::new(ErrorCode::NotFound, "the user is gone already"))?)
 }
 
@@ -175,7 +170,7 @@ pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUs
     responses((status = 200, body = Envelope<bool>), (status = 404, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
 pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path<String>) -> ApiResult<bool> {
-    if !st.sup.store().remove_user(&name).await.map_err(store_failed)? {
+    if !st.sup.store().remove_user(&name).await? {
         return Err(Failure::new(ErrorCode::NotFound, format!("no user named '{name}'")));
     }
     st.tokens.clear();
@@ -187,7 +182,7 @@ pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path
 #[utoipa::path(get, path = "/api/tokens", tag = "access",
     responses((status = 200, body = Envelope<Vec<TokenInfo>>), (status = 403, body = ErrorEnvelope)))]
 pub async fn tokens(State(st): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
-    ok(st.sup.store().tokens().await.map_err(store_failed)?.into_iter().collect())
+    ok(st.sup.store().tokens().await?.into_iter().collect())
 }
 
 /// `POST /api/tokens` body.
@@ -230,13 +225,8 @@ pub async fn create_token(
     };
     let value = secret();
     let hash = digest(&value);
-    let t = st
-        .sup
-        .store()
-        .add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at)
-        .await
-        .map_err(store_failed)?;
-    st.tokens.remember(&hash, t.clone());
+    let t = st.sup.store().add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at).await?;
+    st.tokens.put(&hash, t.clone());
     st.audit(&c.principal.actor, "token_created", Some(&b.name), c.address, "ok", Some(b.role.as_str()))
         .await;
     ok(TokenInfo { token: Some(value), ..t })
@@ -252,7 +242,7 @@ pub async fn revoke_token(
     c: Caller,
     Path(id): Path<i64>,
 ) -> ApiResult<TokenInfo> {
-    let t = st.sup.store().revoke_token(id).await.map_err(store_failed)?;
+    let t = st.sup.store().revoke_token(id).await?;
     let t = t.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no token with id {id}")))?;
     st.tokens.clear();
     st.audit(&c.principal.actor, "token_revoked", Some(&t.name), c.address, "ok", Some(&id.to_string()))
@@ -278,5 +268,5 @@ pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> A
     if !(1..=10_000).contains(&limit) {
         return Err(Failure::bad_request("limit must be between 1 and 10000"));
     }
-    ok(st.sup.store().audit_log(limit).await.map_err(store_failed)?)
+    ok(st.sup.store().audit_log(limit).await?)
 }

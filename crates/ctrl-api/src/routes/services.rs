@@ -11,20 +11,26 @@ use crate::auth::Caller;
 use crate::error::{ApiResult, Failure, Path, Query, ok};
 use crate::state::AppState;
 
-/// The service object with the CPU and memory of its process tree from the latest sample.
+/// Service objects with the CPU and memory of their process trees from the latest sample.
 pub fn with_usage(st: &AppState, mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
     let snap = st.monitor.latest();
     for s in &mut list {
-        if let Some((cpu, mem)) = snap.per_service.get(&s.name).filter(|_| s.pid.is_some()) {
-            s.cpu_percent = Some(*cpu);
-            s.memory_bytes = Some(*mem);
-        }
+        add_usage(&snap, s);
     }
     list
 }
 
-fn one(st: &AppState, s: ServiceInfo) -> ServiceInfo {
-    with_usage(st, vec![s]).pop().unwrap_or_else(|| unreachable!("one in, one out"))
+/// One service object with its tree's usage.
+pub fn one(st: &AppState, mut s: ServiceInfo) -> ServiceInfo {
+    add_usage(&st.monitor.latest(), &mut s);
+    s
+}
+
+fn add_usage(snap: &ctrl_host::Snapshot, s: &mut ServiceInfo) {
+    if let Some((cpu, mem)) = snap.per_service.get(&s.name).filter(|_| s.pid.is_some()) {
+        s.cpu_percent = Some(*cpu);
+        s.memory_bytes = Some(*mem);
+    }
 }
 
 /// Every service.

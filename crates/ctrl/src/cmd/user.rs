@@ -78,7 +78,7 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
         let store = Store::open(&url).await?;
         let code = match cmd {
             UserCmd::Add { name, role, password_stdin } => {
-                let password = read_password(password_stdin, true)?;
+                let password = read_password(password_stdin)?;
                 ctrl_api::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
                 let hash = ctrl_api::password::hash(&password).map_err(anyhow::Error::msg)?;
                 if !store.add_user(&name, &hash, role.into()).await? {
@@ -114,7 +114,7 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             }
             UserCmd::Passwd { name, password_stdin } => {
-                let password = read_password(password_stdin, true)?;
+                let password = read_password(password_stdin)?;
                 ctrl_api::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
                 let hash = ctrl_api::password::hash(&password).map_err(anyhow::Error::msg)?;
                 if !store.update_user(&name, Some(&hash), None).await? {
@@ -130,7 +130,7 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
 }
 
 /// The password from stdin's first line, or asked twice on the terminal without echo.
-fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     if from_stdin || !stdin.is_terminal() {
         let mut line = String::new();
@@ -138,7 +138,7 @@ fn read_password(from_stdin: bool, confirm: bool) -> anyhow::Result<String> {
         return Ok(line.trim_end_matches(['\n', '\r']).to_owned());
     }
     let first = ask("password: ")?;
-    if confirm && ask("again: ")? != first {
+    if ask("again: ")? != first {
         bail!("the two passwords differ");
     }
     Ok(first)

@@ -228,3 +228,22 @@ pub fn add_user(config: &Path, name: &str, role: &str, password: &str) {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A self-signed certificate for `host`, written to `dir/cert.pem` and `dir/key.pem`.
+pub fn self_signed(dir: &Path, host: &str) -> rcgen::CertifiedKey<rcgen::KeyPair> {
+    let made = rcgen::generate_simple_self_signed(vec![host.to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    made
+}
+
+/// An HTTPS client that trusts only `cert` and finds `host` at 127.0.0.1:`port`.
+pub fn https_client(cert: &rcgen::Certificate, host: &str, port: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .resolve(host, format!("127.0.0.1:{port}").parse().unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
