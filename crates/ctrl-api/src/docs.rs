@@ -21,6 +21,7 @@ Send the token from `state_dir/token` as `Authorization: Bearer …`."),
     security(("bearer" = [])),
     tags((name = "system", description = "Host statistics, processes and ports"),
         (name = "services", description = "Supervised services"),
+        (name = "jobs", description = "Actions, jobs, schedules and backups"),
         (name = "access", description = "Login, users, API tokens and the audit log"),
         (name = "meta", description = "Health, metrics and API info"))
 )]

@@ -37,6 +37,12 @@ impl From<ctrl_supervisor::ControlError> for Failure {
     }
 }
 
+impl From<ctrl_jobs::JobError> for Failure {
+    fn from(e: ctrl_jobs::JobError) -> Failure {
+        Failure(e.into())
+    }
+}
+
 /// A store failure is a 500 without internals (logged), as the control layer maps it.
 impl From<ctrl_store::StoreError> for Failure {
     fn from(e: ctrl_store::StoreError) -> Failure {

@@ -43,6 +43,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     metrics::install();
     let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
+        jobs: parts.jobs,
         monitor: parts.monitor,
         tokens: Default::default(),
         limiter: Default::default(),
@@ -75,7 +76,20 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(streams::services_sse))
         .routes(routes!(metrics::render))
         .routes(routes!(routes::access::me))
-        .routes(routes!(routes::access::logout));
+        .routes(routes!(routes::access::logout))
+        .routes(routes!(routes::jobs::actions))
+        // Each action names its own least role; the handler checks it.
+        .routes(routes!(routes::jobs::action, routes::jobs::run))
+        .routes(routes!(routes::jobs::list))
+        .routes(routes!(routes::jobs::job))
+        .routes(routes!(routes::jobs::logs))
+        .routes(routes!(streams::jobs_ws))
+        .routes(routes!(streams::jobs_sse))
+        .routes(routes!(streams::job_ws))
+        .routes(routes!(routes::schedules::list))
+        .routes(routes!(routes::schedules::get))
+        .routes(routes!(routes::backups::targets))
+        .routes(routes!(routes::backups::files));
     let operator = OpenApiRouter::new()
         .routes(routes!(routes::services::start))
         .routes(routes!(routes::services::stop))
@@ -83,6 +97,10 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(routes::services::start_all))
         .routes(routes!(routes::services::stop_all))
         .routes(routes!(routes::services::restart_all))
+        .routes(routes!(routes::jobs::cancel))
+        .routes(routes!(routes::schedules::add))
+        .routes(routes!(routes::schedules::remove, routes::schedules::change))
+        .routes(routes!(routes::backups::download))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::operator));
     let admin = OpenApiRouter::new()
         .routes(routes!(routes::services::reload))

@@ -31,26 +31,17 @@ pub fn decoy() -> &'static str {
 
 /// The SHA-256 of a secret (tokens, session ids), hex: what the store keeps.
 pub fn digest(secret: &str) -> String {
+    use ctrl_core::hex::hex;
     use sha2::Digest;
     hex(&sha2::Sha256::digest(secret.as_bytes()))
 }
 
 /// A new random secret: 32 bytes, hex.
 pub fn secret() -> String {
+    use ctrl_core::hex::hex;
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
     hex(&bytes)
-}
-
-/// Lowercase hex, without an allocation per byte (this runs on every token request).
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
 }
 
 #[cfg(test)]

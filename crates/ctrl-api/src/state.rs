@@ -39,6 +39,8 @@ pub struct Settings {
 pub struct Parts {
     /// The control layer.
     pub sup: Supervisor,
+    /// The job runner.
+    pub jobs: ctrl_jobs::Jobs,
     /// The host monitor.
     pub monitor: Monitor,
     /// The reload hook.
@@ -65,6 +67,8 @@ impl std::ops::Deref for AppState {
 pub struct AppInner {
     /// The control layer.
     pub sup: Supervisor,
+    /// The job runner.
+    pub jobs: ctrl_jobs::Jobs,
     /// The host monitor.
     pub monitor: Monitor,
     /// API tokens by hash.

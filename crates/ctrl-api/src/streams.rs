@@ -254,13 +254,23 @@ pub async fn follow_logs(
     // Subscribe first so that nothing written between the read and the follow is lost.
     let rx = st.sup.follow_logs(name)?;
     let backlog = st.sup.logs(name, lines, which).await?;
+    Ok(sse(until_shutdown(&st, log_feed(backlog, Some(rx), which))))
+}
+
+/// The backlog, then the lines of every chunk that follows, until the chunks end.
+fn log_feed(
+    backlog: Vec<LogLine>,
+    rx: Option<broadcast::Receiver<Arc<Chunk>>>,
+    which: LogStream,
+) -> impl Stream<Item = Item> + Send + 'static {
     // Chunks are announced before they are written: those the backlog already
     // holds (not later than its last line) are skipped.
     let seen = backlog.iter().rev().find_map(|l| l.ts.clone());
     let first = stream::iter(backlog.into_iter().map(|l| ("log", text(&l))));
-    let rest = stream::unfold((rx, LineSplitter::default()), move |(mut rx, mut split)| {
+    let rest = stream::unfold((rx, LineSplitter::default()), move |(rx, mut split)| {
         let seen = seen.clone();
         async move {
+            let mut rx = rx?;
             loop {
                 let lines: Vec<Item> = match rx.recv().await {
                     Ok(chunk) if seen.as_deref().is_some_and(|s| chunk.ts.as_str() <= s) => continue,
@@ -269,13 +279,108 @@ pub async fn follow_logs(
                     Err(RecvError::Closed) => return None,
                 };
                 if !lines.is_empty() {
-                    return Some((stream::iter(lines), (rx, split)));
+                    return Some((stream::iter(lines), (Some(rx), split)));
                 }
             }
         }
     })
     .flatten();
-    Ok(sse(until_shutdown(&st, first.chain(rest))))
+    first.chain(rest)
+}
+
+/// A job's output as `log` items, its changes while it runs (progress) as `job`
+/// items, and the ended job as the last `job` item.
+async fn job_feed(
+    st: &AppState,
+    id: i64,
+    lines: usize,
+    which: LogStream,
+) -> Result<impl Stream<Item = Item> + Send + 'static, Failure> {
+    // Changes first: the job's end cannot then slip between the two subscriptions.
+    let changes = st.jobs.subscribe();
+    let rx = st.jobs.follow(id);
+    let live = rx.is_some();
+    let backlog = st.jobs.logs(id, lines, which).await?;
+    let changes = stream::unfold((changes, live), move |(mut changes, go)| async move {
+        if !go {
+            return None;
+        }
+        loop {
+            match changes.recv().await {
+                Ok(job) if job.id == id && job.status.is_final() => return None,
+                Ok(job) if job.id == id => return Some((("job", text(&job)), (changes, true))),
+                Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    let jobs = st.jobs.clone();
+    let end = stream::once(async move {
+        match jobs.job(id).await {
+            Ok(job) => ("job", text(&job)),
+            Err(_) => ("job", Utf8Bytes::from_static("null")),
+        }
+    });
+    Ok(until_shutdown(st, stream::select(log_feed(backlog, rx, which), changes).chain(end)))
+}
+
+/// SSE of a job's output: the last `lines` lines, every new line, then a `job` event.
+pub async fn follow_job(st: AppState, id: i64, lines: usize, which: LogStream) -> Result<Response, Failure> {
+    Ok(sse(job_feed(&st, id, lines, which).await?))
+}
+
+/// WS `/api/jobs/{id}/ws`: the job's output as `{"type":"log"}` messages, then `{"type":"job"}` when it ends.
+#[utoipa::path(get, path = "/api/jobs/{id}/ws", tag = "jobs",
+    params(("id" = i64, Path, description = "Job id")),
+    responses((status = 101, description = "WebSocket of JobUpdate messages"),
+        (status = 400, body = ctrl_proto::ErrorEnvelope), (status = 404, body = ctrl_proto::ErrorEnvelope)))]
+pub async fn job_ws(
+    State(st): State<AppState>,
+    crate::error::Path(id): crate::error::Path<i64>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, Failure> {
+    let feed = job_feed(&st, id, 1000, LogStream::All).await?.map(|(kind, t)| (kind, typed(kind, &t)));
+    Ok(upgrade(ws, SocketGuard::new(&st), st.shutdown.clone(), feed))
+}
+
+/// Wraps a feed's JSON text as `{"type": kind, "data": …}` for WebSocket clients.
+fn typed(kind: &str, data: &str) -> Utf8Bytes {
+    Utf8Bytes::from(format!("{{\"type\":\"{kind}\",\"data\":{data}}}"))
+}
+
+/// Every job change: queued, running, progress, ended.
+fn jobs_feed(st: &AppState) -> impl Stream<Item = Item> + Send + 'static {
+    let rx = st.jobs.subscribe();
+    let feed = stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(job) => return Some((("job", text(&job)), rx)),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    until_shutdown(st, feed)
+}
+
+/// WS `/api/jobs/ws`: every job change as a `JobInfo`.
+#[utoipa::path(get, path = "/api/jobs/ws", tag = "jobs",
+    responses((status = 101, description = "WebSocket of JobInfo messages"),
+        (status = 400, body = ctrl_proto::ErrorEnvelope)))]
+pub async fn jobs_ws(
+    State(st): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let feed = jobs_feed(&st);
+    upgrade(ws, SocketGuard::new(&st), st.shutdown.clone(), feed)
+}
+
+/// SSE `/api/jobs/stream`: `job` events.
+#[utoipa::path(get, path = "/api/jobs/stream", tag = "jobs",
+    responses((status = 200, description = "text/event-stream of `job` events",
+        content((ctrl_proto::SseEvent = "text/event-stream")))))]
+pub async fn jobs_sse(State(st): State<AppState>) -> Response {
+    sse(jobs_feed(&st))
 }
 
 fn new_lines(split: &mut LineSplitter, chunk: &Arc<Chunk>, which: LogStream) -> Vec<Item> {

@@ -7,10 +7,13 @@
 
 pub mod config;
 pub mod event;
+pub mod hex;
+pub mod job;
 pub mod role;
 pub mod service;
 
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use event::ServiceEvent;
+pub use job::JobStatus;
 pub use role::Role;
 pub use service::{Health, Status};

@@ -7,6 +7,7 @@
 mod access;
 mod envelope;
 mod host;
+mod jobs;
 mod objects;
 mod params;
 
@@ -14,6 +15,10 @@ pub use access::{AuditEntry, Me, TokenInfo, UserInfo};
 pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{
     Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,
+};
+pub use jobs::{
+    ActionInfo, BackupFile, BackupTarget, JobInfo, JobUpdate, NewSchedule, ParamInfo, RunAction,
+    ScheduleChange, ScheduleInfo,
 };
 pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate, SseEvent};
 pub use params::LogStream;

@@ -6,6 +6,8 @@
 
 mod audit;
 mod error;
+mod jobs;
+mod schedules;
 mod services;
 mod tokens;
 mod users;
@@ -17,6 +19,8 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 pub use error::StoreError;
+pub use jobs::{JobEnd, JobFilter};
+pub use schedules::ScheduleRow;
 pub use services::{ServiceRecord, ServiceRow};
 pub use users::Session;
 

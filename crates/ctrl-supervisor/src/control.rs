@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use crate::actor::{ActorMsg, Registry, ServiceHandle, Shared, spawn_actor};
 use crate::bus::EventBus;
 use crate::error::ControlError;
-use crate::logs::{Chunk, Stream, last_lines, log_path};
+use crate::logs::{Chunk, last_lines_of, logs_dir};
 use crate::snapshot::Snapshot;
 
 /// The most lines one log request returns.
@@ -213,20 +213,7 @@ impl Supervisor {
         let lines = lines.min(MAX_LOG_LINES);
         let dir = self.inner.state_dir.clone();
         let owned = name.to_owned();
-        let read = move || -> std::io::Result<Vec<LogLine>> {
-            let wanted: &[Stream] = match stream {
-                LogStream::Stdout => &[Stream::Stdout],
-                LogStream::Stderr => &[Stream::Stderr],
-                LogStream::All => &[Stream::Stdout, Stream::Stderr],
-            };
-            let mut all = Vec::new();
-            for s in wanted {
-                all.extend(last_lines(&log_path(&dir, &owned, *s), *s, lines)?);
-            }
-            all.sort_by(|a, b| a.ts.cmp(&b.ts));
-            let skip = all.len().saturating_sub(lines);
-            Ok(all.split_off(skip))
-        };
+        let read = move || last_lines_of(&logs_dir(&dir), &owned, lines, stream);
         tokio::task::spawn_blocking(read)
             .await
             .map_err(|e| ControlError::Logs(name.into(), std::io::Error::other(e)))?

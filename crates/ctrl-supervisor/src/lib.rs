@@ -12,7 +12,7 @@ mod bus;
 mod control;
 mod deps;
 mod error;
-mod group;
+pub mod group;
 mod launch;
 pub mod logs;
 mod orphans;

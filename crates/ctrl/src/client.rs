@@ -86,6 +86,11 @@ impl Client {
         decode(self.call_with(Method::POST, path, Some(body.to_string()))?)
     }
 
+    /// PATCH a JSON body and decode the envelope's data.
+    pub fn patch_json<T: DeserializeOwned>(&self, path: &str, body: &serde_json::Value) -> anyhow::Result<T> {
+        decode(self.call_with(Method::PATCH, path, Some(body.to_string()))?)
+    }
+
     /// DELETE and decode the envelope's data.
     pub fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         decode(self.call(Method::DELETE, path)?)

@@ -79,6 +79,30 @@ enum Command {
     Ports(cmd::ports::PortsArgs),
     /// A live view of the host and the services (Ctrl-C to leave).
     Watch(cmd::watch::WatchArgs),
+    /// List the whitelisted actions and their parameters.
+    Actions {
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an action and follow its job to the end.
+    Run(cmd::jobs::RunArgs),
+    /// List jobs, newest first.
+    Jobs(cmd::jobs::JobsArgs),
+    /// Show, follow or cancel one job.
+    #[command(subcommand)]
+    Job(cmd::jobs::JobCmd),
+    /// Manage schedules.
+    #[command(subcommand)]
+    Schedule(cmd::schedule::ScheduleCmd),
+    /// List backup targets, or the backups of one.
+    Backups {
+        /// A target: list its backups.
+        target: Option<String>,
+        /// Print JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage dashboard users (works without a running daemon).
     #[command(subcommand)]
     User(cmd::user::UserCmd),
@@ -107,6 +131,12 @@ fn main() -> ExitCode {
         Command::Ps(args) => cmd::ps::run(config, remote, args),
         Command::Ports(args) => cmd::ports::run(config, remote, args),
         Command::Watch(args) => cmd::watch::run(config, remote, args),
+        Command::Actions { json } => cmd::jobs::actions(config, remote, json),
+        Command::Run(args) => cmd::jobs::run(config, remote, args),
+        Command::Jobs(args) => cmd::jobs::list(config, remote, args),
+        Command::Job(c) => cmd::jobs::job(config, remote, c),
+        Command::Schedule(c) => cmd::schedule::run(config, remote, c),
+        Command::Backups { target, json } => cmd::backups::run(config, remote, target.as_deref(), json),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),

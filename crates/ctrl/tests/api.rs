@@ -5,75 +5,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::http::{Api, assert_failure, client, eventually};
 use common::{Daemon, fixture, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap()
-}
-
-struct Api<'a> {
-    d: &'a Daemon,
-    http: reqwest::Client,
-    token: String,
-}
-
-impl<'a> Api<'a> {
-    fn new(d: &'a Daemon) -> Api<'a> {
-        Api { d, http: client(), token: d.token() }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
-        let res = self.http.request(method, self.d.url(path)).bearer_auth(&self.token).send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
-        (status, body)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path).await
-    }
-
-    async fn post(&self, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path).await
-    }
-
-    /// The data of a successful answer.
-    async fn data(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        assert_eq!(body["success"], true, "{path}: {body}");
-        body["data"].clone()
-    }
-}
-
-/// Polls an async condition every 20 ms until it gives `Some`, or panics after `limit`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut cond: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = cond().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A failure is the envelope with the status its code maps to.
-fn assert_failure(status: StatusCode, body: &Value, want: StatusCode, code: &str) {
-    assert_eq!(status, want, "{body}");
-    assert_eq!(body["success"], false, "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    let msg = body["error"].as_str().expect("an error message");
-    assert!(!msg.is_empty());
-    assert!(body.get("data").is_none(), "{body}");
-}
 
 const SLEEPER: &str = "[services.sleeper]\ncommand = [\"sleep\", \"1000\"]\n";
 

@@ -1,6 +1,9 @@
 //! Handlers, one file per resource.
 
 pub mod access;
+pub mod backups;
+pub mod jobs;
 pub mod root;
+pub mod schedules;
 pub mod services;
 pub mod system;

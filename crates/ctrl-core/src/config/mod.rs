@@ -4,6 +4,8 @@
 //! [`Config`] whose relative paths are resolved against the file's folder, or every
 //! problem found, each naming file, line, column and key.
 
+mod action;
+mod check_actions;
 mod error;
 mod locate;
 mod server;
@@ -16,8 +18,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use action::{
+    ActionKind, ActionSpec, BackupSource, Missed, ParamSpec, ParamType, ParamValue, Retention, ScheduleSpec,
+    ServiceOp,
+};
 pub use error::{ConfigError, ConfigErrors};
-pub use server::{MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
+pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
     Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,
     StartLimit, StopSignal,
@@ -41,6 +47,15 @@ pub struct Config {
     /// `[services.NAME]`: the supervised services, by name.
     #[serde(default)]
     pub services: BTreeMap<String, ServiceSpec>,
+    /// `[actions.NAME]`: whitelisted commands, service controls and backups.
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionSpec>,
+    /// `[schedules.NAME]`: actions run at cron times (more can be added over the API).
+    #[serde(default)]
+    pub schedules: BTreeMap<String, ScheduleSpec>,
+    /// `[backups]`: where backups are kept.
+    #[serde(default)]
+    pub backups: BackupsConfig,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.
@@ -88,6 +103,24 @@ impl Config {
                 spec.env_file = Some(under(base, f));
             }
         }
+        for spec in self.actions.values_mut() {
+            spec.cwd = Some(under(base, spec.cwd.as_deref().unwrap_or(Path::new("."))));
+            if let Some(p) = spec.source.as_mut().and_then(|s| s.path.as_mut()) {
+                *p = under(base, p);
+            }
+            if let Some(p) = &mut spec.into {
+                *p = under(base, p);
+            }
+            for param in spec.params.values_mut() {
+                if let Some(r) = &mut param.root {
+                    *r = under(base, r);
+                }
+            }
+        }
+        self.backups.dir = Some(match self.backups.dir.take() {
+            Some(d) => under(base, &d),
+            None => self.server.state_dir.join("backups"),
+        });
         self.storage.url = Some(match self.storage.url.take() {
             None => format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display()),
             Some(url) => match url.strip_prefix("sqlite://") {
@@ -103,7 +136,11 @@ impl Config {
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(v) = get("CTRL_STATE_DIR") {
             let old_db = format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display());
+            let old_backups = self.server.state_dir.join("backups");
             self.server.state_dir = PathBuf::from(v);
+            if self.backups.dir.as_deref() == Some(old_backups.as_path()) {
+                self.backups.dir = Some(self.server.state_dir.join("backups"));
+            }
             if self.storage.url.as_deref() == Some(old_db.as_str()) {
                 self.storage.url =
                     Some(format!("sqlite://{}", self.server.state_dir.join("ctrl.db").display()));

@@ -104,3 +104,11 @@ impl Default for MonitorConfig {
         }
     }
 }
+
+/// `[backups]`.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupsConfig {
+    /// The backups root: `<dir>/<target>/<time>.<ext>` (default `state_dir/backups`).
+    pub dir: Option<PathBuf>,
+}

@@ -174,3 +174,74 @@ fn cors_origins_must_be_origins() {
     c.apply_env(|k| (k == "CTRL_CORS_ORIGINS").then(|| "https://x.example/".into())).unwrap();
     assert_eq!(c.server.cors_origins, ["https://x.example/"]);
 }
+
+const JOBS: &str = r#"
+[services.web]
+command = "sleep 1000"
+
+[actions.deploy]
+command = ["./deploy.sh", "{env}", "--tag={tag}"]
+timeout = "5m"
+concurrency = 1
+role = "operator"
+confirm = true
+params.env = { type = "enum", values = ["staging", "prod"] }
+params.tag = { type = "string", pattern = "^[a-z0-9.-]{1,32}$" }
+params.count = { type = "int", min = 1, max = 10, default = 1 }
+params.file = { type = "path", root = "uploads" }
+
+[actions.restart-web]
+kind = "service"
+service = "web"
+operation = "restart"
+
+[actions.backup-docs]
+kind = "backup"
+source = { path = "docs" }
+target = "docs"
+retention = { keep = 7, max_age = "30d" }
+
+[schedules.nightly-docs]
+action = "backup-docs"
+cron = "0 2 * * *"
+timezone = "UTC"
+missed = "run_once"
+params = {}
+"#;
+
+#[test]
+fn design_actions_and_schedules_parse_and_resolve_paths() {
+    let c = parse(Path::new("/srv/app/ctrl.toml"), JOBS).unwrap();
+    let deploy = &c.actions["deploy"];
+    assert_eq!(deploy.params["file"].root.as_deref(), Some(Path::new("/srv/app/uploads")));
+    assert_eq!(deploy.timeout.0, Duration::from_secs(300));
+    let backup = &c.actions["backup-docs"];
+    assert_eq!(backup.kind, ActionKind::Backup);
+    assert_eq!(backup.source.as_ref().unwrap().path.as_deref(), Some(Path::new("/srv/app/docs")));
+    assert_eq!(c.schedules["nightly-docs"].missed, Missed::RunOnce);
+    assert_eq!(c.backups.dir.as_deref(), Some(Path::new("/srv/app/state/backups")));
+}
+
+#[test]
+fn action_mistakes_are_located() {
+    let text = "[actions.a]\ncommand = [\"echo\", \"{who}\"]\n\n[actions.b]\nkind = \"service\"\nservice = \"nope\"\noperation = \"start\"\nsource = { path = \"x\" }\n\n[schedules.s]\naction = \"a\"\ncron = \"daily@25:00\"\n";
+    let e = errs(text);
+    let got: Vec<_> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(
+        got,
+        [
+            ("actions.a.command", 2),
+            ("actions.b.source", 8),
+            ("actions.b.service", 6),
+            ("schedules.s.cron", 12)
+        ],
+        "{e:#?}"
+    );
+    assert!(e[0].message.contains("'{who}' names no parameter"));
+    let e = errs(
+        "[actions.a]\ncommand = [\"x\"]\nparams.n = { type = \"int\", pattern = \"x\", min = 5, max = 1 }\n",
+    );
+    let msgs: Vec<_> = e.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(msgs, ["'pattern' applies only to type \"string\"", "min is above max"], "{e:#?}");
+    assert!(errs("[actions.a]\ncommand = [\"x\"]\nrole = \"root\"\n")[0].message.contains("unknown variant"));
+}

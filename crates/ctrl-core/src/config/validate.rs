@@ -12,7 +12,7 @@ pub struct Problem {
     pub message: String,
 }
 
-fn problem(key: &[&str], message: impl Into<String>) -> Problem {
+pub(super) fn problem(key: &[&str], message: impl Into<String>) -> Problem {
     Problem { key: key.iter().map(|s| s.to_string()).collect(), message: message.into() }
 }
 
@@ -37,6 +37,7 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     for (name, spec) in &config.services {
         service(name, spec, &config.services, &mut out);
     }
+    super::check_actions::check(config, &mut out);
     if let Some(cycle) = find_cycle(&config.services) {
         let first = cycle[0].clone();
         out.push(problem(
@@ -64,8 +65,8 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A service name must be usable as a file name and in a URL path.
-fn valid_name(name: &str) -> bool {
+/// A service (action, schedule, backup target) name must be usable as a file name and in a URL path.
+pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')

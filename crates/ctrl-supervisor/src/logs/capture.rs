@@ -19,7 +19,18 @@ const READ_SIZE: usize = 256 * 1024;
 const MAX_LINE: usize = 64 * 1024;
 
 /// Copies `pipe` into `sink` until EOF. A final partial line gets a newline.
-pub async fn capture<R: AsyncRead + AsFd + Unpin>(mut pipe: R, sink: Arc<LogSink>) {
+pub async fn capture<R: AsyncRead + AsFd + Unpin>(pipe: R, sink: Arc<LogSink>) {
+    capture_with(pipe, sink, |_| {}).await
+}
+
+/// [`capture`], also handing every complete line (without its newline) to
+/// `on_line`: how jobs read their progress markers. Lines are only seen in the
+/// timestamped format, which frames them.
+pub async fn capture_with<R, F>(mut pipe: R, sink: Arc<LogSink>, mut on_line: F)
+where
+    R: AsyncRead + AsFd + Unpin,
+    F: FnMut(&[u8]),
+{
     // A bigger pipe means fewer wake-ups for chatty children; best effort.
     let _ = nix::fcntl::fcntl(pipe.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
     let mut buf = BytesMut::new();
@@ -39,7 +50,7 @@ pub async fn capture<R: AsyncRead + AsFd + Unpin>(mut pipe: R, sink: Arc<LogSink
             if !partial.is_empty() {
                 partial.push(b'\n');
                 sink.publish(b"\n", &ts);
-                write_lines(&sink, &ts, stream, &partial, &mut out);
+                write_lines(&sink, &ts, stream, &partial, &mut out, &mut on_line);
             }
             return;
         }
@@ -56,7 +67,7 @@ pub async fn capture<R: AsyncRead + AsFd + Unpin>(mut pipe: R, sink: Arc<LogSink
             };
             if cut > 0 {
                 let rest = partial.split_off(cut);
-                write_lines(&sink, &ts, stream, &partial, &mut out);
+                write_lines(&sink, &ts, stream, &partial, &mut out, &mut on_line);
                 partial = rest;
             }
         } else {
@@ -73,12 +84,20 @@ fn write_file(sink: &LogSink, bytes: &[u8]) {
 }
 
 /// Writes complete `lines` (each ending in `\n`), prefixed in timestamped format.
-fn write_lines(sink: &LogSink, ts: &str, stream: &[u8], lines: &[u8], out: &mut Vec<u8>) {
+fn write_lines(
+    sink: &LogSink,
+    ts: &str,
+    stream: &[u8],
+    lines: &[u8],
+    out: &mut Vec<u8>,
+    on_line: &mut impl FnMut(&[u8]),
+) {
     if !sink.timestamped() {
         return write_file(sink, lines);
     }
     out.clear();
     for line in lines.split_inclusive(|b| *b == b'\n') {
+        on_line(line.strip_suffix(b"\n").unwrap_or(line));
         out.extend_from_slice(ts.as_bytes());
         out.push(b' ');
         out.extend_from_slice(stream);

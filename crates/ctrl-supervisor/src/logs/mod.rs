@@ -11,9 +11,9 @@ mod sink;
 
 use std::path::{Path, PathBuf};
 
-pub use capture::capture;
+pub use capture::{capture, capture_with};
 pub use follow::{Chunk, LineSplitter};
-pub use read::last_lines;
+pub use read::{last_lines, last_lines_of};
 pub use sink::LogSink;
 
 /// Which pipe a chunk came from.
@@ -38,4 +38,9 @@ impl Stream {
 /// The current log file of one stream of one service.
 pub fn log_path(state_dir: &Path, service: &str, stream: Stream) -> PathBuf {
     state_dir.join("logs").join(format!("{service}.{}.log", stream.as_str()))
+}
+
+/// The folder of the service logs.
+pub fn logs_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs")
 }

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use ctrl_proto::LogLine;
+use ctrl_proto::{LogLine, LogStream};
 
 use super::Stream;
 
@@ -25,6 +25,23 @@ fn parse_line(raw: &[u8], stream: Stream) -> LogLine {
         };
     }
     LogLine { ts: None, stream: stream.as_str().to_owned(), line: text.into_owned() }
+}
+
+/// The last `n` lines of both streams of `<dir>/<stem>.{stdout,stderr}.log`
+/// (or one of them), merged in time order.
+pub fn last_lines_of(dir: &Path, stem: &str, n: usize, which: LogStream) -> io::Result<Vec<LogLine>> {
+    let wanted: &[Stream] = match which {
+        LogStream::Stdout => &[Stream::Stdout],
+        LogStream::Stderr => &[Stream::Stderr],
+        LogStream::All => &[Stream::Stdout, Stream::Stderr],
+    };
+    let mut all = Vec::new();
+    for s in wanted {
+        all.extend(last_lines(&dir.join(format!("{stem}.{}.log", s.as_str())), *s, n)?);
+    }
+    all.sort_by(|a, b| a.ts.cmp(&b.ts));
+    let skip = all.len().saturating_sub(n);
+    Ok(all.split_off(skip))
 }
 
 /// The last `n` lines of `path` and, if it has fewer, of `path.1`, `path.2`, … (oldest first).

@@ -1,12 +1,15 @@
 //! One file per subcommand.
 
+pub mod backups;
 pub mod check;
 pub mod control;
 pub mod events;
+pub mod jobs;
 pub mod logs;
 pub mod ports;
 pub mod ps;
 pub mod reload;
+pub mod schedule;
 pub mod service;
 pub mod stats;
 pub mod status;

@@ -74,6 +74,7 @@ impl Server {
         let reload_daemon = daemon.clone();
         let parts = Parts {
             sup,
+            jobs: daemon.jobs.clone(),
             monitor: host,
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();

@@ -42,6 +42,8 @@ pub fn init_tracing() {
 pub struct Daemon {
     /// The control layer.
     pub sup: Supervisor,
+    /// The job runner and scheduler.
+    pub jobs: ctrl_jobs::Jobs,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -61,7 +63,9 @@ impl Daemon {
             tracing::warn!("reload refused: {e:#}");
             ApiError::new(ctrl_proto::ErrorCode::Validation, self.without_paths(format!("{e:#}")))
         })?;
-        let report = self.sup.reload(new).await.map_err(ApiError::from)?;
+        let report = self.sup.reload(new.clone()).await.map_err(ApiError::from)?;
+        self.jobs.set_config(&new);
+        self.jobs.sync_schedules(&new).await.map_err(ApiError::from)?;
         tracing::info!(?report, "config reloaded");
         Ok(report)
     }
@@ -96,10 +100,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     // hash stays in the store, so it is not brought back at the next start).
     store.add_token("initial", &token.hash(), ctrl_core::Role::Admin, None, None).await?;
     let count = config.services.len();
+    let jobs_config = config.clone();
     let sup = Supervisor::new(config, store.clone()).await?;
+    let jobs = ctrl_jobs::Jobs::new(&jobs_config, store.clone(), sup.clone()).await?;
+    jobs.sync_schedules(&jobs_config).await?;
+    let (scheduler_stop, scheduler_rx) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(ctrl_jobs::scheduler::run(
+        jobs.clone(),
+        std::sync::Arc::new(ctrl_jobs::SystemClock),
+        scheduler_rx,
+    ));
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
-    let daemon = Daemon { sup: sup.clone(), config_path };
+    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), config_path };
     let server = http::Server::start(&daemon, server_settings, tcp, tls, unix)?;
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
@@ -118,6 +131,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
+    let _ = scheduler_stop.send(true);
+    let _ = scheduler.await;
+    jobs.shutdown().await;
     tracing::info!("stopping every service (signal again to kill them at once)");
     // The socket stays up while stopping (status and stop still answer; starts are refused).
     let shutdown = sup.shutdown();

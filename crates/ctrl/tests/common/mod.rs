@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod http;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ctrl");
 
 /// The folder of test fixtures (small scripts).

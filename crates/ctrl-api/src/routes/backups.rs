@@ -1,0 +1,78 @@
+//! `/api/backups`: what backups exist, and their download.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use ctrl_proto::{BackupFile, BackupTarget, Envelope, ErrorCode, ErrorEnvelope};
+use tower::ServiceExt;
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, Failure, Path, ok};
+use crate::state::AppState;
+
+fn unreadable(e: std::io::Error) -> Failure {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => Failure::new(ErrorCode::NotFound, "no such backup target"),
+        std::io::ErrorKind::InvalidInput => Failure::bad_request(e.to_string()),
+        _ => {
+            tracing::error!(error = %e, "cannot read the backups folder");
+            Failure::new(ErrorCode::Internal, "internal error; see the daemon's log")
+        }
+    }
+}
+
+/// Every backup target with its count, size and newest backup.
+#[utoipa::path(get, path = "/api/backups", tag = "jobs",
+    responses((status = 200, body = Envelope<Vec<BackupTarget>>)))]
+pub async fn targets(State(st): State<AppState>) -> ApiResult<Vec<BackupTarget>> {
+    let root = st.jobs.backups_dir().to_path_buf();
+    let list = tokio::task::spawn_blocking(move || ctrl_jobs::backup_targets(&root))
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?;
+    ok(list.map_err(unreadable)?)
+}
+
+/// The backups of one target, newest first.
+#[utoipa::path(get, path = "/api/backups/{target}", tag = "jobs",
+    params(("target" = String, Path, description = "Backup target")),
+    responses((status = 200, body = Envelope<Vec<BackupFile>>), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
+pub async fn files(State(st): State<AppState>, Path(target): Path<String>) -> ApiResult<Vec<BackupFile>> {
+    let root = st.jobs.backups_dir().to_path_buf();
+    let list = tokio::task::spawn_blocking(move || ctrl_jobs::backup_files(&root, &target))
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?;
+    ok(list.map_err(unreadable)?)
+}
+
+/// Downloads a backup, streamed from disk in constant memory, with `Range`
+/// support for resumed downloads. Names are checked and the resolved path must
+/// stay inside the backups root.
+#[utoipa::path(get, path = "/api/backups/{target}/{file}", tag = "jobs",
+    params(("target" = String, Path, description = "Backup target"), ("file" = String, Path, description = "Backup file name")),
+    responses((status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 404, body = ErrorEnvelope)))]
+pub async fn download(
+    State(st): State<AppState>,
+    c: Caller,
+    Path((target, file)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, Failure> {
+    let path = ctrl_jobs::file_path(st.jobs.backups_dir(), &target, &file)
+        .map_err(|e| Failure::new(ErrorCode::NotFound, e))?;
+    let ranged = req.headers().contains_key(axum::http::header::RANGE);
+    if !ranged {
+        let where_ = format!("backup:{target}/{file}");
+        st.audit(&c.principal.actor, "download", Some(&where_), c.address.clone(), "ok", None).await;
+    }
+    let mut res = tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
+        .into_response();
+    let disposition = format!("attachment; filename=\"{file}\"");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&disposition) {
+        res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}

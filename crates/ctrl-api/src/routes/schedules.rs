@@ -1,0 +1,89 @@
+//! `/api/schedules`: actions run at cron times, kept across restarts.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, NewSchedule, ScheduleChange, ScheduleInfo};
+
+use crate::auth::Caller;
+use crate::error::{ApiResult, Body, Failure, Path, ok};
+use crate::state::AppState;
+
+/// Every schedule with its next five run times.
+#[utoipa::path(get, path = "/api/schedules", tag = "jobs",
+    responses((status = 200, body = Envelope<Vec<ScheduleInfo>>)))]
+pub async fn list(State(st): State<AppState>) -> ApiResult<Vec<ScheduleInfo>> {
+    ok(st.jobs.schedules().await?)
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/api/schedules/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "Schedule name")),
+    responses((status = 200, body = Envelope<ScheduleInfo>), (status = 404, body = ErrorEnvelope)))]
+pub async fn get(State(st): State<AppState>, Path(name): Path<String>) -> ApiResult<ScheduleInfo> {
+    ok(st.jobs.schedule(&name).await?)
+}
+
+/// Adds a schedule (201). The caller's role must allow running its action;
+/// 409 when the name is taken, 422 for a bad time, action or parameters.
+#[utoipa::path(post, path = "/api/schedules", tag = "jobs", request_body = NewSchedule,
+    responses((status = 201, body = Envelope<ScheduleInfo>), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
+pub async fn add(
+    State(st): State<AppState>,
+    c: Caller,
+    Body(s): Body<NewSchedule>,
+) -> Result<Response, Failure> {
+    let action = st.jobs.action(&s.action)?;
+    let actor = c.principal.actor.to_string();
+    let target = format!("schedule:{}", s.name);
+    if !c.principal.role.allows(action.role) {
+        let msg = format!(
+            "your role ({}) cannot schedule '{}'; it needs {}",
+            c.principal.role, s.action, action.role
+        );
+        st.audit(&actor, "forbidden", Some(&target), c.address.clone(), "denied", Some(&msg)).await;
+        return Err(Failure::new(ErrorCode::Forbidden, msg));
+    }
+    let done = st.jobs.add_schedule(&s).await;
+    let detail = format!("{} {} ({})", s.action, s.cron, s.timezone.as_deref().unwrap_or("UTC"));
+    let result = if done.is_ok() { "ok" } else { "failed" };
+    st.audit(&actor, "schedule.add", Some(&target), c.address.clone(), result, Some(&detail)).await;
+    Ok((StatusCode::CREATED, ok(done?)).into_response())
+}
+
+/// Removes a schedule made over the API (409 for those of the config file).
+#[utoipa::path(delete, path = "/api/schedules/{name}", tag = "jobs",
+    params(("name" = String, Path, description = "Schedule name")),
+    responses((status = 200, body = Envelope<ScheduleInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn remove(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<ScheduleInfo> {
+    let done = st.jobs.remove_schedule(&name).await;
+    let result = if done.is_ok() { "ok" } else { "failed" };
+    let target = format!("schedule:{name}");
+    st.audit(&c.principal.actor, "schedule.remove", Some(&target), c.address.clone(), result, None).await;
+    ok(done?)
+}
+
+/// Enables or disables a schedule made over the API.
+#[utoipa::path(patch, path = "/api/schedules/{name}", tag = "jobs", request_body = ScheduleChange,
+    params(("name" = String, Path, description = "Schedule name")),
+    responses((status = 200, body = Envelope<ScheduleInfo>), (status = 404, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope)))]
+pub async fn change(
+    State(st): State<AppState>,
+    c: Caller,
+    Path(name): Path<String>,
+    Body(ch): Body<ScheduleChange>,
+) -> ApiResult<ScheduleInfo> {
+    let done = st.jobs.set_schedule_enabled(&name, ch.enabled).await;
+    let result = if done.is_ok() { "ok" } else { "failed" };
+    let verb = if ch.enabled { "schedule.enable" } else { "schedule.disable" };
+    let target = format!("schedule:{name}");
+    st.audit(&c.principal.actor, verb, Some(&target), c.address.clone(), result, None).await;
+    ok(done?)
+}

@@ -1,0 +1,264 @@
+//! The job runner's handle: submit, watch, cancel and read jobs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ctrl_core::Config;
+use ctrl_core::config::ActionSpec;
+use ctrl_proto::{ActionInfo, JobInfo, LogLine, LogStream, RunAction};
+use ctrl_store::{JobFilter, Store};
+use ctrl_supervisor::Supervisor;
+use ctrl_supervisor::logs::{Chunk, last_lines_of};
+use tokio::sync::{Semaphore, broadcast, watch};
+
+use crate::error::JobError;
+use crate::plan::{self, Planned};
+
+/// Lines of a job's output readable at once.
+pub const MAX_LOG_LINES: usize = 100_000;
+
+/// A job that has not ended: how to stop it, its live output, and its state now.
+pub(crate) struct Live {
+    pub cancel: watch::Sender<bool>,
+    pub follow: broadcast::Sender<Arc<Chunk>>,
+    pub info: JobInfo,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub sup: Supervisor,
+    pub state_dir: PathBuf,
+    pub backups_dir: PathBuf,
+    pub actions: RwLock<BTreeMap<String, ActionSpec>>,
+    pub live: Mutex<HashMap<i64, Live>>,
+    slots: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
+    pub updates: broadcast::Sender<JobInfo>,
+    /// Wakes the scheduler when schedules change.
+    pub wake: tokio::sync::Notify,
+    closing: AtomicBool,
+}
+
+/// The job runner: every action run is a job, persisted in `job_history`,
+/// observable while it runs and afterwards. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs(pub(crate) Arc<Inner>);
+
+impl Jobs {
+    /// A runner for `config`'s actions. Jobs a previous daemon left unfinished are
+    /// recorded as cancelled.
+    pub async fn new(config: &Config, store: Store, sup: Supervisor) -> Result<Jobs, JobError> {
+        let ended = store.end_interrupted_jobs("interrupted: the daemon stopped while it ran").await?;
+        if ended > 0 {
+            tracing::warn!(jobs = ended, "jobs left unfinished by the previous daemon are marked cancelled");
+        }
+        let state_dir = config.server.state_dir.clone();
+        std::fs::create_dir_all(state_dir.join("jobs")).map_err(|e| JobError::Logs(0, e))?;
+        Ok(Jobs(Arc::new(Inner {
+            store,
+            sup,
+            backups_dir: config.backups.dir.clone().unwrap_or_else(|| state_dir.join("backups")),
+            state_dir,
+            actions: RwLock::new(config.actions.clone()),
+            live: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
+            updates: broadcast::channel(1024).0,
+            wake: tokio::sync::Notify::new(),
+            closing: AtomicBool::new(false),
+        })))
+    }
+
+    /// Takes the actions of a reloaded config; running jobs go on as they were.
+    pub fn set_config(&self, config: &Config) {
+        *self.0.actions.write().unwrap_or_else(|p| p.into_inner()) = config.actions.clone();
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The backups root.
+    pub fn backups_dir(&self) -> &std::path::Path {
+        &self.0.backups_dir
+    }
+
+    pub(crate) fn spec(&self, name: &str) -> Result<ActionSpec, JobError> {
+        let actions = self.0.actions.read().unwrap_or_else(|p| p.into_inner());
+        actions.get(name).cloned().ok_or_else(|| JobError::UnknownAction(name.to_owned()))
+    }
+
+    /// Every action with its parameter schema.
+    pub fn actions(&self) -> Vec<ActionInfo> {
+        let actions = self.0.actions.read().unwrap_or_else(|p| p.into_inner());
+        actions.iter().map(|(n, s)| plan::info(n, s)).collect()
+    }
+
+    /// One action.
+    pub fn action(&self, name: &str) -> Result<ActionInfo, JobError> {
+        Ok(plan::info(name, &self.spec(name)?))
+    }
+
+    /// Checks a request and queues the job; answers at once with the job (queued or running).
+    pub async fn submit(&self, name: &str, req: &RunAction, triggered_by: &str) -> Result<JobInfo, JobError> {
+        let spec = self.spec(name)?;
+        let info = plan::info(name, &spec);
+        if info.confirm && !req.confirm {
+            return Err(JobError::NeedsConfirmation(name.to_owned()));
+        }
+        let planned = plan::plan(name, &spec, &req.params)?;
+        self.enqueue(name, &spec, planned, triggered_by).await
+    }
+
+    /// Queues a job whose request is already checked (schedules skip the confirmation).
+    pub(crate) async fn submit_unattended(
+        &self,
+        name: &str,
+        params: &BTreeMap<String, ctrl_core::config::ParamValue>,
+        triggered_by: &str,
+    ) -> Result<JobInfo, JobError> {
+        let spec = self.spec(name)?;
+        let planned = plan::plan(name, &spec, params)?;
+        self.enqueue(name, &spec, planned, triggered_by).await
+    }
+
+    async fn enqueue(
+        &self,
+        name: &str,
+        spec: &ActionSpec,
+        planned: Planned,
+        triggered_by: &str,
+    ) -> Result<JobInfo, JobError> {
+        if self.0.closing.load(Ordering::SeqCst) {
+            return Err(JobError::ShuttingDown);
+        }
+        let job = self.0.store.add_job(spec.kind.as_str(), Some(name), &planned.params, triggered_by).await?;
+        let (cancel, cancel_rx) = watch::channel(false);
+        let follow = broadcast::channel(256).0;
+        self.0
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.id, Live { cancel, follow: follow.clone(), info: job.clone() });
+        let _ = self.0.updates.send(job.clone());
+        let slot = self.slot(name, spec.concurrency);
+        tokio::spawn(crate::run::run(self.clone(), job.clone(), planned, slot, cancel_rx, follow));
+        Ok(job)
+    }
+
+    /// The semaphore that limits runs of one action at once.
+    fn slot(&self, name: &str, concurrency: u32) -> Arc<Semaphore> {
+        let mut slots = self.0.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = slots
+            .entry(name.to_owned())
+            .or_insert_with(|| (concurrency, Arc::new(Semaphore::new(concurrency as usize))));
+        if entry.0 != concurrency {
+            *entry = (concurrency, Arc::new(Semaphore::new(concurrency as usize)));
+        }
+        entry.1.clone()
+    }
+
+    /// A job as it is now.
+    pub async fn job(&self, id: i64) -> Result<JobInfo, JobError> {
+        if let Some(l) = self.0.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok(l.info.clone());
+        }
+        self.0.store.job(id).await?.ok_or(JobError::UnknownJob(id))
+    }
+
+    /// Jobs matching `filter`, newest first; live ones as they are now.
+    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobInfo>, JobError> {
+        let mut jobs = self.0.store.jobs(filter).await?;
+        let live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+        for j in &mut jobs {
+            if let Some(l) = live.get(&j.id) {
+                *j = l.info.clone();
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Cancels a queued or running job and waits (a bounded while) until it has ended.
+    pub async fn cancel(&self, id: i64) -> Result<JobInfo, JobError> {
+        let mut updates = self.0.updates.subscribe();
+        let sent = {
+            let live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.get(&id).map(|l| l.cancel.send_replace(true))
+        };
+        if sent.is_none() {
+            let job = self.job(id).await?;
+            return Err(JobError::Conflict(format!("job {id} has already ended ({})", job.status)));
+        }
+        let wait = async {
+            loop {
+                match updates.recv().await {
+                    Ok(j) if j.id == id && j.status.is_final() => return,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                }
+            }
+        };
+        let _ = tokio::time::timeout(crate::exec::STOP_GRACE + Duration::from_secs(10), wait).await;
+        self.job(id).await
+    }
+
+    /// The last `lines` lines of a job's output.
+    pub async fn logs(&self, id: i64, lines: usize, which: LogStream) -> Result<Vec<LogLine>, JobError> {
+        self.job(id).await?;
+        let dir = self.0.state_dir.join("jobs");
+        let read = move || last_lines_of(&dir, &id.to_string(), lines.min(MAX_LOG_LINES), which);
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| JobError::Logs(id, std::io::Error::other(e)))?
+            .map_err(|e| JobError::Logs(id, e))
+    }
+
+    /// Live output of a job from now on; `None` once it has ended.
+    pub fn follow(&self, id: i64) -> Option<broadcast::Receiver<Arc<Chunk>>> {
+        self.0.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id).map(|l| l.follow.subscribe())
+    }
+
+    /// Every job change (queued, running, progress, ended).
+    pub fn subscribe(&self) -> broadcast::Receiver<JobInfo> {
+        self.0.updates.subscribe()
+    }
+
+    /// Refuses new jobs, cancels the live ones and waits (bounded) for them to end.
+    pub async fn shutdown(&self) {
+        self.0.closing.store(true, Ordering::SeqCst);
+        let ids: Vec<i64> = {
+            let live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.values().for_each(|l| {
+                l.cancel.send_replace(true);
+            });
+            live.keys().copied().collect()
+        };
+        let deadline = tokio::time::Instant::now() + crate::exec::STOP_GRACE + Duration::from_secs(5);
+        for id in ids {
+            while self.0.live.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id)
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Records a change of a live job and tells every watcher.
+    pub(crate) fn publish(&self, id: i64, change: impl FnOnce(&mut JobInfo)) {
+        let info = {
+            let mut live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(l) = live.get_mut(&id) else { return };
+            change(&mut l.info);
+            l.info.clone()
+        };
+        let _ = self.0.updates.send(info);
+    }
+
+    /// Forgets a job that ended (its followers' streams end) and announces its end.
+    pub(crate) fn retire(&self, info: JobInfo) {
+        self.0.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&info.id);
+        let _ = self.0.updates.send(info);
+    }
+}
