@@ -2,12 +2,14 @@
 //! all served from assets inside the binary (vendored from their npm packages:
 //! only the files the pages load).
 
-use crate::error::Path;
+use crate::error::{Failure, Path};
 use crate::ui::embedded;
 use axum::Router;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::{Html, Redirect};
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, VARY};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use ctrl_proto::ErrorCode;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -22,6 +24,7 @@ Send the token from `state_dir/token` as `Authorization: Bearer …`."),
     tags((name = "system", description = "Host statistics, processes and ports"),
         (name = "services", description = "Supervised services"),
         (name = "jobs", description = "Actions, jobs, schedules and backups"),
+        (name = "alerts", description = "Alert rules, channels and what was sent"),
         (name = "access", description = "Login, users, API tokens and the audit log"),
         (name = "meta", description = "Health, metrics and API info"))
 )]
@@ -73,32 +76,66 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// Swagger UI's files (from the npm package swagger-ui-dist 5.32.6, Apache-2.0) and our page.
+/// Swagger UI's small files and our page (swagger-ui-dist 5.32.6, Apache-2.0).
 const SWAGGER: &[(&str, &str, &str)] = &[
     ("", "text/html; charset=utf-8", include_str!("../assets/swagger/index.html")),
     ("init.js", "application/javascript", include_str!("../assets/swagger/init.js")),
+    ("index.css", "text/css", include_str!("../assets/swagger/index.css")),
+];
+
+/// Swagger UI's bundles, kept zstd-compressed (`zstd -19`): 2 MB of text is 0.45 MB.
+const SWAGGER_PACKED: &[(&str, &str, &[u8])] = &[
     (
         "swagger-ui-bundle.js",
         "application/javascript",
-        include_str!("../assets/swagger/swagger-ui-bundle.js"),
+        include_bytes!("../assets/swagger/swagger-ui-bundle.js.zst"),
     ),
     (
         "swagger-ui-standalone-preset.js",
         "application/javascript",
-        include_str!("../assets/swagger/swagger-ui-standalone-preset.js"),
+        include_bytes!("../assets/swagger/swagger-ui-standalone-preset.js.zst"),
     ),
-    ("swagger-ui.css", "text/css", include_str!("../assets/swagger/swagger-ui.css")),
-    ("index.css", "text/css", include_str!("../assets/swagger/index.css")),
+    ("swagger-ui.css", "text/css", include_bytes!("../assets/swagger/swagger-ui.css.zst")),
 ];
 
 /// Vendored files change only with the binary.
 const VENDORED: &str = "public, max-age=3600";
 
-/// ReDoc's bundle (npm package redoc 2.5.4, MIT) and the script that starts it.
-const REDOC: &[(&str, &str, &str)] = &[
-    ("redoc.standalone.js", "application/javascript", include_str!("../assets/redoc/redoc.standalone.js")),
-    ("init.js", "application/javascript", include_str!("../assets/redoc/init.js")),
-];
+/// The script that starts ReDoc.
+const REDOC: &[(&str, &str, &str)] =
+    &[("init.js", "application/javascript", include_str!("../assets/redoc/init.js"))];
+
+/// ReDoc's bundle (npm package redoc 2.5.4, MIT), zstd-compressed: 1.1 MB is 0.29 MB.
+const REDOC_PACKED: &[(&str, &str, &[u8])] = &[(
+    "redoc.standalone.js",
+    "application/javascript",
+    include_bytes!("../assets/redoc/redoc.standalone.js.zst"),
+)];
+
+/// A file of a plain or a compressed table. Compressed files go out as they are
+/// to clients that accept zstd (current browsers) and are unpacked for the others.
+async fn vendored(
+    plain: &'static [(&'static str, &'static str, &'static str)],
+    packed: &'static [(&'static str, &'static str, &'static [u8])],
+    file: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let Some((_, kind, body)) = packed.iter().find(|(name, _, _)| *name == file) else {
+        return embedded(plain, file, VENDORED);
+    };
+    let accepts = headers
+        .get(ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("zstd")));
+    let common = [(CONTENT_TYPE, *kind), (CACHE_CONTROL, VENDORED), (VARY, "accept-encoding")];
+    if accepts {
+        return (common, [(CONTENT_ENCODING, "zstd")], *body).into_response();
+    }
+    match tokio::task::spawn_blocking(move || zstd::stream::decode_all(*body)).await {
+        Ok(Ok(text)) => (common, text).into_response(),
+        _ => Failure::new(ErrorCode::Internal, "internal error").into_response(),
+    }
+}
 
 /// `/docs` (Swagger UI), `/redoc`, `/openapi.json`: pages of our own that load the
 /// document by URL from script files, so they need no inline script.
@@ -113,11 +150,15 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -
         .route("/docs/", get(|| async { embedded(SWAGGER, "", VENDORED) }))
         .route(
             "/docs/{file}",
-            get(|Path(file): Path<String>| async move { embedded(SWAGGER, &file, VENDORED) }),
+            get(|Path(file): Path<String>, headers: HeaderMap| async move {
+                vendored(SWAGGER, SWAGGER_PACKED, &file, &headers).await
+            }),
         )
         .route("/redoc", get(|| async { Html(include_str!("../assets/redoc/redoc.html")) }))
         .route(
             "/redoc-assets/{file}",
-            get(|Path(file): Path<String>| async move { embedded(REDOC, &file, VENDORED) }),
+            get(|Path(file): Path<String>, headers: HeaderMap| async move {
+                vendored(REDOC, REDOC_PACKED, &file, &headers).await
+            }),
         )
 }

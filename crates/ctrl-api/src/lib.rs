@@ -44,6 +44,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
         jobs: parts.jobs,
+        alerts: parts.alerts,
         monitor: parts.monitor,
         tokens: Default::default(),
         limiter: Default::default(),
@@ -87,9 +88,13 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(streams::jobs_sse))
         .routes(routes!(streams::job_ws))
         .routes(routes!(routes::schedules::list))
+        .routes(routes!(routes::schedules::preview))
         .routes(routes!(routes::schedules::get))
         .routes(routes!(routes::backups::targets))
-        .routes(routes!(routes::backups::files));
+        .routes(routes!(routes::backups::files))
+        .routes(routes!(routes::alerts::list))
+        .routes(routes!(routes::alerts::rules))
+        .routes(routes!(routes::alerts::channels));
     let operator = OpenApiRouter::new()
         .routes(routes!(routes::services::start))
         .routes(routes!(routes::services::stop))
@@ -109,6 +114,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .routes(routes!(routes::access::tokens, routes::access::create_token))
         .routes(routes!(routes::access::revoke_token))
         .routes(routes!(routes::access::audit))
+        .routes(routes!(routes::alerts::test))
         .route_layer(middleware::from_fn_with_state(st.clone(), auth::admin));
     let (protected, mut api) = viewer
         .merge(operator)

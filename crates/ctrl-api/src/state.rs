@@ -41,6 +41,8 @@ pub struct Parts {
     pub sup: Supervisor,
     /// The job runner.
     pub jobs: ctrl_jobs::Jobs,
+    /// The alert engine.
+    pub alerts: ctrl_alerts::Alerts,
     /// The host monitor.
     pub monitor: Monitor,
     /// The reload hook.
@@ -69,6 +71,8 @@ pub struct AppInner {
     pub sup: Supervisor,
     /// The job runner.
     pub jobs: ctrl_jobs::Jobs,
+    /// The alert engine.
+    pub alerts: ctrl_alerts::Alerts,
     /// The host monitor.
     pub monitor: Monitor,
     /// API tokens by hash.

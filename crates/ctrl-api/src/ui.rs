@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.css", "text/css; charset=utf-8", include_str!("../ui/app.css")),
     ("app.js", "application/javascript; charset=utf-8", include_str!("../ui/app.js")),
     ("login.js", "application/javascript; charset=utf-8", include_str!("../ui/login.js")),
+    ("jobs.js", "application/javascript; charset=utf-8", include_str!("../ui/jobs.js")),
 ];
 
 /// `/`, `/login`, `/assets/{file}`.

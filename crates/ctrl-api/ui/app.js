@@ -74,8 +74,9 @@
       ws.onopen = () => { delay = 500; setConn(true); };
       ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); } };
       ws.onclose = () => {
+        if (stopped) return;
         setConn(false);
-        if (!stopped) setTimeout(open, delay);
+        setTimeout(open, delay);
         delay = Math.min(delay * 2, 8000);
       };
     };
@@ -433,14 +434,19 @@
     return {};
   };
 
+  // The pages of jobs.js use the same helpers.
+  window.ctrl = { S, h, $, api, toast, time, bytes, dur, can, live, poll, pages };
+
   // ---- routing ------------------------------------------------------------------------
   function route() {
     if (S.page && S.page.close) S.page.close();
     const [, name, arg] = (location.hash || "#/overview").split("/");
     let page = pages[name] ? name : "overview";
     if (page === "services" && arg) page = "service";
+    if (page === "jobs" && arg) page = "job";
     if ((page === "access" || page === "audit") && !can("admin")) page = "overview";
-    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === (page === "service" ? "services" : page));
+    const tab = { service: "services", job: "jobs" }[page] || page;
+    for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
     S.page = pages[page](arg ? decodeURIComponent(arg) : undefined) || {};
     document.title = `${page[0].toUpperCase() + page.slice(1)} · Control Center`;
   }
@@ -473,5 +479,6 @@
     window.addEventListener("hashchange", route);
     route();
   }
-  start();
+  // After every deferred script (jobs.js adds its pages) has run.
+  document.addEventListener("DOMContentLoaded", start);
 })();

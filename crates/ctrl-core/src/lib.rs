@@ -5,6 +5,7 @@
 //! events that describe what happened. Time and randomness are passed in, so every
 //! rule is tested with plain unit tests; the runtime crates do the acting.
 
+pub mod alert;
 pub mod config;
 pub mod event;
 pub mod hex;

@@ -24,3 +24,4 @@ pub use error::JobError;
 pub use jobs::{Jobs, MAX_LOG_LINES};
 pub use paths::resolve_inside;
 pub use scheduler::{Clock, SystemClock};
+pub use schedules::UPCOMING;

@@ -61,6 +61,9 @@ impl Jobs {
                 s.name.escape_default()
             ))
         })?;
+        if s.name == "preview" {
+            return Err(JobError::invalid("'preview' is reserved (GET /api/schedules/preview)"));
+        }
         let timezone = s.timezone.clone().unwrap_or_else(|| "UTC".into());
         let parsed = Schedule::parse(&s.cron, &timezone).map_err(JobError::invalid)?;
         let spec = self.spec(&s.action)?;

@@ -5,6 +5,7 @@
 //! The CLI speaks the same API over the daemon's unix socket.
 
 mod access;
+mod alerts;
 mod envelope;
 mod host;
 mod jobs;
@@ -12,6 +13,7 @@ mod objects;
 mod params;
 
 pub use access::{AuditEntry, Me, TokenInfo, UserInfo};
+pub use alerts::{AlertInfo, AlertRuleInfo, ChannelInfo, Delivery, TestAlert};
 pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{
     Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,

@@ -4,6 +4,7 @@
 //! store is SQLite in WAL mode (one file in the state dir); PostgreSQL will be
 //! a second backend behind the same functions.
 
+mod alerts;
 mod audit;
 mod error;
 mod jobs;

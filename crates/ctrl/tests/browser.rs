@@ -30,6 +30,35 @@ command = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; 
 
 [services.evil]
 command = ["sh", "-c", "echo '<script>window.__xss=1</script>'; echo '\"><img src=x onerror=window.__xss=2>'; sleep 1000"]
+
+[actions.greet]
+description = "Says hello"
+command = ["printf", "hello %s\n", "{name}"]
+params.name = { type = "string" }
+
+[actions.steps]
+command = ["sh", "-c", "for i in 1 2 3 4; do echo \"::progress $i/4\"; echo step $i; sleep 0.3; done"]
+
+[actions.hang]
+command = ["sleep", "300"]
+
+[actions.wipe]
+command = ["true"]
+confirm = true
+role = "admin"
+
+[actions.backup-app]
+kind = "backup"
+source = { command = ["printf", "backup bytes"] }
+target = "app"
+ext = "txt"
+
+[alerts.channels.void]
+url = "http://127.0.0.1:9/nothing"
+
+[alerts.rules.crashes]
+on = ["crash"]
+channels = ["void"]
 "#;
 
 fn screenshot_dir() -> std::path::PathBuf {
@@ -358,5 +387,133 @@ async fn the_page_reconnects_by_itself_after_a_daemon_restart() {
     ui.d.ok(&["stop", "app"]);
     ui.wait_text("tr.service-row[data-name='app']", "stopped").await;
     assert_eq!(ui.js("return window.__same_page === true;").await, json!(true));
+    ui.finish().await;
+}
+
+impl Ui {
+    /// Submits the form of `action` on the Actions page and waits for its job page.
+    async fn run_action(&self, action: &str) {
+        self.js("location.hash = '#/actions'; return null;").await;
+        let form = format!("form[data-action='{action}']");
+        self.wait_text(&form, "Run").await;
+        self.c
+            .find(Locator::Css(&format!("{form} button[type=submit]")))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the page is a job's page; returns the job's id.
+    async fn job_page(&self) -> String {
+        for _ in 0..100 {
+            let hash = self.js("return location.hash;").await;
+            if let Some(id) = hash.as_str().and_then(|h| h.strip_prefix("#/jobs/")) {
+                return id.to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.shot("failure").await;
+        panic!("no job page");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_jobs_schedules_backups_and_alerts_pages_work() {
+    let ui = Ui::start("jobs").await;
+    ui.login("ann", "ann-secret-1").await;
+
+    // A form generated from the parameter schema; the value comes back as text.
+    ui.js("location.hash = '#/actions'; return null;").await;
+    ui.wait_text("#actions", "Says hello").await;
+    ui.shot("actions").await;
+    let payload = "<img src=x onerror=window.__xss=3>";
+    ui.c.find(Locator::Id("param-greet-name")).await.unwrap().send_keys(payload).await.unwrap();
+    ui.run_action("greet").await;
+    ui.job_page().await;
+    ui.wait_text("#job-output", &format!("hello {payload}")).await;
+    ui.wait_text("#job-info", "succeeded").await;
+    assert_eq!(
+        ui.js("return [window.__xss || 0, document.querySelectorAll('#job-output img').length];").await,
+        json!([0, 0])
+    );
+
+    // Progress reported by the job fills the bar.
+    ui.run_action("steps").await;
+    ui.job_page().await;
+    ui.wait_text("#job-output", "step 4").await;
+    ui.wait_text("#job-info", "4/4").await;
+    ui.wait_text("#job-info", "succeeded").await;
+    assert_eq!(ui.js("return document.querySelector('#job-info progress').value;").await, json!(100));
+    assert_eq!(
+        ui.js("return document.querySelector('#job-info').textContent.includes('null');").await,
+        json!(false)
+    );
+    ui.shot("job-progress").await;
+
+    // Cancel from the job's page.
+    ui.run_action("hang").await;
+    ui.job_page().await;
+    ui.wait_text("#job-info", "running").await;
+    ui.c.find(Locator::Id("job-cancel")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#job-info", "cancelled").await;
+
+    // An action that asks for confirmation runs after the dialog is accepted.
+    ui.run_action("wipe").await;
+    for _ in 0..50 {
+        if ui.c.accept_alert().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ui.job_page().await;
+    ui.wait_text("#job-info", "succeeded").await;
+
+    ui.js("location.hash = '#/jobs'; return null;").await;
+    ui.wait_text("#jobs-table", "cancelled").await;
+    ui.wait_text("#jobs-table", "wipe").await;
+    ui.shot("jobs").await;
+
+    // The cron helper shows the next runs, or the parser's complaint.
+    ui.js("location.hash = '#/schedules'; return null;").await;
+    ui.wait_text("#cron-preview", "Next runs").await;
+    let cron = ui.c.find(Locator::Id("schedule-cron")).await.unwrap();
+    cron.clear().await.unwrap();
+    cron.send_keys("61 * * * *").await.unwrap();
+    ui.wait_text("#cron-preview", "not a cron expression").await;
+    cron.clear().await.unwrap();
+    cron.send_keys("*/5 * * * *").await.unwrap();
+    ui.wait_text("#cron-preview", "Next runs").await;
+    assert_eq!(ui.js("return document.querySelectorAll('#cron-preview li').length;").await, json!(6));
+    ui.c.find(Locator::Id("schedule-name")).await.unwrap().send_keys("every5").await.unwrap();
+    ui.js("const s = document.getElementById('schedule-action'); s.value = 'greet'; s.dispatchEvent(new Event('change')); return null;").await;
+    ui.c.find(Locator::Id("param-schedule-name")).await.unwrap().send_keys("cron").await.unwrap();
+    ui.c.find(Locator::Css("#schedule-form button[type=submit]")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#schedules-table", "every5").await;
+    ui.wait_text("#schedules-table", "*/5 * * * *").await;
+    ui.shot("schedules").await;
+
+    // A backup made from its action is listed and downloads.
+    ui.run_action("backup-app").await;
+    ui.job_page().await;
+    ui.wait_text("#job-info", "succeeded").await;
+    ui.js("location.hash = '#/backups'; return null;").await;
+    ui.wait_text("section[data-target='app']", ".txt").await;
+    let got = ui
+        .c
+        .execute_async(
+            "const done = arguments[0]; fetch(document.querySelector(\"section[data-target='app'] a\").href).then((r) => r.text()).then(done);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got, json!("backup bytes"));
+    ui.shot("backups").await;
+
+    ui.js("location.hash = '#/alerts'; return null;").await;
+    ui.wait_text("#rules-table", "crashes").await;
+    ui.wait_text("#main", "void (json)").await;
+    ui.shot("alerts").await;
     ui.finish().await;
 }

@@ -1,6 +1,7 @@
 //! Handlers, one file per resource.
 
 pub mod access;
+pub mod alerts;
 pub mod backups;
 pub mod jobs;
 pub mod root;

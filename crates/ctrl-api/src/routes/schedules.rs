@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, NewSchedule, ScheduleChange, ScheduleInfo};
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, Body, Failure, Path, ok};
+use crate::error::{ApiResult, Body, Failure, Path, Query, ok};
 use crate::state::AppState;
 
 /// Every schedule with its next five run times.
@@ -14,6 +14,27 @@ use crate::state::AppState;
     responses((status = 200, body = Envelope<Vec<ScheduleInfo>>)))]
 pub async fn list(State(st): State<AppState>) -> ApiResult<Vec<ScheduleInfo>> {
     ok(st.jobs.schedules().await?)
+}
+
+/// Query of the preview.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// 5 or 6 cron fields, or a preset.
+    pub cron: String,
+    /// IANA time zone (default UTC).
+    pub timezone: Option<String>,
+}
+
+/// The next five times a cron expression fires, for the dashboard's cron helper;
+/// 422 with the parser's message when it does not parse.
+#[utoipa::path(get, path = "/api/schedules/preview", tag = "jobs", params(PreviewQuery),
+    responses((status = 200, description = "RFC 3339 times", body = Envelope<Vec<String>>), (status = 400, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
+pub async fn preview(Query(q): Query<PreviewQuery>) -> ApiResult<Vec<chrono::DateTime<chrono::Utc>>> {
+    let s = ctrl_core::job::Schedule::parse(&q.cron, q.timezone.as_deref().unwrap_or("UTC"))
+        .map_err(|e| Failure::new(ErrorCode::Validation, e))?;
+    ok(s.upcoming(chrono::Utc::now(), ctrl_jobs::UPCOMING))
 }
 
 /// One schedule.

@@ -1,5 +1,6 @@
-//! Checks of `[actions.*]` and `[schedules.*]` that serde cannot express.
+//! Checks of `[actions.*]`, `[schedules.*]` and `[alerts]` that serde cannot express.
 
+use super::AlertKind;
 use super::Config;
 use super::action::{ActionKind, ActionSpec, ScheduleSpec};
 use super::validate::{Problem, problem, valid_name};
@@ -11,6 +12,84 @@ pub(super) fn check(config: &Config, out: &mut Vec<Problem>) {
     }
     for (name, spec) in &config.schedules {
         schedule(name, spec, config, out);
+    }
+    alerts(config, out);
+}
+
+fn alerts(config: &Config, out: &mut Vec<Problem>) {
+    let a = &config.alerts;
+    for (name, ch) in &a.channels {
+        let at = |k: &str| ["alerts", "channels", name, k].map(String::from).to_vec();
+        if !valid_name(name) {
+            out.push(problem(&["alerts", "channels", name], bad_name("channel", name)));
+        }
+        if !(ch.url.starts_with("http://") || ch.url.starts_with("https://"))
+            || ch.url.contains(char::is_whitespace)
+        {
+            out.push(Problem {
+                key: at("url"),
+                message: format!("'{}' is not an http:// or https:// URL", ch.url),
+            });
+        }
+    }
+    for (name, r) in &a.rules {
+        let at = |k: &str| ["alerts", "rules", name, k].map(String::from).to_vec();
+        let mut push = |k: &str, m: String| out.push(Problem { key: at(k), message: m });
+        if !valid_name(name) {
+            push("on", bad_name("rule", name));
+        }
+        let metrics = r.on.iter().filter(|k| k.is_metric()).count();
+        if r.on.is_empty() {
+            push("on", "name what raises the alert: crash, fatal, unhealthy, job_failed, job_timed_out, or one of cpu, memory, disk".into());
+        } else if metrics > 0 && r.on.len() > 1 {
+            push("on", "a metric rule (cpu, memory, disk) watches one metric and nothing else".into());
+        }
+        if r.on.contains(&AlertKind::Test) {
+            push("on", "'test' is for test sends, not rules".into());
+        }
+        if r.channels.is_empty() {
+            push("channels", "name at least one channel".into());
+        }
+        for ch in r.channels.iter().filter(|c| !a.channels.contains_key(*c)) {
+            let known = a.channels.keys().cloned().collect::<Vec<_>>().join(", ");
+            push("channels", format!("unknown channel '{ch}'; defined channels: {known}"));
+        }
+        if metrics == 1 && r.on.len() == 1 {
+            match r.above {
+                Some(v) if (0.0..=100.0).contains(&v) => {}
+                _ => push("above", "a metric rule needs above = a percent between 0 and 100".into()),
+            }
+            if r.hold.is_none() {
+                push("for", "a metric rule needs for = \"5m\" (how long the value must stay over)".into());
+            }
+            if let (Some(c), Some(v)) = (r.clear_below, r.above)
+                && c >= v
+            {
+                push("clear_below", "must be below 'above'".into());
+            }
+            if r.services.is_some() || r.actions.is_some() {
+                push("on", "services and actions filter event rules, not metric rules".into());
+            }
+        } else {
+            for (k, set) in [
+                ("above", r.above.is_some()),
+                ("for", r.hold.is_some()),
+                ("clear_below", r.clear_below.is_some()),
+            ] {
+                if set {
+                    push(k, format!("'{k}' applies only to cpu, memory and disk rules"));
+                }
+            }
+        }
+        if r.mount.is_some() && r.on != [AlertKind::Disk] {
+            push("mount", "'mount' applies only to disk rules".into());
+        }
+        for s in r.services.iter().flatten().filter(|s| !config.services.contains_key(*s)) {
+            push("services", format!("unknown service '{s}'"));
+        }
+        for x in r.actions.iter().flatten().filter(|x| !config.actions.contains_key(*x)) {
+            push("actions", format!("unknown action '{x}'"));
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! problem found, each naming file, line, column and key.
 
 mod action;
+mod alert;
 mod check_actions;
 mod error;
 mod locate;
@@ -22,6 +23,7 @@ pub use action::{
     ActionKind, ActionSpec, BackupSource, Missed, ParamSpec, ParamType, ParamValue, Retention, ScheduleSpec,
     ServiceOp,
 };
+pub use alert::{AlertKind, AlertsConfig, ChannelFormat, ChannelSpec, RuleSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
@@ -56,6 +58,9 @@ pub struct Config {
     /// `[backups]`: where backups are kept.
     #[serde(default)]
     pub backups: BackupsConfig,
+    /// `[alerts]`: webhooks and the rules that send to them.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.

@@ -245,3 +245,28 @@ fn action_mistakes_are_located() {
     assert_eq!(msgs, ["'pattern' applies only to type \"string\"", "min is above max"], "{e:#?}");
     assert!(errs("[actions.a]\ncommand = [\"x\"]\nrole = \"root\"\n")[0].message.contains("unknown variant"));
 }
+
+#[test]
+fn alert_rules_are_checked() {
+    let ok = "[services.web]\ncommand = \"sleep 1\"\n[alerts.channels.ops]\nurl = \"https://ntfy.sh/t\"\nformat = \"ntfy\"\n[alerts.rules.crashes]\non = [\"crash\", \"fatal\"]\nchannels = [\"ops\"]\nservices = [\"web\"]\n[alerts.rules.cpu]\non = [\"cpu\"]\nabove = 90\nfor = \"5m\"\nchannels = [\"ops\"]\n";
+    let c = parse(Path::new("/srv/ctrl.toml"), ok).unwrap();
+    assert_eq!(c.alerts.rules["cpu"].hold.unwrap().0, Duration::from_secs(300));
+    let e = errs(
+        "[alerts.channels.ops]\nurl = \"ftp://x\"\n[alerts.rules.r]\non = [\"cpu\", \"crash\"]\nchannels = [\"nope\"]\n[alerts.rules.m]\non = [\"memory\"]\nchannels = [\"ops\"]\n",
+    );
+    let keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "alerts.channels.ops.url",
+            "alerts.rules.m.above",
+            "alerts.rules.m.for",
+            "alerts.rules.r.on",
+            "alerts.rules.r.channels"
+        ],
+        "{e:#?}"
+    );
+    assert!(
+        errs("[alerts.rules.r]\non = [\"boom\"]\nchannels = []\n")[0].message.contains("unknown variant")
+    );
+}

@@ -61,20 +61,18 @@ impl Server {
     pub fn start(
         daemon: &Daemon,
         (server, monitor): (ServerConfig, MonitorConfig),
+        host: Monitor,
         tcp: TcpListener,
         tls: Option<RustlsConfig>,
         unix: UnixListener,
     ) -> anyhow::Result<Server> {
         let sup = daemon.sup.clone();
-        let pids = sup.clone();
-        let host = Monitor::start(monitor.sample_interval.0, move || {
-            pids.services().into_iter().filter_map(|s| Some((s.pid?, s.name))).collect()
-        });
         let (shutdown, rx) = watch::channel(false);
         let reload_daemon = daemon.clone();
         let parts = Parts {
             sup,
             jobs: daemon.jobs.clone(),
+            alerts: daemon.alerts.clone(),
             monitor: host,
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();

@@ -44,6 +44,8 @@ pub struct Daemon {
     pub sup: Supervisor,
     /// The job runner and scheduler.
     pub jobs: ctrl_jobs::Jobs,
+    /// The alert engine.
+    pub alerts: ctrl_alerts::Alerts,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -66,6 +68,7 @@ impl Daemon {
         let report = self.sup.reload(new.clone()).await.map_err(ApiError::from)?;
         self.jobs.set_config(&new);
         self.jobs.sync_schedules(&new).await.map_err(ApiError::from)?;
+        self.alerts.set_config(&new.alerts);
         tracing::info!(?report, "config reloaded");
         Ok(report)
     }
@@ -104,16 +107,22 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let sup = Supervisor::new(config, store.clone()).await?;
     let jobs = ctrl_jobs::Jobs::new(&jobs_config, store.clone(), sup.clone()).await?;
     jobs.sync_schedules(&jobs_config).await?;
-    let (scheduler_stop, scheduler_rx) = tokio::sync::watch::channel(false);
+    let (background_stop, background_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(ctrl_jobs::scheduler::run(
         jobs.clone(),
         std::sync::Arc::new(ctrl_jobs::SystemClock),
-        scheduler_rx,
+        background_rx.clone(),
     ));
+    let pids = sup.clone();
+    let host = ctrl_host::Monitor::start(jobs_config.monitor.sample_interval.0, move || {
+        pids.services().into_iter().filter_map(|s| Some((s.pid?, s.name))).collect()
+    });
+    let alerts = ctrl_alerts::Alerts::new(&jobs_config.alerts, store.clone());
+    ctrl_alerts::start(&alerts, sup.clone(), jobs.clone(), host.clone(), background_rx);
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
     sup.boot().await?;
-    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), config_path };
-    let server = http::Server::start(&daemon, server_settings, tcp, tls, unix)?;
+    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, config_path };
+    let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 
@@ -131,7 +140,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
-    let _ = scheduler_stop.send(true);
+    let _ = background_stop.send(true);
     let _ = scheduler.await;
     jobs.shutdown().await;
     tracing::info!("stopping every service (signal again to kill them at once)");

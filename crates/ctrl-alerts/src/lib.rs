@@ -1,0 +1,227 @@
+//! Alerts: rules over service events, job ends and host thresholds, sent to
+//! webhooks (generic JSON, Slack, Discord, ntfy) with retries. A crash loop is
+//! one alert and, once the service runs steadily again, one recovery; every
+//! alert is recorded with how its delivery went.
+
+mod send;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use ctrl_core::alert::{Threshold, Tracker, Verdict};
+use ctrl_core::config::{AlertKind, AlertsConfig};
+use ctrl_proto::{AlertInfo, AlertRuleInfo, ChannelInfo};
+use ctrl_store::Store;
+
+/// Why an alerts request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// No channel of that name.
+    #[error("no channel named '{0}'")]
+    UnknownChannel(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] ctrl_store::StoreError),
+}
+
+impl From<AlertError> for ctrl_proto::ApiError {
+    fn from(e: AlertError) -> ctrl_proto::ApiError {
+        use ctrl_proto::{ApiError, ErrorCode};
+        match e {
+            AlertError::UnknownChannel(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            AlertError::Store(_) => {
+                tracing::error!(error = %e, "internal error answering an alerts request");
+                ApiError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+            }
+        }
+    }
+}
+
+struct Inner {
+    config: RwLock<AlertsConfig>,
+    store: Store,
+    client: reqwest::Client,
+    tracker: Mutex<Tracker>,
+    thresholds: Mutex<HashMap<(String, String), Threshold>>,
+}
+
+/// The alert engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Alerts(Arc<Inner>);
+
+impl Alerts {
+    /// An engine for `config`; `start` the watchers to make it listen.
+    pub fn new(config: &AlertsConfig, store: Store) -> Alerts {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("ctrl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Alerts(Arc::new(Inner {
+            config: RwLock::new(config.clone()),
+            store,
+            client,
+            tracker: Mutex::new(Tracker::default()),
+            thresholds: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Takes a reloaded config. Episodes of rules that are gone are forgotten.
+    pub fn set_config(&self, config: &AlertsConfig) {
+        *self.0.config.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        self.0
+            .thresholds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(r, _), _| config.rules.contains_key(r));
+    }
+
+    fn config(&self) -> AlertsConfig {
+        self.0.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The last `limit` alerts, newest first.
+    pub async fn list(&self, limit: u32) -> Result<Vec<AlertInfo>, AlertError> {
+        Ok(self.0.store.alerts(limit).await?)
+    }
+
+    /// The rules, with what each is firing for now.
+    pub fn rules(&self) -> Vec<AlertRuleInfo> {
+        let config = self.config();
+        let tracker = self.0.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        let thresholds = self.0.thresholds.lock().unwrap_or_else(|p| p.into_inner());
+        config
+            .rules
+            .iter()
+            .map(|(name, r)| {
+                let mut firing: Vec<String> = tracker.firing_subjects(name);
+                firing.extend(
+                    thresholds
+                        .iter()
+                        .filter(|((rule, _), t)| rule == name && t.is_firing())
+                        .map(|((_, s), _)| s.clone()),
+                );
+                AlertRuleInfo {
+                    name: name.clone(),
+                    on: r.on.clone(),
+                    channels: r.channels.clone(),
+                    services: r.services.clone(),
+                    actions: r.actions.clone(),
+                    above: r.above,
+                    for_s: r.hold.map(|d| d.0.as_secs()),
+                    clear_below: r.clear_below,
+                    mount: r.mount.clone(),
+                    firing,
+                }
+            })
+            .collect()
+    }
+
+    /// The channels (names and formats only: URLs carry secrets).
+    pub fn channels(&self) -> Vec<ChannelInfo> {
+        self.config()
+            .channels
+            .iter()
+            .map(|(n, c)| ChannelInfo { name: n.clone(), format: c.format })
+            .collect()
+    }
+
+    /// Sends a test message to one channel and answers once delivery ended.
+    pub async fn test(&self, channel: &str) -> Result<AlertInfo, AlertError> {
+        let ch = self
+            .config()
+            .channels
+            .get(channel)
+            .cloned()
+            .ok_or_else(|| AlertError::UnknownChannel(channel.into()))?;
+        let msg = format!("[TEST] Control Center can reach the channel '{channel}'.");
+        let mut a = self.0.store.add_alert("test", AlertKind::Test, channel, "test", &msg).await?;
+        a.deliveries = vec![send::deliver(&self.0.client, channel, &ch, &a).await];
+        self.0.store.alert_delivered(a.id, &a.deliveries).await?;
+        Ok(a)
+    }
+
+    /// Records an alert and delivers it to the rule's channels in the background.
+    async fn raise(&self, rule: &str, kind: AlertKind, subject: &str, firing: bool, message: String) {
+        let config = self.config();
+        let Some(spec) = config.rules.get(rule) else { return };
+        let state = if firing { "firing" } else { "resolved" };
+        let a = match self.0.store.add_alert(rule, kind, subject, state, &message).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(error = %e, rule, "cannot record an alert");
+                return;
+            }
+        };
+        tracing::info!(rule, subject, state, "alert");
+        let channels: Vec<_> = spec
+            .channels
+            .iter()
+            .filter_map(|n| config.channels.get(n).map(|c| (n.clone(), c.clone())))
+            .collect();
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            for (name, ch) in &channels {
+                done.push(send::deliver(&me.0.client, name, ch, &a).await);
+            }
+            for d in done.iter().filter(|d| !d.ok) {
+                tracing::warn!(channel = %d.channel, error = ?d.error, "an alert was not delivered");
+            }
+            if let Err(e) = me.0.store.alert_delivered(a.id, &done).await {
+                tracing::error!(error = %e, "cannot record an alert's delivery");
+            }
+        });
+    }
+
+    /// Trouble for `subject`: fires once per episode.
+    async fn trouble(&self, rule: &str, kind: AlertKind, subject: &str, detail: &str) {
+        let verdict = self.0.tracker.lock().unwrap_or_else(|p| p.into_inner()).trouble(
+            rule,
+            subject,
+            chrono::Utc::now(),
+        );
+        if verdict == Verdict::Fire {
+            self.raise(rule, kind, subject, true, format!("[FIRING] {subject}: {} - {detail}", words(kind)))
+                .await;
+        }
+    }
+
+    /// Good news for `subject`: recovers an episode that fired.
+    async fn fine(&self, rule: &str, kind: AlertKind, subject: &str, detail: &str) {
+        let verdict =
+            self.0.tracker.lock().unwrap_or_else(|p| p.into_inner()).fine(rule, subject, chrono::Utc::now());
+        if let Verdict::Recover { lasted, suppressed } = verdict {
+            let lasted = humantime::format_duration(std::time::Duration::from_secs(lasted.as_secs()));
+            let more = if suppressed > 0 { format!("; {suppressed} more not sent") } else { String::new() };
+            self.raise(
+                rule,
+                kind,
+                subject,
+                false,
+                format!("[RESOLVED] {subject}: {detail} after {lasted}{more}"),
+            )
+            .await;
+        }
+    }
+
+    fn is_firing(&self, rule: &str, subject: &str) -> bool {
+        self.0.tracker.lock().unwrap_or_else(|p| p.into_inner()).is_firing(rule, subject)
+    }
+}
+
+fn words(kind: AlertKind) -> &'static str {
+    match kind {
+        AlertKind::Crash => "crashed",
+        AlertKind::Fatal => "gave up restarting (fatal)",
+        AlertKind::Unhealthy => "unhealthy",
+        AlertKind::JobFailed => "job failed",
+        AlertKind::JobTimedOut => "job timed out",
+        AlertKind::Cpu => "CPU high",
+        AlertKind::Memory => "memory high",
+        AlertKind::Disk => "disk full",
+        AlertKind::Test => "test",
+    }
+}
+
+pub use watch::start;
