@@ -41,7 +41,7 @@ impl From<AlertError> for ctrl_proto::ApiError {
 struct Inner {
     config: RwLock<AlertsConfig>,
     store: Store,
-    client: reqwest::Client,
+    client: send::Http,
     tracker: Mutex<Tracker>,
     thresholds: Mutex<HashMap<(String, String), Threshold>>,
 }
@@ -53,10 +53,7 @@ pub struct Alerts(Arc<Inner>);
 impl Alerts {
     /// An engine for `config`; `start` the watchers to make it listen.
     pub fn new(config: &AlertsConfig, store: Store) -> Alerts {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("ctrl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
+        let client = send::client();
         Alerts(Arc::new(Inner {
             config: RwLock::new(config.clone()),
             store,

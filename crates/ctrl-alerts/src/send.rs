@@ -1,9 +1,19 @@
 //! Delivery to webhooks: the body in each channel's format, retries with backoff.
+//!
+//! The client is hyper's pooled client over rustls (aws-lc-rs, the system's CA
+//! certificates): the one TLS stack of the binary, without a second HTTP stack.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use ctrl_core::config::{ChannelFormat, ChannelSpec};
 use ctrl_proto::{AlertInfo, Delivery};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
 /// Tries per delivery: the first and three retries after 1 s, 2 s and 4 s.
 const ATTEMPTS: u32 = 4;
@@ -11,29 +21,58 @@ const ATTEMPTS: u32 = 4;
 /// One POST per try, each bounded by this.
 const TRY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The request for one channel.
-fn request(client: &reqwest::Client, ch: &ChannelSpec, a: &AlertInfo) -> reqwest::RequestBuilder {
-    let post = client.post(&ch.url).timeout(TRY_TIMEOUT);
-    match ch.format {
-        ChannelFormat::Json => post.json(&serde_json::json!({ "alert": a })),
-        ChannelFormat::Slack => post.json(&serde_json::json!({ "text": a.message })),
-        ChannelFormat::Discord => post.json(&serde_json::json!({ "content": a.message })),
-        ChannelFormat::Ntfy => {
-            let (priority, tag) = match a.state.as_str() {
-                "firing" => ("high", "rotating_light"),
-                "resolved" => ("default", "white_check_mark"),
-                _ => ("low", "test_tube"),
-            };
-            post.header("Title", format!("ctrl: {} {}", a.subject, a.kind.as_str()))
-                .header("Priority", priority)
-                .header("Tags", tag)
-                .body(a.message.clone())
+/// An HTTP and HTTPS client.
+pub type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client that speaks http:// and https:// (verified against the system's CAs).
+pub fn client() -> Http {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let https = match builder.with_native_roots() {
+        Ok(b) => b.https_or_http().enable_http1().build(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no system CA certificates: alerts can go to http:// webhooks only");
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http()
+                .enable_http1()
+                .build()
         }
+    };
+    Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// The body (and extra headers) for one channel.
+fn request(ch: &ChannelSpec, a: &AlertInfo) -> Result<Request<Full<Bytes>>, String> {
+    let json = |v: serde_json::Value| (Bytes::from(v.to_string()), "application/json");
+    let (body, kind) = match ch.format {
+        ChannelFormat::Json => json(serde_json::json!({ "alert": a })),
+        ChannelFormat::Slack => json(serde_json::json!({ "text": a.message })),
+        ChannelFormat::Discord => json(serde_json::json!({ "content": a.message })),
+        ChannelFormat::Ntfy => (Bytes::from(a.message.clone()), "text/plain; charset=utf-8"),
+    };
+    let mut req = Request::post(ch.url.as_str())
+        .header(CONTENT_TYPE, kind)
+        .header(USER_AGENT, concat!("ctrl/", env!("CARGO_PKG_VERSION")));
+    if ch.format == ChannelFormat::Ntfy {
+        let (priority, tag) = match a.state.as_str() {
+            "firing" => ("high", "rotating_light"),
+            "resolved" => ("default", "white_check_mark"),
+            _ => ("low", "test_tube"),
+        };
+        let title = format!("ctrl: {} {}", a.subject, a.kind.as_str());
+        req = req
+            .header("Title", HeaderValue::from_str(&title).unwrap_or(HeaderValue::from_static("ctrl")))
+            .header("Priority", priority)
+            .header("Tags", tag);
     }
+    req.body(Full::new(body)).map_err(|e| format!("cannot build the request: {e}"))
 }
 
 /// Sends `a` to one channel, retrying network errors, 429 and 5xx.
-pub async fn deliver(client: &reqwest::Client, name: &str, ch: &ChannelSpec, a: &AlertInfo) -> Delivery {
+pub async fn deliver(client: &Http, name: &str, ch: &ChannelSpec, a: &AlertInfo) -> Delivery {
     let mut d = Delivery {
         channel: name.into(),
         format: ch.format,
@@ -45,10 +84,19 @@ pub async fn deliver(client: &reqwest::Client, name: &str, ch: &ChannelSpec, a: 
     let mut wait = Duration::from_secs(1);
     loop {
         d.attempts += 1;
-        let retry = match request(client, ch, a).send().await {
-            Ok(res) => {
+        let req = match request(ch, a) {
+            Ok(r) => r,
+            Err(e) => {
+                d.error = Some(e);
+                return d;
+            }
+        };
+        let retry = match tokio::time::timeout(TRY_TIMEOUT, client.request(req)).await {
+            Ok(Ok(res)) => {
                 let status = res.status();
                 d.status = Some(status.as_u16());
+                // Read the answer to the end so the connection goes back to the pool.
+                let _ = tokio::time::timeout(TRY_TIMEOUT, res.into_body().collect()).await;
                 if status.is_success() {
                     d.ok = true;
                     d.error = None;
@@ -57,15 +105,18 @@ pub async fn deliver(client: &reqwest::Client, name: &str, ch: &ChannelSpec, a: 
                 d.error = Some(format!("the webhook answered {status}"));
                 status.is_server_error() || status.as_u16() == 429
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 d.status = None;
-                d.error = Some(if e.is_timeout() {
-                    "the webhook did not answer in time".into()
-                } else if e.is_connect() {
+                d.error = Some(if e.is_connect() {
                     "cannot connect to the webhook".into()
                 } else {
                     format!("the request failed: {e}")
                 });
+                true
+            }
+            Err(_) => {
+                d.status = None;
+                d.error = Some("the webhook did not answer in time".into());
                 true
             }
         };

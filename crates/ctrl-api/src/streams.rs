@@ -272,19 +272,23 @@ fn log_feed(
         async move {
             let mut rx = rx?;
             loop {
-                let lines: Vec<Item> = match rx.recv().await {
+                // One line per item: a big chunk is not turned into thousands of texts at once.
+                while let Some(l) = split.next_line() {
+                    if wanted(&l, which) {
+                        return Some((("log", text(&l)), (Some(rx), split)));
+                    }
+                }
+                match rx.recv().await {
                     Ok(chunk) if seen.as_deref().is_some_and(|s| chunk.ts.as_str() <= s) => continue,
-                    Ok(chunk) => new_lines(&mut split, &chunk, which),
-                    Err(RecvError::Lagged(n)) => vec![("log", text(&lag_note(n)))],
+                    Ok(chunk) => split.feed(chunk),
+                    Err(RecvError::Lagged(n)) => {
+                        return Some((("log", text(&lag_note(n))), (Some(rx), split)));
+                    }
                     Err(RecvError::Closed) => return None,
-                };
-                if !lines.is_empty() {
-                    return Some((stream::iter(lines), (Some(rx), split)));
                 }
             }
         }
-    })
-    .flatten();
+    });
     first.chain(rest)
 }
 
@@ -383,17 +387,12 @@ pub async fn jobs_sse(State(st): State<AppState>) -> Response {
     sse(jobs_feed(&st))
 }
 
-fn new_lines(split: &mut LineSplitter, chunk: &Arc<Chunk>, which: LogStream) -> Vec<Item> {
-    split
-        .push(chunk)
-        .into_iter()
-        .filter(|l| match which {
-            LogStream::All => true,
-            LogStream::Stdout => l.stream == "stdout",
-            LogStream::Stderr => l.stream == "stderr",
-        })
-        .map(|l| ("log", text(&l)))
-        .collect()
+fn wanted(l: &LogLine, which: LogStream) -> bool {
+    match which {
+        LogStream::All => true,
+        LogStream::Stdout => l.stream == "stdout",
+        LogStream::Stderr => l.stream == "stderr",
+    }
 }
 
 fn lag_note(skipped: u64) -> LogLine {

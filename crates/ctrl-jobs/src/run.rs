@@ -34,7 +34,7 @@ pub(crate) async fn run(
     };
     if permit.is_none() {
         let end = JobEnd { error: Some("cancelled before it started".into()), ..JobEnd::default() };
-        return finish(&jobs, id, JobStatus::Cancelled, end).await;
+        return finish(&jobs, id, JobStatus::Cancelled, end, Utc::now()).await;
     }
     let started = Utc::now();
     if let Err(e) = jobs.store().job_started(id, started).await {
@@ -67,14 +67,15 @@ pub(crate) async fn run(
         sinks.note(&format!("[ctrl] {e}"));
     }
     let end = reports.end(end);
+    // Ended when its work ended: the slot is free from here, before the store hears of it.
+    let ended = Utc::now();
     drop(sinks);
     drop(permit);
-    finish(&jobs, id, status, end).await;
+    finish(&jobs, id, status, end, ended).await;
 }
 
 /// Records the end in the store and tells every watcher.
-async fn finish(jobs: &Jobs, id: i64, status: JobStatus, end: JobEnd) {
-    let at = Utc::now();
+async fn finish(jobs: &Jobs, id: i64, status: JobStatus, end: JobEnd, at: chrono::DateTime<Utc>) {
     if let Err(e) = jobs.store().job_finished(id, status, at, &end).await {
         tracing::error!(job = id, error = %e, "cannot record a job's end");
     }

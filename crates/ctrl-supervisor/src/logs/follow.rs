@@ -1,5 +1,7 @@
 //! Live output for followers: raw chunks as read from the pipe, framed into lines.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use ctrl_proto::LogLine;
 
@@ -16,44 +18,61 @@ pub struct Chunk {
     pub bytes: Bytes,
 }
 
-/// Reassembles lines from chunks of both streams, each stream separately.
+/// A line longer than this is handed out in pieces.
+const MAX_LINE: usize = 64 * 1024;
+
+/// Reassembles lines from chunks of both streams (each stream separately), one
+/// line at a time: a follower holds the shared chunk and at most one partial
+/// line, never a copy of every line of a big chunk.
 #[derive(Default)]
 pub struct LineSplitter {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    current: Option<(Arc<Chunk>, usize)>,
 }
 
 impl LineSplitter {
-    /// The complete lines this chunk finishes; a partial tail is kept for later.
-    pub fn push(&mut self, chunk: &Chunk) -> Vec<LogLine> {
+    /// Takes the next chunk; lines left from the previous one are dropped, so
+    /// drain `next_line` first.
+    pub fn feed(&mut self, chunk: Arc<Chunk>) {
+        self.current = Some((chunk, 0));
+    }
+
+    /// The next complete line; `None` when the chunk is used up (a partial tail
+    /// waits for the next chunk of its stream).
+    pub fn next_line(&mut self) -> Option<LogLine> {
+        let (chunk, pos) = self.current.as_mut()?;
         let buf = match chunk.stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
         };
-        buf.extend_from_slice(&chunk.bytes);
-        let Some(end) = buf.iter().rposition(|b| *b == b'\n') else {
-            if buf.len() > 64 * 1024 {
-                let line = String::from_utf8_lossy(buf).into_owned();
-                buf.clear();
-                return vec![LogLine {
-                    ts: Some(chunk.ts.clone()),
-                    stream: chunk.stream.as_str().into(),
-                    line,
-                }];
-            }
-            return Vec::new();
+        let rest = &chunk.bytes[*pos..];
+        let line = |text: &[u8]| LogLine {
+            ts: Some(chunk.ts.clone()),
+            stream: chunk.stream.as_str().into(),
+            line: String::from_utf8_lossy(text).into_owned(),
         };
-        let rest = buf.split_off(end + 1);
-        let lines = buf[..end]
-            .split(|b| *b == b'\n')
-            .map(|l| LogLine {
-                ts: Some(chunk.ts.clone()),
-                stream: chunk.stream.as_str().into(),
-                line: String::from_utf8_lossy(l).into_owned(),
-            })
-            .collect();
-        *buf = rest;
-        lines
+        match rest.iter().position(|b| *b == b'\n') {
+            Some(end) => {
+                *pos += end + 1;
+                if buf.is_empty() {
+                    return Some(line(&rest[..end]));
+                }
+                buf.extend_from_slice(&rest[..end]);
+                let out = line(buf);
+                buf.clear();
+                Some(out)
+            }
+            None => {
+                buf.extend_from_slice(rest);
+                let long = (buf.len() > MAX_LINE).then(|| line(buf));
+                if long.is_some() {
+                    buf.clear();
+                }
+                self.current = None;
+                long
+            }
+        }
     }
 }
 
@@ -61,19 +80,26 @@ impl LineSplitter {
 mod tests {
     use super::*;
 
-    fn chunk(stream: Stream, b: &[u8]) -> Chunk {
-        Chunk { stream, ts: "t".into(), bytes: Bytes::copy_from_slice(b) }
+    fn chunk(stream: Stream, b: &[u8]) -> Arc<Chunk> {
+        Arc::new(Chunk { stream, ts: "t".into(), bytes: Bytes::copy_from_slice(b) })
+    }
+
+    fn lines(s: &mut LineSplitter, c: Arc<Chunk>) -> Vec<LogLine> {
+        s.feed(c);
+        std::iter::from_fn(|| s.next_line()).collect()
     }
 
     #[test]
     fn partial_lines_wait_for_their_end_per_stream() {
         let mut s = LineSplitter::default();
-        assert!(s.push(&chunk(Stream::Stdout, b"hel")).is_empty());
-        let e = s.push(&chunk(Stream::Stderr, b"err\n"));
+        assert!(lines(&mut s, chunk(Stream::Stdout, b"hel")).is_empty());
+        let e = lines(&mut s, chunk(Stream::Stderr, b"err\n"));
         assert_eq!((e.len(), e[0].line.as_str(), e[0].stream.as_str()), (1, "err", "stderr"));
-        let o = s.push(&chunk(Stream::Stdout, b"lo\n\nnext\xff\nta"));
-        let lines: Vec<_> = o.iter().map(|l| l.line.as_str()).collect();
-        assert_eq!(lines, ["hello", "", "next\u{fffd}"]);
-        assert_eq!(s.push(&chunk(Stream::Stdout, b"il\n"))[0].line, "tail");
+        let o = lines(&mut s, chunk(Stream::Stdout, b"lo\n\nnext\xff\nta"));
+        let text: Vec<_> = o.iter().map(|l| l.line.as_str()).collect();
+        assert_eq!(text, ["hello", "", "next\u{fffd}"]);
+        assert_eq!(lines(&mut s, chunk(Stream::Stdout, b"il\n"))[0].line, "tail");
+        let long = lines(&mut s, chunk(Stream::Stdout, &[b'x'; MAX_LINE + 1]));
+        assert_eq!(long[0].line.len(), MAX_LINE + 1);
     }
 }
