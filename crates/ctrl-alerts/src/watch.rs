@@ -9,7 +9,7 @@ use ctrl_core::service::Status;
 use ctrl_host::Monitor;
 use ctrl_jobs::Jobs;
 use ctrl_supervisor::Supervisor;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 
 use crate::Alerts;
@@ -27,17 +27,23 @@ pub fn start(
     tokio::spawn(host(alerts.clone(), monitor, shutdown));
 }
 
+/// The next message, skipping over a lag; `None` at the end or at shutdown.
+async fn next<T: Clone>(rx: &mut broadcast::Receiver<T>, shutdown: &mut watch::Receiver<bool>) -> Option<T> {
+    loop {
+        tokio::select! {
+            m = rx.recv() => match m {
+                Ok(m) => return Some(m),
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            },
+            _ = shutdown.wait_for(|s| *s) => return None,
+        }
+    }
+}
+
 async fn services(alerts: Alerts, sup: Supervisor, mut shutdown: watch::Receiver<bool>) {
     let mut rx = sup.bus().subscribe();
-    loop {
-        let event = tokio::select! {
-            e = rx.recv() => match e {
-                Ok(e) => e,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
+    while let Some(event) = next(&mut rx, &mut shutdown).await {
         let config = alerts.config();
         let covers =
             |r: &ctrl_core::config::RuleSpec| r.services.as_ref().is_none_or(|s| s.contains(&event.service));
@@ -75,15 +81,7 @@ async fn services(alerts: Alerts, sup: Supervisor, mut shutdown: watch::Receiver
 
 async fn job_ends(alerts: Alerts, jobs: Jobs, mut shutdown: watch::Receiver<bool>) {
     let mut rx = jobs.subscribe();
-    loop {
-        let job = tokio::select! {
-            j = rx.recv() => match j {
-                Ok(j) => j,
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return,
-            },
-            _ = shutdown.wait_for(|s| *s) => return,
-        };
+    while let Some(job) = next(&mut rx, &mut shutdown).await {
         let Some(action) = job.action.clone() else { continue };
         let kind = match job.status {
             JobStatus::Failed => Some(AlertKind::JobFailed),

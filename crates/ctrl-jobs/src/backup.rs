@@ -171,7 +171,9 @@ pub async fn make(
     let partial = dir.join(format!(".{name}{PARTIAL}"));
     let made = match (&m.source.path, &m.source.command) {
         (Some(src), _) => {
-            sinks.note(&format!("archiving {} into {}/{name}", src.display(), m.target));
+            // The folder's name only: viewers read job output, and full paths are internal.
+            let shown = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            sinks.note(&format!("archiving {shown} into {}/{name}", m.target));
             archive(src.clone(), partial.clone(), timeout, reports.clone(), cancel).await
         }
         (None, Some(cmd)) => {
@@ -466,7 +468,8 @@ pub async fn restore(
         return exec::run(exec, io, id, timeout, sinks, reports, cancel).await;
     }
     let Some(into) = r.into else { return failed("the restore has neither a folder nor a command") };
-    sinks.note(&format!("unpacking {} into {}", r.file, into.display()));
+    let shown = into.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    sinks.note(&format!("unpacking {} into {shown}", r.file));
     let rep = reports.clone();
     match on_thread(timeout, cancel, "unpack", move |stop| unpack(&path, &into, stop, &rep)).await {
         Ok(()) => {
