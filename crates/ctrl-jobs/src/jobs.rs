@@ -56,7 +56,7 @@ impl Jobs {
         }
         let state_dir = config.server.state_dir.clone();
         std::fs::create_dir_all(state_dir.join("jobs")).map_err(|e| JobError::Logs(0, e))?;
-        Ok(Jobs(Arc::new(Inner {
+        let jobs = Jobs(Arc::new(Inner {
             store,
             sup,
             backups_dir: config.backups.dir.clone().unwrap_or_else(|| state_dir.join("backups")),
@@ -67,7 +67,29 @@ impl Jobs {
             updates: broadcast::channel(1024).0,
             wake: tokio::sync::Notify::new(),
             closing: AtomicBool::new(false),
-        })))
+        }));
+        tokio::spawn(jobs.clone().prune_output_daily());
+        Ok(jobs)
+    }
+
+    /// Removes old job output now and then once a day, for the daemon's life.
+    async fn prune_output_daily(self) {
+        loop {
+            let dir = self.0.state_dir.join("jobs");
+            let live: Vec<i64> =
+                self.0.live.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect();
+            let now = std::time::SystemTime::now();
+            let pruned = tokio::task::spawn_blocking(move || {
+                crate::output::prune(&dir, crate::KEEP_OUTPUT, now, &live)
+            })
+            .await;
+            match pruned {
+                Ok(Ok(n)) if n > 0 => tracing::info!(files = n, "removed job output older than 30 days"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune old job output"),
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+        }
     }
 
     /// Takes the actions of a reloaded config; running jobs go on as they were.

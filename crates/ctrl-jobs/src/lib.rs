@@ -11,6 +11,7 @@ mod backup;
 mod error;
 mod exec;
 mod jobs;
+mod output;
 mod paths;
 mod plan;
 mod run;
@@ -22,6 +23,7 @@ pub use backup::{
 };
 pub use error::JobError;
 pub use jobs::{Jobs, MAX_LOG_LINES};
+pub use output::KEEP_OUTPUT;
 pub use paths::resolve_inside;
 pub use scheduler::{Clock, SystemClock};
 pub use schedules::UPCOMING;
