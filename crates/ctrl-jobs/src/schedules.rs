@@ -4,7 +4,7 @@
 use chrono::Utc;
 use ctrl_core::config::{Config, Missed};
 use ctrl_core::job::Schedule;
-use ctrl_proto::{NewSchedule, ScheduleInfo};
+use ctrl_proto::{NewSchedule, ScheduleChange, ScheduleInfo};
 use ctrl_store::ScheduleRow;
 
 use crate::error::JobError;
@@ -64,27 +64,20 @@ impl Jobs {
         if s.name == "preview" {
             return Err(JobError::invalid("'preview' is reserved (GET /api/schedules/preview)"));
         }
-        let timezone = s.timezone.clone().unwrap_or_else(|| "UTC".into());
-        let parsed = Schedule::parse(&s.cron, &timezone).map_err(JobError::invalid)?;
-        let spec = self.spec(&s.action)?;
-        if spec.kind == ctrl_core::config::ActionKind::Restore {
-            return Err(JobError::invalid("a restore cannot be scheduled: it always asks for confirmation"));
-        }
-        crate::plan::plan(&s.action, &spec, &s.params)?;
-        let enabled = s.enabled.unwrap_or(true);
         let row = ScheduleRow {
             name: s.name.clone(),
             action: s.action.clone(),
             cron: s.cron.clone(),
-            timezone,
+            timezone: s.timezone.clone().unwrap_or_else(|| "UTC".into()),
             missed: s.missed.unwrap_or(Missed::Skip),
             params: s.params.clone(),
-            enabled,
+            enabled: s.enabled.unwrap_or(true),
             source: "api".into(),
-            next_run_at: parsed.next_after(Utc::now()).filter(|_| enabled),
+            next_run_at: None,
             last_run_at: None,
             last_job_id: None,
         };
+        let row = self.checked(row)?;
         if !self.store().put_schedule(&row, true).await? {
             return Err(JobError::Conflict(format!("a schedule named '{}' already exists", s.name)));
         }
@@ -100,17 +93,44 @@ impl Jobs {
         Ok(s)
     }
 
-    /// Turns a schedule made over the API on or off.
-    pub async fn set_schedule_enabled(&self, name: &str, enabled: bool) -> Result<ScheduleInfo, JobError> {
-        let s = self.editable(name).await?;
-        let next = if enabled {
-            Schedule::parse(&s.cron, &s.timezone).ok().and_then(|p| p.next_after(Utc::now()))
-        } else {
-            None
+    /// Changes a schedule made over the API: any of its time, zone, policy,
+    /// parameters and whether it fires. A new time counts from now.
+    pub async fn change_schedule(&self, name: &str, ch: &ScheduleChange) -> Result<ScheduleInfo, JobError> {
+        self.editable(name).await?;
+        let Some(mut row) = self.store().schedule(name).await? else {
+            return Err(JobError::UnknownSchedule(name.to_owned()));
         };
-        self.store().set_schedule_enabled(name, enabled, next).await?;
+        if let Some(v) = &ch.cron {
+            row.cron = v.clone();
+        }
+        if let Some(v) = &ch.timezone {
+            row.timezone = v.clone();
+        }
+        if let Some(v) = ch.missed {
+            row.missed = v;
+        }
+        if let Some(v) = &ch.params {
+            row.params = v.clone();
+        }
+        if let Some(v) = ch.enabled {
+            row.enabled = v;
+        }
+        let row = self.checked(row)?;
+        self.store().put_schedule(&row, false).await?;
         self.0.wake.notify_one();
         self.schedule(name).await
+    }
+
+    /// Checks a schedule's time, action and parameters, and sets its next run from now.
+    fn checked(&self, mut row: ScheduleRow) -> Result<ScheduleRow, JobError> {
+        let parsed = Schedule::parse(&row.cron, &row.timezone).map_err(JobError::invalid)?;
+        let spec = self.spec(&row.action)?;
+        if spec.kind == ctrl_core::config::ActionKind::Restore {
+            return Err(JobError::invalid("a restore cannot be scheduled: it always asks for confirmation"));
+        }
+        crate::plan::plan(&row.action, &spec, &row.params)?;
+        row.next_run_at = parsed.next_after(Utc::now()).filter(|_| row.enabled);
+        Ok(row)
     }
 
     async fn editable(&self, name: &str) -> Result<ScheduleInfo, JobError> {

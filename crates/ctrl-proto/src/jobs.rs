@@ -165,12 +165,20 @@ pub struct NewSchedule {
     pub enabled: Option<bool>,
 }
 
-/// The body of `PATCH /api/schedules/{name}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+/// The body of `PATCH /api/schedules/{name}`: the fields to change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleChange {
     /// Turn it on or off.
-    pub enabled: bool,
+    pub enabled: Option<bool>,
+    /// A new time: 5 or 6 cron fields, or a preset.
+    pub cron: Option<String>,
+    /// A new time zone.
+    pub timezone: Option<String>,
+    /// A new missed-run policy.
+    pub missed: Option<Missed>,
+    /// New fixed parameters (replacing the old ones).
+    pub params: Option<BTreeMap<String, ParamValue>>,
 }
 
 /// A backup target: the folder `backups/<target>/`.

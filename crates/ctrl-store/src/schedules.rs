@@ -134,25 +134,6 @@ impl Store {
         Ok(gone)
     }
 
-    /// Turns a schedule on or off, with its new next time.
-    pub async fn set_schedule_enabled(
-        &self,
-        name: &str,
-        enabled: bool,
-        next: Option<DateTime<Utc>>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE schedules SET enabled = ?2, next_run_at = ?3, updated_at = ?4 WHERE name = ?1",
-        )
-        .bind(name)
-        .bind(enabled)
-        .bind(next)
-        .bind(Utc::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Records a firing (or a skipped miss, without a job) and the next time.
     pub async fn schedule_fired(
         &self,

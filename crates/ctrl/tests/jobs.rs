@@ -306,6 +306,25 @@ async fn schedules_fire_persist_and_refuse_bad_input() {
     let (status, res) = api.send_json(Method::PATCH, "/api/schedules/tick", &json!({"enabled": false})).await;
     assert_eq!(status, StatusCode::OK, "{res}");
     assert_eq!(res["data"]["next_runs"], json!([]));
+    // Any field can change; a new time counts from now and keeps it disabled.
+    let change = json!({"cron": "daily@03:30", "timezone": "Europe/Berlin", "params": {"msg": "later"}});
+    let (status, res) = api.send_json(Method::PATCH, "/api/schedules/tick", &change).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert_eq!(
+        (res["data"]["expression"].as_str(), res["data"]["params"]["msg"].as_str()),
+        (Some("0 30 3 * * *"), Some("later"))
+    );
+    assert_eq!(res["data"]["next_runs"], json!([]));
+    for bad in
+        [json!({"cron": "61 * * * *"}), json!({"params": {"msg": "a\nb"}}), json!({"timezone": "Mars/Base"})]
+    {
+        let (status, res) = api.send_json(Method::PATCH, "/api/schedules/tick", &bad).await;
+        assert_failure(status, &res, StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    }
+    let (status, res) = api.send_json(Method::PATCH, "/api/schedules/tick", &json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK, "{res}");
+    assert!(res["data"]["next_runs"][0].as_str().unwrap().ends_with(":30:00Z"), "{res}");
+    api.send_json(Method::PATCH, "/api/schedules/tick", &json!({"enabled": false})).await;
     let listed = api.data("/api/schedules").await;
     assert_eq!(listed[0]["enabled"], false);
     assert!(listed[0]["last_job_id"].as_i64().is_some());

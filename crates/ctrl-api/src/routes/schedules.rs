@@ -90,20 +90,25 @@ pub async fn remove(
     ok(done?)
 }
 
-/// Enables or disables a schedule made over the API.
+/// Changes a schedule made over the API: `enabled`, `cron`, `timezone`, `missed`,
+/// `params` (any of them). 409 for those of the config file.
 #[utoipa::path(patch, path = "/api/schedules/{name}", tag = "jobs", request_body = ScheduleChange,
     params(("name" = String, Path, description = "Schedule name")),
     responses((status = 200, body = Envelope<ScheduleInfo>), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope)))]
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn change(
     State(st): State<AppState>,
     c: Caller,
     Path(name): Path<String>,
     Body(ch): Body<ScheduleChange>,
 ) -> ApiResult<ScheduleInfo> {
-    let done = st.jobs.set_schedule_enabled(&name, ch.enabled).await;
+    let done = st.jobs.change_schedule(&name, &ch).await;
     let result = if done.is_ok() { "ok" } else { "failed" };
-    let verb = if ch.enabled { "schedule.enable" } else { "schedule.disable" };
+    let verb = match ch.enabled {
+        Some(true) => "schedule.enable",
+        Some(false) => "schedule.disable",
+        None => "schedule.change",
+    };
     let target = format!("schedule:{name}");
     st.audit(&c.principal.actor, verb, Some(&target), c.address.clone(), result, None).await;
     ok(done?)
