@@ -63,14 +63,17 @@ impl Alerts {
         }))
     }
 
-    /// Takes a reloaded config. Episodes of rules that are gone are forgotten.
+    /// Takes a reloaded config. Episodes and thresholds of rules that are gone or
+    /// changed are forgotten: a changed rule starts from a clean slate.
     pub fn set_config(&self, config: &AlertsConfig) {
-        *self.0.config.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
-        self.0
-            .thresholds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(r, _), _| config.rules.contains_key(r));
+        let old =
+            std::mem::replace(&mut *self.0.config.write().unwrap_or_else(|p| p.into_inner()), config.clone());
+        let kept = |rule: &str| old.rules.get(rule).is_some_and(|r| config.rules.get(rule) == Some(r));
+        self.0.thresholds.lock().unwrap_or_else(|p| p.into_inner()).retain(|(r, _), _| kept(r));
+        let mut tracker = self.0.tracker.lock().unwrap_or_else(|p| p.into_inner());
+        for rule in old.rules.keys().filter(|r| !kept(r)) {
+            tracker.forget(rule);
+        }
     }
 
     fn config(&self) -> AlertsConfig {
@@ -173,10 +176,12 @@ impl Alerts {
 
     /// Trouble for `subject`: fires once per episode.
     async fn trouble(&self, rule: &str, kind: AlertKind, subject: &str, detail: &str) {
+        let escalation = kind == AlertKind::Fatal;
         let verdict = self.0.tracker.lock().unwrap_or_else(|p| p.into_inner()).trouble(
             rule,
             subject,
             chrono::Utc::now(),
+            escalation,
         );
         if verdict == Verdict::Fire {
             self.raise(rule, kind, subject, true, format!("[FIRING] {subject}: {} - {detail}", words(kind)))

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use ctrl_core::JobStatus;
 use ctrl_core::alert::{Threshold, trouble_of};
 use ctrl_core::config::AlertKind;
 use ctrl_core::service::Status;
+use ctrl_core::{Health, JobStatus};
 use ctrl_host::Monitor;
 use ctrl_jobs::Jobs;
 use ctrl_supervisor::Supervisor;
@@ -47,14 +47,15 @@ async fn services(alerts: Alerts, sup: Supervisor, mut shutdown: watch::Receiver
         let config = alerts.config();
         let covers =
             |r: &ctrl_core::config::RuleSpec| r.services.as_ref().is_none_or(|s| s.contains(&event.service));
-        if let Some(kind) = trouble_of(&event) {
+        let trouble = trouble_of(&event);
+        if let Some(kind) = trouble {
             let detail = event.reason.clone().unwrap_or_else(|| format!("now {}", event.to));
             for (name, _) in config.rules.iter().filter(|(_, r)| r.on.contains(&kind) && covers(r)) {
                 alerts.trouble(name, kind, &event.service, &detail).await;
             }
         }
-        if matches!(event.to, Status::Running | Status::Ready) {
-            // Recovered once it has run steadily for the rule's recover_after.
+        if trouble.is_none() && matches!(event.to, Status::Running | Status::Ready) {
+            // Recovered once it has run steadily, and not unhealthy, for the rule's recover_after.
             for (name, r) in config.rules.iter().filter(|(_, r)| covers(r)) {
                 if !alerts.is_firing(name, &event.service) {
                     continue;
@@ -66,7 +67,9 @@ async fn services(alerts: Alerts, sup: Supervisor, mut shutdown: watch::Receiver
                 tokio::spawn(async move {
                     tokio::time::sleep(after).await;
                     let steady = sup.service(&service).is_ok_and(|s| {
-                        matches!(s.status, Status::Running | Status::Ready) && (pid.is_none() || s.pid == pid)
+                        matches!(s.status, Status::Running | Status::Ready)
+                            && s.health != Health::Unhealthy
+                            && (pid.is_none() || s.pid == pid)
                     });
                     if steady {
                         let detail =

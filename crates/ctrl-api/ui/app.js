@@ -67,8 +67,9 @@
 
   // A WebSocket that reconnects by itself (after a daemon restart, say).
   function live(path, onMessage) {
-    let ws, delay = 500, stopped = false;
+    let ws, delay = 500, stopped = false, timer;
     const open = () => {
+      if (stopped) return;
       const proto = location.protocol === "https:" ? "wss" : "ws";
       ws = new WebSocket(`${proto}://${location.host}${path}`);
       ws.onopen = () => { delay = 500; setConn(true); };
@@ -76,12 +77,12 @@
       ws.onclose = () => {
         if (stopped) return;
         setConn(false);
-        setTimeout(open, delay);
+        timer = setTimeout(open, delay);
         delay = Math.min(delay * 2, 8000);
       };
     };
     open();
-    return () => { stopped = true; ws.close(); };
+    return () => { stopped = true; clearTimeout(timer); ws.close(); };
   }
   function setConn(on) {
     const c = $("#conn");

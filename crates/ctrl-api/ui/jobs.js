@@ -21,7 +21,9 @@
     const id = `param-${owner}-${p.name}`;
     let input;
     if (p.type === "enum") {
-      input = h("select", { id, name: p.name }, p.values.map((v) => h("option", { value: v, selected: v === p.default }, v)));
+      // An optional enum without a default may be left unset.
+      const none = !p.required && (p.default === null || p.default === undefined) ? h("option", { value: "" }, "—") : null;
+      input = h("select", { id, name: p.name }, none, p.values.map((v) => h("option", { value: v, selected: v === p.default }, v)));
     } else if (p.type === "bool") {
       input = h("input", { id, name: p.name, type: "checkbox", checked: p.default === true });
     } else if (p.type === "int") {
@@ -128,6 +130,8 @@
     };
     api("GET", `/api/jobs/${enc(id)}`).then(render).catch((e) => toast(e.message, true));
     const src = new EventSource(`/api/jobs/${enc(id)}/logs?follow=true&lines=5000`);
+    // A reconnect replays the output from the start.
+    src.addEventListener("open", () => out.replaceChildren());
     src.addEventListener("log", (e) => {
       const l = JSON.parse(e.data);
       if (l.line.startsWith("::progress ") || l.line.startsWith("::result ")) return;

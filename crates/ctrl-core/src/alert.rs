@@ -46,6 +46,7 @@ pub enum Verdict {
 struct Firing {
     since: DateTime<Utc>,
     suppressed: u32,
+    escalated: bool,
 }
 
 /// Deduplication per (rule, subject): the first trouble fires, repeats are
@@ -56,19 +57,29 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// Trouble with `subject` under `rule`.
-    pub fn trouble(&mut self, rule: &str, subject: &str, now: DateTime<Utc>) -> Verdict {
+    /// Trouble with `subject` under `rule`. An `escalation` (a service giving up,
+    /// `fatal`) fires once more within an episode: it says something new.
+    pub fn trouble(&mut self, rule: &str, subject: &str, now: DateTime<Utc>, escalation: bool) -> Verdict {
         match self.firing.get_mut(&(rule.to_owned(), subject.to_owned())) {
+            Some(f) if escalation && !f.escalated => {
+                f.escalated = true;
+                Verdict::Fire
+            }
             Some(f) => {
                 f.suppressed += 1;
                 Verdict::Suppressed
             }
             None => {
-                self.firing
-                    .insert((rule.to_owned(), subject.to_owned()), Firing { since: now, suppressed: 0 });
+                let f = Firing { since: now, suppressed: 0, escalated: escalation };
+                self.firing.insert((rule.to_owned(), subject.to_owned()), f);
                 Verdict::Fire
             }
         }
+    }
+
+    /// Forgets every episode of `rule` (removed or changed by a reload).
+    pub fn forget(&mut self, rule: &str) {
+        self.firing.retain(|(r, _), _| r != rule);
     }
 
     /// Good news about `subject` under `rule`.
@@ -180,17 +191,22 @@ mod tests {
     #[test]
     fn a_crash_loop_is_one_alert_and_one_recovery() {
         let mut tr = Tracker::default();
-        assert_eq!(tr.trouble("r", "web", t(0)), Verdict::Fire);
+        assert_eq!(tr.trouble("r", "web", t(0), false), Verdict::Fire);
         for i in 1..=5 {
-            assert_eq!(tr.trouble("r", "web", t(i)), Verdict::Suppressed);
+            assert_eq!(tr.trouble("r", "web", t(i), false), Verdict::Suppressed);
         }
-        assert_eq!(tr.trouble("r", "db", t(3)), Verdict::Fire, "subjects are separate");
+        assert_eq!(tr.trouble("r", "db", t(3), false), Verdict::Fire, "subjects are separate");
+        // Giving up (fatal) is news once per episode.
+        assert_eq!(tr.trouble("r", "db", t(4), true), Verdict::Fire);
+        assert_eq!(tr.trouble("r", "db", t(5), true), Verdict::Suppressed);
         assert_eq!(
             tr.fine("r", "web", t(60)),
             Verdict::Recover { lasted: Duration::from_secs(60), suppressed: 5 }
         );
         assert_eq!(tr.fine("r", "web", t(61)), Verdict::Quiet);
-        assert_eq!(tr.trouble("r", "web", t(62)), Verdict::Fire, "a new episode fires again");
+        assert_eq!(tr.trouble("r", "web", t(62), false), Verdict::Fire, "a new episode fires again");
+        tr.forget("r");
+        assert!(!tr.is_firing("r", "web") && !tr.is_firing("r", "db"));
     }
 
     #[test]

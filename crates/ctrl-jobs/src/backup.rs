@@ -199,7 +199,7 @@ pub async fn make(
         return failed(&format!("cannot store the backup ({})", e.kind()));
     }
     sinks.note(&format!("wrote {name}: {size} bytes, sha256 {digest}"));
-    let removed = apply_retention(&dir, &m.target, &m.retention, sinks);
+    let removed = apply_retention(&dir, &m.target, &m.retention, &ext, &name, sinks);
     let result = serde_json::json!({
         "target": m.target, "file": name, "size_bytes": size, "sha256": digest, "removed": removed,
     });
@@ -207,24 +207,44 @@ pub async fn make(
 }
 
 /// `2026-11-22_02-00-00.tar.zst`, or `…-2.tar.zst` when two land in one second.
+/// The name is reserved by creating its `.partial` file, so two backups of one
+/// target in the same second cannot pick the same one.
 fn free_name(dir: &Path, ext: &str) -> String {
     let stamp = Utc::now().format(TIME_FORMAT).to_string();
-    (1..)
+    (1..1000)
         .map(|n| if n == 1 { format!("{stamp}.{ext}") } else { format!("{stamp}-{n}.{ext}") })
-        .find(|n| !dir.join(n).exists() && !dir.join(format!(".{n}{PARTIAL}")).exists())
-        .unwrap_or_default()
+        .find(|n| {
+            !dir.join(n).exists()
+                && std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(format!(".{n}{PARTIAL}")))
+                    .is_ok()
+        })
+        .unwrap_or_else(|| format!("{stamp}-{}.{ext}", std::process::id()))
 }
 
 /// Removes what the policy says, with each file's checksum; returns the removed names.
-fn apply_retention(dir: &Path, target: &str, policy: &Retention, sinks: &Sinks) -> Vec<String> {
+/// Only backups with this action's extension count (another action may share the
+/// target, or a person may have put a file there), and the one just made is never removed.
+fn apply_retention(
+    dir: &Path,
+    target: &str,
+    policy: &Retention,
+    ext: &str,
+    made: &str,
+    sinks: &Sinks,
+) -> Vec<String> {
     if policy.keep.is_none() && policy.max_age.is_none() {
         return Vec::new();
     }
     let root = dir.parent().unwrap_or(dir);
     let Ok(list) = files(root, target) else { return Vec::new() };
-    let dated: Vec<(String, DateTime<Utc>)> = list.into_iter().map(|f| (f.name, f.created_at)).collect();
+    let ours = |n: &str| n.ends_with(&format!(".{ext}")) && made_at(n).is_some();
+    let dated: Vec<(String, DateTime<Utc>)> =
+        list.into_iter().filter(|f| ours(&f.name)).map(|f| (f.name, f.created_at)).collect();
     let mut removed = Vec::new();
-    for name in ctrl_core::job::expired(&dated, Utc::now(), policy) {
+    for name in ctrl_core::job::expired(&dated, Utc::now(), policy).into_iter().filter(|n| *n != made) {
         match std::fs::remove_file(dir.join(name)) {
             Ok(()) => {
                 let _ = std::fs::remove_file(dir.join(format!("{name}.sha256")));
@@ -294,7 +314,8 @@ async fn on_thread<T: Send + 'static>(
     let mut task = tokio::task::spawn_blocking(move || work(&flag));
     match crate::run::bounded(timeout, cancel, &mut task).await {
         Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(e))) => Err(failed(&format!("cannot {what}: {e}"))),
+        // The kind only: the tar crate's messages carry full paths, and viewers read job output.
+        Ok(Ok(Err(e))) => Err(failed(&format!("cannot {what}: {}", e.kind()))),
         Ok(Err(_)) => Err(failed(&format!("the {what} task stopped unexpectedly"))),
         Err(s) => {
             stop.store(true, Ordering::SeqCst);
@@ -355,7 +376,8 @@ struct Progress<'a> {
 impl Progress<'_> {
     fn add(&self, n: u64) -> io::Result<()> {
         if self.stop.load(Ordering::Relaxed) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+            // Not `Interrupted`: copy loops retry those, and the stop would never land.
+            return Err(io::Error::other("stopped"));
         }
         let before = self.done.fetch_add(n, Ordering::Relaxed);
         let (old, new) = (percent(before, self.total), percent(before + n, self.total));
@@ -401,7 +423,11 @@ fn add_file(
 ) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_metadata(meta);
-    let reader = Counted { inner: File::open(path)?, progress };
+    // Exactly the size the header announces, whatever the file does meanwhile: a
+    // file that grows is cut, one that shrinks is padded with zeros. Otherwise
+    // every later entry of the archive would be misaligned.
+    let exact = File::open(path)?.take(meta.len()).chain(io::repeat(0)).take(meta.len());
+    let reader = Counted { inner: exact, progress };
     tar.append_data(&mut header, name, reader)
 }
 

@@ -164,6 +164,8 @@ pub async fn run(
         Err(stop) => stop,
     };
     stop_group(pgid).await;
+    // The leader itself, in case it left its group (setsid) and the group signals missed it.
+    let _ = child.start_kill();
     let status = child.wait().await.ok();
     finish_output(captures).await;
     let (st, why) = match stop {

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use ctrl_core::Config;
 use ctrl_core::config::ActionSpec;
+use ctrl_core::{Config, JobStatus};
 use ctrl_proto::{ActionInfo, JobInfo, LogLine, LogStream, RunAction};
 use ctrl_store::{JobFilter, Store};
 use ctrl_supervisor::Supervisor;
@@ -19,6 +19,10 @@ use crate::plan::{self, Planned};
 
 /// Lines of a job's output readable at once.
 pub const MAX_LOG_LINES: usize = 100_000;
+
+/// Runs of one action that may wait at once; more are refused (409), so a
+/// runaway client cannot grow the queue without bound.
+pub const MAX_QUEUED: usize = 10_000;
 
 /// A job that has not ended: how to stop it, its live output, and its state now.
 pub(crate) struct Live {
@@ -156,6 +160,17 @@ impl Jobs {
         if self.0.closing.load(Ordering::SeqCst) {
             return Err(JobError::ShuttingDown);
         }
+        let queued = {
+            let live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
+            live.values()
+                .filter(|l| l.info.status == JobStatus::Queued && l.info.action.as_deref() == Some(name))
+                .count()
+        };
+        if queued >= MAX_QUEUED {
+            return Err(JobError::Conflict(format!(
+                "'{name}' already has {MAX_QUEUED} runs waiting; let them finish or cancel some"
+            )));
+        }
         let job = self.0.store.add_job(spec.kind.as_str(), Some(name), &planned.params, triggered_by).await?;
         let (cancel, cancel_rx) = watch::channel(false);
         let follow = broadcast::channel(256).0;
@@ -235,6 +250,11 @@ impl Jobs {
             .await
             .map_err(|e| JobError::Logs(id, std::io::Error::other(e)))?
             .map_err(|e| JobError::Logs(id, e))
+    }
+
+    /// Whether a job is queued or running.
+    pub fn is_live(&self, id: i64) -> bool {
+        self.0.live.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id)
     }
 
     /// Live output of a job from now on; `None` once it has ended.

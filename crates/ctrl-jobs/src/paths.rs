@@ -20,6 +20,10 @@ pub fn resolve_inside(root: &Path, rel: &Path) -> Result<PathBuf, String> {
         match existing.canonicalize() {
             Ok(p) => break p,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // A symlink whose target does not exist would be written through.
+                if existing.symlink_metadata().is_ok() {
+                    return Err(format!("'{}' goes through a symlink to nowhere", rel.display()));
+                }
                 let Some(parent) = existing.parent() else {
                     return Err("the path cannot be resolved".into());
                 };
@@ -49,12 +53,15 @@ mod tests {
         std::fs::write(dir.path().join("secret"), "x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
         std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("cron.d/x"), root.join("dangling")).unwrap();
         let real_root = root.canonicalize().unwrap();
         assert_eq!(resolve_inside(&root, Path::new("sub/new.txt")).unwrap(), real_root.join("sub/new.txt"));
         assert_eq!(resolve_inside(&root, Path::new("a/b/c")).unwrap(), real_root.join("a/b/c"));
         assert!(resolve_inside(&root, Path::new("link")).unwrap_err().contains("outside"));
         assert!(resolve_inside(&root, Path::new("up/secret")).unwrap_err().contains("outside"));
         assert!(resolve_inside(&root, Path::new("up/new")).unwrap_err().contains("outside"));
+        assert!(resolve_inside(&root, Path::new("dangling")).unwrap_err().contains("nowhere"));
+        assert!(resolve_inside(&root, Path::new("dangling/deeper")).is_err());
         assert!(resolve_inside(&dir.path().join("none"), Path::new("x")).is_err());
     }
 }

@@ -75,6 +75,12 @@ pub async fn tick(jobs: &Jobs, clock: &dyn Clock) -> Result<Option<DateTime<Utc>
                 }
                 Some(next)
             }
+            Due::Run { next, .. } if row.last_job_id.is_some_and(|id| jobs.is_live(id)) => {
+                // No pile-up: a schedule faster than its action skips while its last run goes on.
+                tracing::info!(schedule = %name, "skipped a run: the previous one is still going");
+                jobs.store().schedule_fired(name, None, next).await?;
+                next
+            }
             Due::Run { at, late, next } => {
                 let by = format!("schedule:{name}");
                 match jobs.submit_unattended(&row.action, &row.params, &by).await {

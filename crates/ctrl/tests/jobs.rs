@@ -110,7 +110,7 @@ async fn parameters_never_run_anything_extra_nor_leave_their_root() {
     let api = Api::new(&d);
     // Shell syntax stays one argument of printf: it is printed, never run.
     let payloads =
-        ["a; touch T1", "$(touch T2)", "`touch T3`", "x || touch T4 && touch T5", "two words", "-n"];
+        ["a; touch T1", "$(touch T2)", "`touch T3`", "x || touch T4 && touch T5", "two words", "a -n"];
     for p in payloads {
         let job = run_to_end(&api, "say", json!({"params": {"msg": p}})).await;
         assert_eq!(job["status"], "succeeded", "{job}");
@@ -120,7 +120,8 @@ async fn parameters_never_run_anything_extra_nor_leave_their_root() {
         assert!(!d.path(t).exists(), "{t} was created");
     }
     // Control characters and NUL are refused before anything runs.
-    for bad in ["line\ntouch T6", "nul\u{0}x", "tab\tx"] {
+    // So are values that would read as options.
+    for bad in ["line\ntouch T6", "nul\u{0}x", "tab\tx", "-n", "--output=T7"] {
         let (status, body) = run(&api, "say", json!({"params": {"msg": bad}})).await;
         assert_failure(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation");
     }

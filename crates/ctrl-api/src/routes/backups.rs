@@ -60,8 +60,13 @@ pub async fn download(
 ) -> Result<Response, Failure> {
     let path = ctrl_jobs::file_path(st.jobs.backups_dir(), &target, &file)
         .map_err(|e| Failure::new(ErrorCode::NotFound, e))?;
-    let ranged = req.headers().contains_key(axum::http::header::RANGE);
-    if !ranged {
+    // Resumed downloads are not audited again; one from the first byte is.
+    let resumed = req
+        .headers()
+        .get(axum::http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
+    if !resumed {
         let where_ = format!("backup:{target}/{file}");
         st.audit(&c.principal.actor, "download", Some(&where_), c.address.clone(), "ok", None).await;
     }

@@ -102,6 +102,12 @@ pub fn check_value(spec: &ParamSpec, value: &ParamValue) -> Result<String, Strin
             if t.len() > 4096 {
                 return Err("longer than 4096 bytes".into());
             }
+            // `--output=/x` inside one argument is still an option to most programs.
+            if t.starts_with('-') && spec.pattern.is_none() {
+                return Err(
+                    "may not start with '-' (it would read as an option); a pattern can allow it".into()
+                );
+            }
             if let Some(p) = &spec.pattern {
                 let re = regex_lite::Regex::new(&format!("^(?:{p})$")).map_err(|e| e.to_string())?;
                 if !re.is_match(&t) {
@@ -186,10 +192,10 @@ mod tests {
     fn strings_refuse_control_characters_and_must_match_the_whole_pattern() {
         let free = spec(ParamType::String);
         // Shell syntax is just text: no shell will read it.
-        for ok in ["a; rm -rf /", "$(touch x)", "`id`", "a|b&&c", "../../etc"] {
+        for ok in ["a; rm -rf /", "$(touch x)", "`id`", "a|b&&c", "../../etc", "a -b"] {
             assert_eq!(check_value(&free, &t(ok)).unwrap(), ok);
         }
-        for bad in ["line\nnext", "nul\0", "tab\t", "esc\u{1b}[31m"] {
+        for bad in ["line\nnext", "nul\0", "tab\t", "esc\u{1b}[31m", "-n", "--output=/etc/x"] {
             assert!(check_value(&free, &t(bad)).is_err(), "{bad:?}");
         }
         let tag = ParamSpec { pattern: Some("[a-z0-9.-]{1,8}".into()), ..spec(ParamType::String) };
@@ -197,6 +203,8 @@ mod tests {
         // Anchored: a match inside the value is not enough.
         assert!(check_value(&tag, &t("v1.2; id")).is_err());
         assert!(check_value(&tag, &t("")).is_err());
+        let flags = ParamSpec { pattern: Some("-[a-z]".into()), ..spec(ParamType::String) };
+        assert!(check_value(&flags, &t("-v")).is_ok(), "a pattern may allow a leading '-'");
     }
 
     #[test]
