@@ -58,6 +58,11 @@ source = { command = ["printf", "dumped data"] }
 target = "db"
 ext = "sql"
 
+[actions.big]
+kind = "backup"
+source = { path = "big" }
+target = "big"
+
 [actions.restore-docs]
 kind = "restore"
 target = "docs"
@@ -499,4 +504,28 @@ fn the_cli_runs_lists_follows_schedules_and_lists_backups() {
     d.ok(&["run", "docs"]);
     assert!(d.ok(&["backups"]).contains("docs"));
     assert!(d.ok(&["backups", "docs"]).contains(".tar.zst"));
+}
+
+#[tokio::test]
+async fn cancelling_an_archive_stops_it_and_leaves_no_partial_file() {
+    let d = daemon();
+    let api = Api::new(&d);
+    std::fs::create_dir_all(d.path("big")).unwrap();
+    // 4 GiB, sparse: minutes to archive, nothing to store.
+    std::fs::File::create(d.path("big/zeros")).unwrap().set_len(4 << 30).unwrap();
+    let (_, res) = run(&api, "big", json!({})).await;
+    let id = res["data"]["id"].as_i64().unwrap();
+    eventually("the archive to make progress", Duration::from_secs(20), || async {
+        let j = api.data(&format!("/api/jobs/{id}")).await;
+        (j["progress"].as_f64().unwrap_or(0.0) >= 1.0).then_some(())
+    })
+    .await;
+    let asked = std::time::Instant::now();
+    let (status, body) = api.post(&format!("/api/jobs/{id}/cancel")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "cancelled", "{body}");
+    assert!(asked.elapsed() < Duration::from_secs(5), "the cancel took {:?}", asked.elapsed());
+    let left: Vec<_> =
+        std::fs::read_dir(d.path("state/backups/big")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "{left:?}");
 }
