@@ -3,6 +3,7 @@
 
 mod console;
 mod http;
+mod memory;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -123,6 +124,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, config_path };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
+    memory::release_startup_heap();
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 
