@@ -64,13 +64,13 @@ pub fn check_file_name(f: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("'{}' is not a backup file name", f.escape_default())) }
 }
 
-/// A target name: the same rule as service names.
+/// A target name: the same rule as service names (`ctrl_core::config::valid_name`).
 pub fn check_target(t: &str) -> Result<(), String> {
-    let ok = !t.is_empty()
-        && t.len() <= 64
-        && !t.starts_with('.')
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok { Ok(()) } else { Err(format!("'{}' is not a backup target", t.escape_default())) }
+    if ctrl_core::config::valid_name(t) {
+        Ok(())
+    } else {
+        Err(format!("'{}' is not a backup target", t.escape_default()))
+    }
 }
 
 /// The path of a backup, checked by name and, resolved, inside the backups root.

@@ -78,12 +78,7 @@ pub struct Sinks {
 impl Sinks {
     /// Writes a line of the daemon's own about the job (built-in kinds, errors).
     pub fn note(&self, line: &str) {
-        let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
-        let text = format!("{line}\n");
-        self.stdout.publish(text.as_bytes(), &ts);
-        if let Err(e) = self.stdout.write(format!("{ts} stdout {text}").as_bytes()) {
-            tracing::warn!(error = %e, "cannot write a job's output");
-        }
+        self.stdout.write_line(line);
     }
 }
 

@@ -55,12 +55,12 @@ impl Jobs {
 
     /// Adds a schedule from the API; its action and parameters are checked now.
     pub async fn add_schedule(&self, s: &NewSchedule) -> Result<ScheduleInfo, JobError> {
-        crate::backup::check_target(&s.name).map_err(|_| {
-            JobError::invalid(format!(
+        if !ctrl_core::config::valid_name(&s.name) {
+            return Err(JobError::invalid(format!(
                 "'{}' is not a valid schedule name: use 1-64 letters, digits, '-', '_' or '.'",
                 s.name.escape_default()
-            ))
-        })?;
+            )));
+        }
         if s.name == "preview" {
             return Err(JobError::invalid("'preview' is reserved (GET /api/schedules/preview)"));
         }

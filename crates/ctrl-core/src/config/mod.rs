@@ -31,7 +31,7 @@ pub use service::{
     StartLimit, StopSignal,
 };
 pub use units::{ByteSize, Dur, parse_duration, parse_size};
-pub use validate::dependency_order;
+pub use validate::{dependency_order, valid_name};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]

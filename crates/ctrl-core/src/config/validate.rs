@@ -66,7 +66,7 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
 }
 
 /// A service (action, schedule, backup target) name must be usable as a file name and in a URL path.
-pub(super) fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')

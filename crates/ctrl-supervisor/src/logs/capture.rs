@@ -9,7 +9,6 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use chrono::Utc;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::sink::LogSink;
@@ -45,7 +44,7 @@ where
             Ok(0) | Err(_) => 0,
             Ok(n) => n,
         };
-        let ts = Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let ts = super::timestamp();
         if n == 0 {
             if !partial.is_empty() {
                 partial.push(b'\n');

@@ -40,6 +40,11 @@ pub fn log_path(state_dir: &Path, service: &str, stream: Stream) -> PathBuf {
     state_dir.join("logs").join(format!("{service}.{}.log", stream.as_str()))
 }
 
+/// Now, as log lines and chunks carry it (RFC 3339, microseconds).
+pub fn timestamp() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// The folder of the service logs.
 pub fn logs_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("logs")

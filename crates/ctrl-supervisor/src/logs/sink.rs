@@ -58,6 +58,17 @@ impl LogSink {
         }
     }
 
+    /// Writes one line of the daemon's own (not the child's) to followers and the file.
+    pub fn write_line(&self, line: &str) {
+        let ts = super::timestamp();
+        let text = format!("{line}\n");
+        self.publish(text.as_bytes(), &ts);
+        let stored = if self.timestamped() { format!("{ts} {} {text}", self.stream.as_str()) } else { text };
+        if let Err(e) = self.write(stored.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot write log");
+        }
+    }
+
     /// Appends bytes already in the file's format, rotating first if they would
     /// push the file past `max_size`.
     pub fn write(&self, formatted: &[u8]) -> io::Result<()> {
