@@ -250,11 +250,14 @@ impl TokenCache {
         let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let entry = match cached {
             Some(c) if c.read_at.elapsed() < Self::FRESH => c,
-            _ => {
-                // Unknown hashes are not remembered: random guesses must not fill memory.
-                let t = sup.store().token_by_hash(hash).await.ok()??;
-                self.put(hash, t)
-            }
+            // Unknown hashes are not remembered: random guesses must not fill memory.
+            _ => match sup.store().token_by_hash(hash).await {
+                Ok(Some(t)) => self.put(hash, t),
+                Ok(None) => return None,
+                // The database is down: a token seen before keeps working as it was,
+                // and is not looked up again for a while (each try waits for the pool).
+                Err(_) => self.put(hash, (*cached?.token).clone()),
+            },
         };
         entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone()))
     }

@@ -43,10 +43,10 @@ impl From<ctrl_jobs::JobError> for Failure {
     }
 }
 
-/// A store failure is a 500 without internals (logged), as the control layer maps it.
+/// A store failure: 503 `store_unavailable` during an outage, else a 500 without internals.
 impl From<ctrl_store::StoreError> for Failure {
     fn from(e: ctrl_store::StoreError) -> Failure {
-        ctrl_supervisor::ControlError::from(e).into()
+        Failure(e.into())
     }
 }
 

@@ -89,6 +89,7 @@ pub async fn render(State(st): State<AppState>) -> Response {
     let mut out = String::with_capacity(8 * 1024);
     host_gauges(&mut out, &st);
     service_gauges(&mut out, &st);
+    store_metrics(&mut out, &st);
     if let Some(h) = handle() {
         out.push_str(&h.render());
     }
@@ -148,6 +149,24 @@ fn service_gauges(out: &mut String, st: &AppState) {
     gauge(out, "ctrl_service_cpu_percent", "CPU of the process tree, % of one core.", &cpu);
     let mem = by(&|s| s.memory_bytes.map(|m| m as f64));
     gauge(out, "ctrl_service_memory_bytes", "Resident memory of the process tree.", &mem);
+}
+
+fn store_metrics(out: &mut String, st: &AppState) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let stats = st.sup.bus().store_stats();
+    let _ = writeln!(
+        out,
+        "# HELP ctrl_store_events_dropped_total Service events never persisted (buffer full during a database outage, or refused).\n\
+         # TYPE ctrl_store_events_dropped_total counter\nctrl_store_events_dropped_total {}",
+        stats.dropped.load(Relaxed)
+    );
+    let pending = stats.pending.load(Relaxed) as f64;
+    gauge(
+        out,
+        "ctrl_store_events_pending",
+        "Service events waiting for the database.",
+        &[(Vec::new(), pending)],
+    );
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {

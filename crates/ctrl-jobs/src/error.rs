@@ -43,6 +43,10 @@ impl JobError {
 
 impl From<JobError> for ApiError {
     fn from(e: JobError) -> ApiError {
+        let e = match e {
+            JobError::Store(e) => return e.into(),
+            e => e,
+        };
         let code = match &e {
             JobError::UnknownAction(_) | JobError::UnknownJob(_) | JobError::UnknownSchedule(_) => {
                 ErrorCode::NotFound

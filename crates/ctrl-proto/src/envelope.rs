@@ -29,6 +29,8 @@ pub enum ErrorCode {
     Internal,
     /// 503: the daemon cannot answer now (shutting down, overloaded, a dependency down).
     Unavailable,
+    /// 503: the database is down; the daemon goes on supervising and reconnects by itself.
+    StoreUnavailable,
 }
 
 impl ErrorCode {
@@ -45,7 +47,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Validation => 422,
             ErrorCode::Internal => 500,
-            ErrorCode::Unavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::StoreUnavailable => 503,
         }
     }
 }

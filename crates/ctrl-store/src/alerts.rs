@@ -1,9 +1,9 @@
 //! `alerts`: every alert raised, with how its delivery went.
 
+use crate::db;
 use chrono::Utc;
 use ctrl_core::config::AlertKind;
 use ctrl_proto::{AlertInfo, Delivery};
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
@@ -22,8 +22,8 @@ impl Store {
         message: &str,
     ) -> Result<AlertInfo, StoreError> {
         let at = Utc::now();
-        let id: i64 = sqlx::query(
-            "INSERT INTO alerts (at, rule, kind, subject, state, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        let id: i64 = db::query(
+            "INSERT INTO alerts (at, rule, kind, subject, state, message) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(at)
         .bind(rule)
@@ -33,7 +33,7 @@ impl Store {
         .bind(message)
         .fetch_one(&self.pool)
         .await?
-        .try_get("id")?;
+        .get("id")?;
         Ok(AlertInfo {
             id,
             at,
@@ -48,7 +48,7 @@ impl Store {
 
     /// Records how an alert's delivery went.
     pub async fn alert_delivered(&self, id: i64, deliveries: &[Delivery]) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alerts SET deliveries = ?2 WHERE id = ?1")
+        db::query("UPDATE alerts SET deliveries = $2 WHERE id = $1")
             .bind(id)
             .bind(serde_json::to_string(deliveries).unwrap_or_else(|_| "[]".into()))
             .execute(&self.pool)
@@ -58,22 +58,22 @@ impl Store {
 
     /// The last `limit` alerts, newest first.
     pub async fn alerts(&self, limit: u32) -> Result<Vec<AlertInfo>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM alerts ORDER BY id DESC LIMIT ?1")
+        let rows = db::query("SELECT * FROM alerts ORDER BY id DESC LIMIT $1")
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|r| {
-                let kind: String = r.try_get("kind")?;
-                let deliveries: String = r.try_get("deliveries")?;
+                let kind: String = r.get("kind")?;
+                let deliveries: String = r.get("deliveries")?;
                 Ok(AlertInfo {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    rule: r.try_get("rule")?,
+                    id: r.get("id")?,
+                    at: r.get("at")?,
+                    rule: r.get("rule")?,
                     kind: kind_of(&kind),
-                    subject: r.try_get("subject")?,
-                    state: r.try_get("state")?,
-                    message: r.try_get("message")?,
+                    subject: r.get("subject")?,
+                    state: r.get("state")?,
+                    message: r.get("message")?,
                     deliveries: serde_json::from_str(&deliveries).unwrap_or_default(),
                 })
             })

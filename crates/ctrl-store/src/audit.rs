@@ -1,17 +1,17 @@
 //! `audit_log`: who did what, to what, from where, when, with which result.
 
+use crate::db;
 use chrono::Utc;
 use ctrl_proto::AuditEntry;
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
 impl Store {
     /// Appends an entry (`id` and `at` are set here).
     pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(
+        db::query(
             "INSERT INTO audit_log (at, actor, action, target, address, result, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(Utc::now())
         .bind(&e.actor)
@@ -27,8 +27,8 @@ impl Store {
 
     /// The last `limit` entries, newest first.
     pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, address, result, detail FROM audit_log ORDER BY id DESC LIMIT ?1",
+        let rows = db::query(
+            "SELECT id, at, actor, action, target, address, result, detail FROM audit_log ORDER BY id DESC LIMIT $1",
         )
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -36,14 +36,14 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    address: r.try_get("address")?,
-                    result: r.try_get("result")?,
-                    detail: r.try_get("detail")?,
+                    id: r.get("id")?,
+                    at: r.get("at")?,
+                    actor: r.get("actor")?,
+                    action: r.get("action")?,
+                    target: r.get("target")?,
+                    address: r.get("address")?,
+                    result: r.get("result")?,
+                    detail: r.get("detail")?,
                 })
             })
             .collect()

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{self, Row};
 use chrono::{DateTime, Utc};
 use ctrl_core::JobStatus;
 use ctrl_core::config::ParamValue;
 use ctrl_proto::JobInfo;
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
@@ -46,29 +46,29 @@ pub struct JobEnd {
     pub error: Option<String>,
 }
 
-fn job_of(r: &sqlx::sqlite::SqliteRow) -> Result<JobInfo, StoreError> {
-    let status: String = r.try_get("status")?;
-    let params: String = r.try_get("params")?;
-    let result: Option<String> = r.try_get("result")?;
-    let created: Option<DateTime<Utc>> = r.try_get("created_at")?;
-    let started: Option<DateTime<Utc>> = r.try_get("started_at")?;
+fn job_of(r: &Row) -> Result<JobInfo, StoreError> {
+    let status: String = r.get("status")?;
+    let params: String = r.get("params")?;
+    let result: Option<String> = r.get("result")?;
+    let created: Option<DateTime<Utc>> = r.get("created_at")?;
+    let started: Option<DateTime<Utc>> = r.get("started_at")?;
     Ok(JobInfo {
-        id: r.try_get("id")?,
-        job_type: r.try_get("job_type")?,
-        action: r.try_get("action")?,
+        id: r.get("id")?,
+        job_type: r.get("job_type")?,
+        action: r.get("action")?,
         params: serde_json::from_str(&params).unwrap_or_default(),
         status: JobStatus::parse(&status).unwrap_or(JobStatus::Failed),
-        triggered_by: r.try_get("triggered_by")?,
+        triggered_by: r.get("triggered_by")?,
         created_at: created.or(started).unwrap_or_default(),
         started_at: started,
-        completed_at: r.try_get("completed_at")?,
-        exit_code: r.try_get("exit_code")?,
-        signal: r.try_get("signal")?,
-        progress: r.try_get("progress")?,
-        progress_label: r.try_get("progress_label")?,
+        completed_at: r.get("completed_at")?,
+        exit_code: r.get("exit_code")?,
+        signal: r.get("signal")?,
+        progress: r.get("progress")?,
+        progress_label: r.get("progress_label")?,
         // Seed rows may hold plain text: it is kept as a JSON string.
         result: result.map(|t| serde_json::from_str(&t).unwrap_or(serde_json::Value::String(t))),
-        error: r.try_get("error")?,
+        error: r.get("error")?,
     })
 }
 
@@ -82,9 +82,9 @@ impl Store {
         triggered_by: &str,
     ) -> Result<JobInfo, StoreError> {
         let params = serde_json::to_string(params).unwrap_or_else(|_| "{}".into());
-        let row = sqlx::query(&format!(
+        let row = db::query(format!(
             "INSERT INTO job_history (job_type, action, params, status, triggered_by, created_at)
-             VALUES (?1, ?2, ?3, 'queued', ?4, ?5) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING {COLUMNS}"
         ))
         .bind(job_type)
         .bind(action)
@@ -98,7 +98,7 @@ impl Store {
 
     /// Marks a job running.
     pub async fn job_started(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE job_history SET status = 'running', started_at = ?2 WHERE id = ?1")
+        db::query("UPDATE job_history SET status = 'running', started_at = $2 WHERE id = $1")
             .bind(id)
             .bind(at)
             .execute(&self.pool)
@@ -108,7 +108,7 @@ impl Store {
 
     /// Records a job's progress while it runs.
     pub async fn job_progress(&self, id: i64, percent: f64, label: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE job_history SET progress = ?2, progress_label = ?3 WHERE id = ?1")
+        db::query("UPDATE job_history SET progress = $2, progress_label = $3 WHERE id = $1")
             .bind(id)
             .bind(percent)
             .bind(label)
@@ -125,11 +125,11 @@ impl Store {
         at: DateTime<Utc>,
         end: &JobEnd,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE job_history SET status = ?2, completed_at = ?3, exit_code = ?4, signal = ?5,
-                progress = COALESCE(?6, progress), progress_label = COALESCE(?7, progress_label),
-                result = ?8, error = ?9
-             WHERE id = ?1",
+        db::query(
+            "UPDATE job_history SET status = $2, completed_at = $3, exit_code = $4, signal = $5,
+                progress = COALESCE($6, progress), progress_label = COALESCE($7, progress_label),
+                result = $8, error = $9
+             WHERE id = $1",
         )
         .bind(id)
         .bind(status.as_str())
@@ -147,7 +147,7 @@ impl Store {
 
     /// One job.
     pub async fn job(&self, id: i64) -> Result<Option<JobInfo>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM job_history WHERE id = ?1"))
+        let row = db::query(format!("SELECT {COLUMNS} FROM job_history WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -156,11 +156,11 @@ impl Store {
 
     /// Jobs matching `f`, newest first.
     pub async fn jobs(&self, f: &JobFilter) -> Result<Vec<JobInfo>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(format!(
             "SELECT {COLUMNS} FROM job_history
-             WHERE (?1 IS NULL OR job_type = ?1) AND (?2 IS NULL OR status = ?2)
-               AND (?3 IS NULL OR action = ?3) AND (?4 IS NULL OR id < ?4)
-             ORDER BY id DESC LIMIT ?5"
+             WHERE ($1 IS NULL OR job_type = $1) AND ($2 IS NULL OR status = $2)
+               AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR id < $4)
+             ORDER BY id DESC LIMIT $5"
         ))
         .bind(&f.job_type)
         .bind(f.status.map(JobStatus::as_str))
@@ -175,14 +175,14 @@ impl Store {
     /// Ends the jobs a previous daemon left queued or running (it stopped without
     /// finishing them); returns how many.
     pub async fn end_interrupted_jobs(&self, why: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE job_history SET status = 'cancelled', completed_at = ?1, error = ?2
+        let done = db::query(
+            "UPDATE job_history SET status = 'cancelled', completed_at = $1, error = $2
              WHERE status IN ('queued', 'running')",
         )
         .bind(Utc::now())
         .bind(why)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }

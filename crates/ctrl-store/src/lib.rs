@@ -1,71 +1,127 @@
-//! Persistence for Control Center.
+//! Persistence for Control Center, on SQLite or PostgreSQL.
 //!
-//! Callers use [`Store`]'s repository functions and never see SQL. Today the
-//! store is SQLite in WAL mode (one file in the state dir); PostgreSQL will be
-//! a second backend behind the same functions.
+//! Callers use [`Store`]'s repository functions, a file per aggregate (services
+//! and their events, access, jobs and schedules, alerts), and never see SQL.
+//! Each function is one SQL text that runs on both backends (see `db`); the
+//! backend modules only connect, size the pool and apply their own migrations.
 
 mod alerts;
 mod audit;
+mod copy;
+mod db;
 mod error;
+mod hold;
 mod jobs;
+mod postgres;
 mod schedules;
 mod services;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tokens;
 mod users;
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-
+pub use copy::{CopyError, CopyReport, TableCount};
+pub use db::Backend;
 pub use error::StoreError;
+pub use hold::Hold;
 pub use jobs::{JobEnd, JobFilter};
 pub use schedules::ScheduleRow;
 pub use services::{ServiceRecord, ServiceRow};
 pub use users::Session;
 
+use std::sync::Arc;
+
+use db::Pool;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL's pool size: how many queries run at once (SQLite has one writer
+    /// and keeps one connection).
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions { max_connections: 16 }
+    }
+}
+
 /// A handle to the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The URL as it may be shown (no password).
+    label: Arc<str>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and applies migrations.
-    ///
-    /// Only `sqlite://PATH` is accepted for now; other schemes are an error that
-    /// says so, not a panic.
+    /// Opens the database at `url` (`sqlite://PATH`, created if missing, or
+    /// `postgres://…`) and brings its schema up to this binary's version.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
-        let Some(path) = url.strip_prefix("sqlite://") else {
-            return Err(StoreError::Unsupported(url.split(':').next().unwrap_or(url).to_owned()));
-        };
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|e| StoreError::open(path, e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // A small page cache: the daemon's footprint matters more than query speed here.
-            .pragma("cache_size", "-512");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::open(path, e))?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Store::open_with(url, &StoreOptions::default()).await
     }
 
-    /// Answers whether the database can be queried (for `/health`).
+    /// [`Store::open`] with explicit options.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
+        let pool = match url.split_once("://").map(|(scheme, _)| scheme) {
+            Some("sqlite") => sqlite::open(url, options).await?,
+            Some("postgres" | "postgresql") => postgres::open(url, options).await?,
+            _ => return Err(StoreError::Unsupported(describe(url))),
+        };
+        Ok(Store { pool, label: describe(url).into() })
+    }
+
+    /// The database's URL as it may be shown: without its password.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.pool.backend()
+    }
+
+    /// Answers whether the database can be queried (for `/health`), within a second.
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let probe = db::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(std::time::Duration::from_secs(1), probe).await, Ok(Ok(_)))
     }
 
     /// Closes the pool, waiting for pending writes.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database URL as it may be shown: scheme, user, host, port and database,
+/// never the password or the query string.
+pub fn describe(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "a URL without a scheme".into();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let rest = match rest.rsplit_once('@') {
+        Some((user, host)) => format!("{}@{host}", user.split(':').next().unwrap_or("")),
+        None => rest.to_owned(),
+    };
+    format!("{scheme}://{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn a_described_url_never_shows_the_password() {
+        assert_eq!(
+            describe("postgres://app:s3cret@db.local:5433/ctrl?sslmode=require"),
+            "postgres://app@db.local:5433/ctrl"
+        );
+        assert_eq!(describe("postgres://db.local/ctrl"), "postgres://db.local/ctrl");
+        assert_eq!(describe("sqlite:///var/lib/ctrl/ctrl.db"), "sqlite:///var/lib/ctrl/ctrl.db");
+        assert_eq!(describe("mysql://u:p@h/d"), "mysql://u@h/d");
+        assert_eq!(describe("nonsense"), "a URL without a scheme");
     }
 }

@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::{self, Row};
 use chrono::{DateTime, Utc};
 use ctrl_core::config::{Missed, ParamValue};
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
@@ -38,21 +38,21 @@ pub struct ScheduleRow {
     pub last_job_id: Option<i64>,
 }
 
-fn schedule_of(r: &sqlx::sqlite::SqliteRow) -> Result<ScheduleRow, StoreError> {
-    let missed: String = r.try_get("missed")?;
-    let params: String = r.try_get("params")?;
+fn schedule_of(r: &Row) -> Result<ScheduleRow, StoreError> {
+    let missed: String = r.get("missed")?;
+    let params: String = r.get("params")?;
     Ok(ScheduleRow {
-        name: r.try_get("name")?,
-        action: r.try_get("action")?,
-        cron: r.try_get("cron")?,
-        timezone: r.try_get("timezone")?,
+        name: r.get("name")?,
+        action: r.get("action")?,
+        cron: r.get("cron")?,
+        timezone: r.get("timezone")?,
         missed: if missed == "run_once" { Missed::RunOnce } else { Missed::Skip },
         params: serde_json::from_str(&params).unwrap_or_default(),
-        enabled: r.try_get("enabled")?,
-        source: r.try_get("source")?,
-        next_run_at: r.try_get("next_run_at")?,
-        last_run_at: r.try_get("last_run_at")?,
-        last_job_id: r.try_get("last_job_id")?,
+        enabled: r.get("enabled")?,
+        source: r.get("source")?,
+        next_run_at: r.get("next_run_at")?,
+        last_run_at: r.get("last_run_at")?,
+        last_job_id: r.get("last_job_id")?,
     })
 }
 
@@ -66,13 +66,13 @@ fn missed_word(m: Missed) -> &'static str {
 impl Store {
     /// Every schedule, by name.
     pub async fn schedules(&self) -> Result<Vec<ScheduleRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM schedules ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = db::query("SELECT * FROM schedules ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(schedule_of).collect()
     }
 
     /// One schedule.
     pub async fn schedule(&self, name: &str) -> Result<Option<ScheduleRow>, StoreError> {
-        let row = sqlx::query("SELECT * FROM schedules WHERE name = ?1")
+        let row = db::query("SELECT * FROM schedules WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
@@ -94,10 +94,10 @@ impl Store {
                 next_run_at = CASE WHEN schedules.cron = excluded.cron AND schedules.timezone = excluded.timezone
                     AND schedules.enabled = excluded.enabled THEN schedules.next_run_at ELSE excluded.next_run_at END"
         };
-        let done = sqlx::query(&format!(
+        let done = db::query(format!(
             "INSERT INTO schedules (name, action, cron, timezone, missed, params, enabled, source, next_run_at,
                 created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
              ON CONFLICT (name) {conflict}"
         ))
         .bind(&s.name)
@@ -112,14 +112,13 @@ impl Store {
         .bind(now)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Removes a schedule; false when there was none.
     pub async fn remove_schedule(&self, name: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM schedules WHERE name = ?1").bind(name).execute(&self.pool).await?;
-        Ok(done.rows_affected() == 1)
+        let done = db::query("DELETE FROM schedules WHERE name = $1").bind(name).execute(&self.pool).await?;
+        Ok(done == 1)
     }
 
     /// Removes the config-defined schedules whose names are not in `keep`.
@@ -141,10 +140,10 @@ impl Store {
         fired: Option<(DateTime<Utc>, i64)>,
         next: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE schedules SET next_run_at = ?2,
-                last_run_at = COALESCE(?3, last_run_at), last_job_id = COALESCE(?4, last_job_id)
-             WHERE name = ?1",
+        db::query(
+            "UPDATE schedules SET next_run_at = $2,
+                last_run_at = COALESCE($3, last_run_at), last_job_id = COALESCE($4, last_job_id)
+             WHERE name = $1",
         )
         .bind(name)
         .bind(next)

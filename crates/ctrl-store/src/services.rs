@@ -1,8 +1,8 @@
 //! The `services` table (seed columns plus process identity) and `service_events`.
 
+use crate::db;
 use chrono::{DateTime, Utc};
 use ctrl_core::{ServiceEvent, Status};
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
@@ -49,16 +49,16 @@ impl Store {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         for (name, port, command) in services {
-            sqlx::query(
+            db::query(
                 "INSERT INTO services (name, status, port, command, created_at, updated_at)
-                 VALUES (?1, 'stopped', ?2, ?3, ?4, ?4)
+                 VALUES ($1, 'stopped', $2, $3, $4, $4)
                  ON CONFLICT (name) DO UPDATE SET port = excluded.port, command = excluded.command",
             )
             .bind(name)
             .bind(port.map(i64::from))
             .bind(command)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -70,9 +70,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for r in batch {
             let e = &r.event;
-            sqlx::query(
+            db::query(
                 "INSERT INTO service_events (service, from_state, to_state, pid, exit_code, signal, reason, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&e.service)
             .bind(e.from.as_str())
@@ -82,14 +82,14 @@ impl Store {
             .bind(&e.signal)
             .bind(&e.reason)
             .bind(e.at)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             let live = e.to.is_live() && e.pid.is_some();
-            sqlx::query(
-                "UPDATE services SET status = ?2, updated_at = ?3, restarts = ?4,
-                    pid = CASE WHEN ?5 THEN ?6 ELSE NULL END,
-                    pid_start = CASE WHEN ?5 THEN COALESCE(?7, pid_start) ELSE NULL END
-                 WHERE name = ?1",
+            db::query(
+                "UPDATE services SET status = $2, updated_at = $3, restarts = $4,
+                    pid = CASE WHEN $5 THEN $6 ELSE NULL END,
+                    pid_start = CASE WHEN $5 THEN COALESCE($7, pid_start) ELSE NULL END
+                 WHERE name = $1",
             )
             .bind(&e.service)
             .bind(e.to.as_str())
@@ -98,7 +98,7 @@ impl Store {
             .bind(live)
             .bind(e.pid.map(i64::from))
             .bind(r.pid_start.map(|s| s as i64))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         tx.commit().await?;
@@ -107,7 +107,7 @@ impl Store {
 
     /// Every row of `services`, by name.
     pub async fn service_rows(&self) -> Result<Vec<ServiceRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT name, status, port, pid, command, created_at, updated_at, pid_start, restarts
              FROM services ORDER BY name",
         )
@@ -116,15 +116,15 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(ServiceRow {
-                    name: r.try_get("name")?,
-                    status: r.try_get("status")?,
-                    port: r.try_get::<Option<i64>, _>("port")?.and_then(|p| u16::try_from(p).ok()),
-                    pid: r.try_get::<Option<i64>, _>("pid")?.and_then(|p| u32::try_from(p).ok()),
-                    command: r.try_get("command")?,
-                    created_at: r.try_get("created_at")?,
-                    updated_at: r.try_get("updated_at")?,
-                    pid_start: r.try_get::<Option<i64>, _>("pid_start")?.map(|s| s as u64),
-                    restarts: r.try_get::<i64, _>("restarts")?.try_into().unwrap_or(0),
+                    name: r.get("name")?,
+                    status: r.get("status")?,
+                    port: r.get::<Option<i64>>("port")?.and_then(|p| u16::try_from(p).ok()),
+                    pid: r.get::<Option<i64>>("pid")?.and_then(|p| u32::try_from(p).ok()),
+                    command: r.get("command")?,
+                    created_at: r.get("created_at")?,
+                    updated_at: r.get("updated_at")?,
+                    pid_start: r.get::<Option<i64>>("pid_start")?.map(|s| s as u64),
+                    restarts: r.get::<i64>("restarts")?.try_into().unwrap_or(0),
                 })
             })
             .collect()
@@ -132,7 +132,7 @@ impl Store {
 
     /// Forgets the live process of a service (after an orphan was dealt with).
     pub async fn clear_process(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE services SET pid = NULL, pid_start = NULL, status = 'stopped' WHERE name = ?1")
+        db::query("UPDATE services SET pid = NULL, pid_start = NULL, status = 'stopped' WHERE name = $1")
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -141,16 +141,16 @@ impl Store {
 
     /// Removes a service that left the config; its events stay as history.
     pub async fn forget_service(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM services WHERE name = ?1").bind(name).execute(&self.pool).await?;
+        db::query("DELETE FROM services WHERE name = $1").bind(name).execute(&self.pool).await?;
         Ok(())
     }
 
     /// The last `limit` transitions of `service`, oldest first.
     pub async fn events(&self, service: &str, limit: u32) -> Result<Vec<ServiceEvent>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "SELECT service, from_state, to_state, pid, exit_code, signal, reason, at FROM (
-                SELECT * FROM service_events WHERE service = ?1 ORDER BY id DESC LIMIT ?2
-             ) ORDER BY id ASC",
+                SELECT * FROM service_events WHERE service = $1 ORDER BY id DESC LIMIT $2
+             ) AS recent ORDER BY id ASC",
         )
         .bind(service)
         .bind(i64::from(limit))
@@ -159,20 +159,20 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let state = |col: &str| -> Result<Status, StoreError> {
-                    let s: String = r.try_get(col)?;
+                    let s: String = r.get(col)?;
                     Status::parse(&s).ok_or_else(|| {
                         StoreError::Query(sqlx::Error::Decode(format!("unknown state '{s}'").into()))
                     })
                 };
                 Ok(ServiceEvent {
-                    service: r.try_get("service")?,
+                    service: r.get("service")?,
                     from: state("from_state")?,
                     to: state("to_state")?,
-                    pid: r.try_get::<Option<i64>, _>("pid")?.and_then(|p| u32::try_from(p).ok()),
-                    exit_code: r.try_get("exit_code")?,
-                    signal: r.try_get("signal")?,
-                    reason: r.try_get("reason")?,
-                    at: r.try_get("at")?,
+                    pid: r.get::<Option<i64>>("pid")?.and_then(|p| u32::try_from(p).ok()),
+                    exit_code: r.get("exit_code")?,
+                    signal: r.get("signal")?,
+                    reason: r.get("reason")?,
+                    at: r.get("at")?,
                 })
             })
             .collect()

@@ -1,24 +1,24 @@
 //! `api_tokens`: bearer tokens for scripts and other machines, stored as hashes.
 
+use crate::db::{self, Row};
 use chrono::{DateTime, Utc};
 use ctrl_core::Role;
 use ctrl_proto::TokenInfo;
-use sqlx::Row;
 
 use crate::{Store, StoreError};
 
 const COLUMNS: &str = "id, name, role, created_by, created_at, expires_at, revoked_at";
 
-fn token_of(r: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
-    let role: String = r.try_get("role")?;
+fn token_of(r: &Row) -> Result<TokenInfo, StoreError> {
+    let role: String = r.get("role")?;
     Ok(TokenInfo {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
+        id: r.get("id")?,
+        name: r.get("name")?,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-        expires_at: r.try_get("expires_at")?,
-        revoked_at: r.try_get("revoked_at")?,
+        created_by: r.get("created_by")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
         token: None,
     })
 }
@@ -34,9 +34,9 @@ impl Store {
         created_by: Option<&str>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<TokenInfo, StoreError> {
-        sqlx::query(
+        db::query(
             "INSERT INTO api_tokens (name, token_hash, role, created_by, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (token_hash) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(name)
         .bind(token_hash)
@@ -46,7 +46,7 @@ impl Store {
         .bind(expires_at)
         .execute(&self.pool)
         .await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1"))
+        let row = db::query(format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
             .bind(token_hash)
             .fetch_one(&self.pool)
             .await?;
@@ -55,7 +55,7 @@ impl Store {
 
     /// The token with this hash, valid or not.
     pub async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?1"))
+        let row = db::query(format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1"))
             .bind(token_hash)
             .fetch_optional(&self.pool)
             .await?;
@@ -64,7 +64,7 @@ impl Store {
 
     /// Every token, newest first.
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id DESC"))
+        let rows = db::query(format!("SELECT {COLUMNS} FROM api_tokens ORDER BY id DESC"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(token_of).collect()
@@ -72,12 +72,12 @@ impl Store {
 
     /// Revokes a token; the token as it is now, or `None` when there is no such id.
     pub async fn revoke_token(&self, id: i64) -> Result<Option<TokenInfo>, StoreError> {
-        sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL")
+        db::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(Utc::now())
             .execute(&self.pool)
             .await?;
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"))
+        let row = db::query(format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

@@ -1,8 +1,40 @@
-//! The store against a real SQLite file.
+//! The store's one test suite, run against a real SQLite file and a real
+//! PostgreSQL database (each scenario once per backend), plus copying between them.
 
-use chrono::Utc;
-use ctrl_core::{ServiceEvent, Status};
-use ctrl_store::{ServiceRecord, Store};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use ctrl_core::config::{AlertKind, Missed, ParamValue};
+use ctrl_core::{JobStatus, Role, ServiceEvent, Status};
+use ctrl_proto::AuditEntry;
+use ctrl_store::{
+    Backend, CopyError, JobEnd, JobFilter, ScheduleRow, ServiceRecord, Store, StoreError, testing,
+};
+
+/// A scenario on a fresh store of each backend: `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = super::Store::open(&super::testing::sqlite(dir.path())).await.unwrap();
+                assert_eq!(store.backend(), super::Backend::Sqlite);
+                super::$name(store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let store = super::Store::open(&super::testing::postgres().await).await.unwrap();
+                assert_eq!(store.backend(), super::Backend::Postgres);
+                super::$name(store).await;
+            }
+        }
+    )*};
+}
+
+on_both!(services_and_events, access, jobs, schedules, alerts, schema_too_new, copy_refusals);
 
 fn event(service: &str, from: Status, to: Status, pid: Option<u32>) -> ServiceEvent {
     ServiceEvent {
@@ -17,26 +49,17 @@ fn event(service: &str, from: Status, to: Status, pid: Option<u32>) -> ServiceEv
     }
 }
 
-#[tokio::test]
-async fn services_and_events_round_trip_in_a_wal_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("sub").join("ctrl.db");
-    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-    let store = Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
+fn record(e: ServiceEvent, pid_start: Option<u64>, restarts: u32) -> ServiceRecord {
+    ServiceRecord { event: e, pid_start, restarts }
+}
+
+async fn services_and_events(store: Store) {
     assert!(store.ping().await);
     store.declare_services(&[("web".into(), Some(8000), "python3 -m http.server".into())]).await.unwrap();
     store
         .record(&[
-            ServiceRecord {
-                event: event("web", Status::Stopped, Status::Starting, None),
-                pid_start: None,
-                restarts: 0,
-            },
-            ServiceRecord {
-                event: event("web", Status::Starting, Status::Running, Some(77)),
-                pid_start: Some(12345),
-                restarts: 0,
-            },
+            record(event("web", Status::Stopped, Status::Starting, None), None, 0),
+            record(event("web", Status::Starting, Status::Running, Some(77)), Some(12345), 0),
         ])
         .await
         .unwrap();
@@ -48,34 +71,378 @@ async fn services_and_events_round_trip_in_a_wal_file() {
     );
     let mut exited = event("web", Status::Running, Status::Exited, Some(77));
     exited.exit_code = Some(3);
-    store.record(&[ServiceRecord { event: exited, pid_start: None, restarts: 1 }]).await.unwrap();
+    exited.signal = Some("SIGTERM".into());
+    store.record(&[record(exited, None, 1)]).await.unwrap();
     let rows = store.service_rows().await.unwrap();
     assert_eq!((rows[0].pid, rows[0].pid_start, rows[0].restarts), (None, None, 1));
     let events = store.events("web", 2).await.unwrap();
     assert_eq!(events.iter().map(|e| e.to).collect::<Vec<_>>(), [Status::Running, Status::Exited]);
-    assert_eq!(events[1].exit_code, Some(3));
-    // WAL mode: the write-ahead file sits beside the database while it is open.
-    assert!(db.with_file_name("ctrl.db-wal").exists());
-    store.close().await;
-    let again = Store::open(&format!("sqlite://{}", db.display())).await.unwrap();
-    assert_eq!(again.events("web", 10).await.unwrap().len(), 3);
-    let mut conn =
-        <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!("sqlite://{}", db.display()))
+    assert_eq!((events[1].exit_code, events[1].signal.as_deref()), (Some(3), Some("SIGTERM")));
+    assert_eq!(store.events("web", 10).await.unwrap().len(), 3);
+    assert!(store.events("nobody", 10).await.unwrap().is_empty());
+    store.clear_process("web").await.unwrap();
+    store.forget_service("web").await.unwrap();
+    assert!(store.service_rows().await.unwrap().is_empty());
+    // Events stay as history after the service left the config.
+    assert_eq!(store.events("web", 10).await.unwrap().len(), 3);
+}
+
+async fn access(store: Store) {
+    assert!(store.add_user("ada", "hash1", Role::Operator).await.unwrap());
+    assert!(!store.add_user("ada", "other", Role::Admin).await.unwrap(), "a taken name is refused");
+    let (user, hash) = store.user_with_hash("ada").await.unwrap().unwrap();
+    assert_eq!((user.role, hash.as_str()), (Role::Operator, "hash1"));
+    let expires = Utc::now() + chrono::Duration::hours(1);
+    store.add_session("s1", "ada", "csrf", Some("127.0.0.1"), expires).await.unwrap();
+    let session = store.session("s1").await.unwrap().unwrap();
+    assert_eq!((session.user.name.as_str(), session.csrf_token.as_str()), ("ada", "csrf"));
+    assert_eq!(session.expires_at.timestamp_micros(), expires.timestamp_micros());
+    let later = Utc::now() + chrono::Duration::minutes(5);
+    store.touch_session("s1", later).await.unwrap();
+    assert_eq!(store.session("s1").await.unwrap().unwrap().last_seen_at.timestamp(), later.timestamp());
+    // A new password ends the user's sessions.
+    assert!(store.update_user("ada", Some("hash2"), Some(Role::Admin)).await.unwrap());
+    assert!(store.session("s1").await.unwrap().is_none());
+    assert!(!store.update_user("nobody", Some("x"), None).await.unwrap());
+
+    let t = store.add_token("ci", "tokhash", Role::Viewer, Some("ada"), None).await.unwrap();
+    let again = store.add_token("other", "tokhash", Role::Admin, None, None).await.unwrap();
+    assert_eq!((again.id, again.name.as_str()), (t.id, "ci"), "a stored hash is kept as it is");
+    assert_eq!(store.token_by_hash("tokhash").await.unwrap().unwrap().role, Role::Viewer);
+    assert_eq!(store.tokens().await.unwrap().len(), 1);
+    assert!(store.revoke_token(t.id).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(store.revoke_token(t.id + 100).await.unwrap().is_none());
+
+    // Removing a user ends their sessions and revokes their tokens.
+    let t2 = store.add_token("ci2", "tokhash2", Role::Viewer, Some("ada"), None).await.unwrap();
+    store.add_session("s2", "ada", "csrf", None, expires).await.unwrap();
+    assert!(store.remove_user("ada").await.unwrap());
+    assert!(store.session("s2").await.unwrap().is_none());
+    assert!(store.token_by_hash("tokhash2").await.unwrap().unwrap().revoked_at.is_some(), "{t2:?}");
+    assert!(store.users().await.unwrap().is_empty());
+
+    for (i, action) in ["login", "start", "stop"].iter().enumerate() {
+        store
+            .audit(&AuditEntry {
+                id: 0,
+                at: Utc::now(),
+                actor: "ada".into(),
+                action: (*action).into(),
+                target: Some(format!("svc{i}")),
+                address: None,
+                result: "ok".into(),
+                detail: None,
+            })
             .await
             .unwrap();
-    for table in ["services", "service_events", "agents", "knowledge_files", "api_usage", "job_history"] {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1")
-                .bind(table)
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-        assert_eq!(n, 1, "{table}");
+    }
+    let log = store.audit_log(2).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["stop", "start"]);
+    assert!(log[0].id > log[1].id);
+}
+
+async fn jobs(store: Store) {
+    let params = BTreeMap::from([("env".to_owned(), ParamValue::Text("prod".into()))]);
+    let a = store.add_job("command", Some("deploy"), &params, "ada").await.unwrap();
+    let b = store.add_job("backup", Some("docs"), &BTreeMap::new(), "schedule:nightly").await.unwrap();
+    assert_eq!((a.status, a.params.get("env")), (JobStatus::Queued, Some(&ParamValue::Text("prod".into()))));
+    assert!(b.id > a.id);
+    store.job_started(a.id, Utc::now()).await.unwrap();
+    store.job_progress(a.id, 42.5, Some("3/7")).await.unwrap();
+    let running = store.job(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (running.status, running.progress, running.progress_label.as_deref()),
+        (JobStatus::Running, Some(42.5), Some("3/7"))
+    );
+    let end = JobEnd {
+        exit_code: Some(2),
+        signal: None,
+        progress: None,
+        progress_label: None,
+        result: Some(serde_json::json!({"deployed": 3})),
+        error: Some("exit 2".into()),
+    };
+    store.job_finished(a.id, JobStatus::Failed, Utc::now(), &end).await.unwrap();
+    let done = store.job(a.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.exit_code, done.progress), (JobStatus::Failed, Some(2), Some(42.5)));
+    assert_eq!(done.result, Some(serde_json::json!({"deployed": 3})));
+    assert!(store.job(a.id + 1000).await.unwrap().is_none());
+
+    let all = store.jobs(&JobFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|j| j.id).collect::<Vec<_>>(), [b.id, a.id], "newest first");
+    let failed = JobFilter { status: Some(JobStatus::Failed), limit: 10, ..Default::default() };
+    assert_eq!(store.jobs(&failed).await.unwrap().len(), 1);
+    let backups = JobFilter { job_type: Some("backup".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.jobs(&backups).await.unwrap()[0].id, b.id);
+    let page = JobFilter { before: Some(b.id), limit: 10, ..Default::default() };
+    assert_eq!(store.jobs(&page).await.unwrap()[0].id, a.id);
+    // A daemon that stopped without finishing b leaves it queued; the next one ends it.
+    assert_eq!(store.end_interrupted_jobs("daemon stopped").await.unwrap(), 1);
+    assert_eq!(store.job(b.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+}
+
+async fn schedules(store: Store) {
+    let next = Utc.with_ymd_and_hms(2030, 1, 1, 2, 0, 0).unwrap();
+    let s = ScheduleRow {
+        name: "nightly".into(),
+        action: "backup-docs".into(),
+        cron: "0 2 * * *".into(),
+        timezone: "UTC".into(),
+        missed: Missed::RunOnce,
+        params: BTreeMap::from([("n".to_owned(), ParamValue::Int(3))]),
+        enabled: true,
+        source: "config".into(),
+        next_run_at: Some(next),
+        last_run_at: None,
+        last_job_id: None,
+    };
+    assert!(store.put_schedule(&s, true).await.unwrap());
+    assert!(!store.put_schedule(&s, true).await.unwrap(), "only_new refuses a taken name");
+    assert_eq!(store.schedule("nightly").await.unwrap().unwrap(), s);
+    // The same definition keeps its next run; a new cron takes the new one.
+    let moved = ScheduleRow { next_run_at: Some(next + chrono::Duration::days(1)), ..s.clone() };
+    store.put_schedule(&moved, false).await.unwrap();
+    assert_eq!(store.schedule("nightly").await.unwrap().unwrap().next_run_at, Some(next));
+    let recron = ScheduleRow { cron: "0 3 * * *".into(), ..moved.clone() };
+    store.put_schedule(&recron, false).await.unwrap();
+    assert_eq!(store.schedule("nightly").await.unwrap().unwrap().next_run_at, moved.next_run_at);
+
+    store.schedule_fired("nightly", Some((next, 7)), Some(next + chrono::Duration::days(2))).await.unwrap();
+    let fired = store.schedule("nightly").await.unwrap().unwrap();
+    assert_eq!((fired.last_run_at, fired.last_job_id), (Some(next), Some(7)));
+    let api = ScheduleRow { name: "adhoc".into(), source: "api".into(), enabled: false, ..s.clone() };
+    store.put_schedule(&api, true).await.unwrap();
+    assert_eq!(store.prune_config_schedules(&[]).await.unwrap(), ["nightly"]);
+    let left = store.schedules().await.unwrap();
+    assert_eq!((left.len(), left[0].name.as_str(), left[0].enabled), (1, "adhoc", false));
+    assert!(store.remove_schedule("adhoc").await.unwrap());
+    assert!(!store.remove_schedule("adhoc").await.unwrap());
+}
+
+async fn alerts(store: Store) {
+    let a = store.add_alert("crashes", AlertKind::Crash, "web", "firing", "web crashed").await.unwrap();
+    let b = store.add_alert("cpu", AlertKind::Cpu, "cpu", "resolved", "cpu back").await.unwrap();
+    let delivery: ctrl_proto::Delivery = serde_json::from_value(serde_json::json!({
+        "channel": "ops", "format": "json", "ok": false, "attempts": 3, "status": 502, "error": "bad gateway"
+    }))
+    .unwrap();
+    store.alert_delivered(a.id, std::slice::from_ref(&delivery)).await.unwrap();
+    let list = store.alerts(10).await.unwrap();
+    assert_eq!(list.iter().map(|x| x.id).collect::<Vec<_>>(), [b.id, a.id]);
+    assert_eq!((list[1].kind, list[1].deliveries.len()), (AlertKind::Crash, 1));
+    assert_eq!(list[1].deliveries[0].status, Some(502));
+}
+
+/// A database that a newer binary migrated is refused, with both versions named.
+async fn schema_too_new(store: Store) {
+    let url = store.label().to_owned();
+    // The label has no password; the test servers need none.
+    store.add_user("ada", "h", Role::Admin).await.unwrap();
+    raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
+    store.close().await;
+    let err = Store::open(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 5 }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the database has schema version 9999, newer than this binary's 5; run a newer ctrl"
+    );
+}
+
+/// Runs raw SQL through a connection of the test's own (the store exposes none).
+async fn raw(store: &Store, sql: &str) {
+    use sqlx::{Connection, Executor};
+    let url = store.label();
+    let sql = match store.backend() {
+        Backend::Sqlite => sql.to_owned(),
+        Backend::Postgres => sql.replace("X'00'", "'\\x00'::bytea"),
+    };
+    match store.backend() {
+        Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            c.execute(sql.as_str()).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            c.execute(sql.as_str()).await.unwrap();
+        }
     }
 }
 
+/// Copying into itself, into a non-empty target, or from a store a daemon holds is refused.
+async fn copy_refusals(store: Store) {
+    store.add_user("ada", "h", Role::Admin).await.unwrap();
+    let same = Store::open(store.label()).await.unwrap();
+    let err = store.copy_into(&same, true).await.unwrap_err();
+    assert!(matches!(err, CopyError::SameDatabase(_)), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = Store::open(&testing::sqlite(dir.path())).await.unwrap();
+    other.add_user("bob", "h", Role::Viewer).await.unwrap();
+    let err = store.copy_into(&other, false).await.unwrap_err();
+    assert_eq!(err.to_string(), "the target is not empty (users: 1); pass --force to replace its contents");
+    assert_eq!(other.users().await.unwrap()[0].name, "bob", "a refused copy changes nothing");
+
+    let daemon = store.hold().await.unwrap();
+    let err = store.copy_into(&other, true).await.unwrap_err();
+    assert!(matches!(err, CopyError::InUse("source", _)), "{err}");
+    // Several daemons (hubs) may hold one database at once.
+    let second = same.hold().await.unwrap();
+    daemon.release().await;
+    second.release().await;
+    let report = store.copy_into(&other, true).await.unwrap();
+    assert_eq!(report.tables.iter().find(|t| t.table == "users").map(|t| t.rows), Some(1));
+    assert_eq!(other.users().await.unwrap()[0].name, "ada", "--force replaced the target's rows");
+}
+
+/// Fills every table of `store` with a few rows.
+async fn fill(store: &Store) {
+    services_and_events_rows(store).await;
+    store.add_user("ada", "hash", Role::Admin).await.unwrap();
+    store
+        .add_session("s1", "ada", "csrf", Some("10.0.0.1"), Utc::now() + chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store
+            .add_token(&format!("t{i}"), &format!("hash{i}"), Role::Viewer, Some("ada"), None)
+            .await
+            .unwrap();
+    }
+    store.revoke_token(1).await.unwrap();
+    let job = store.add_job("command", Some("deploy"), &BTreeMap::new(), "ada").await.unwrap();
+    store.job_progress(job.id, 12.5, None).await.unwrap();
+    store
+        .put_schedule(
+            &ScheduleRow {
+                name: "nightly".into(),
+                action: "deploy".into(),
+                cron: "0 2 * * *".into(),
+                timezone: "Europe/Paris".into(),
+                missed: Missed::Skip,
+                params: BTreeMap::new(),
+                enabled: true,
+                source: "api".into(),
+                next_run_at: Some(Utc::now()),
+                last_run_at: None,
+                last_job_id: Some(job.id),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    store.add_alert("crashes", AlertKind::Crash, "web", "firing", "web crashed").await.unwrap();
+    store
+        .audit(&AuditEntry {
+            id: 0,
+            at: Utc::now(),
+            actor: "ada".into(),
+            action: "start".into(),
+            target: Some("web".into()),
+            address: None,
+            result: "ok".into(),
+            detail: Some("{\"x\":1}".into()),
+        })
+        .await
+        .unwrap();
+    raw(store, "INSERT INTO agents (name, level, category, created_at) VALUES ('scout', 'senior', 'research', '2026-01-02T03:04:05Z')").await;
+    raw(store, "INSERT INTO knowledge_files (agent_id, file_path, confidence, created_at) VALUES (1, 'notes/a.md', 0.75, '2026-01-02T03:04:05Z')").await;
+    raw(store, "INSERT INTO api_usage (service, cost, calls, date) VALUES ('llm', 1.25, 4, '2026-01-02')")
+        .await;
+}
+
+async fn services_and_events_rows(store: &Store) {
+    store
+        .declare_services(&[("web".into(), Some(8000), "web".into()), ("db".into(), None, "db".into())])
+        .await
+        .unwrap();
+    let batch: Vec<_> = (0..1203)
+        .map(|i| record(event("web", Status::Running, Status::Exited, Some(i)), Some(u64::from(i)), i))
+        .collect();
+    store.record(&batch).await.unwrap();
+}
+
+/// Everything a store answers, to compare two stores row for row.
+async fn everything(store: &Store) -> String {
+    let jobs = store.jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        store.service_rows().await.unwrap(),
+        store.events("web", 5000).await.unwrap(),
+        store.users().await.unwrap(),
+        store.session("s1").await.unwrap(),
+        store.tokens().await.unwrap(),
+        jobs,
+        store.schedules().await.unwrap(),
+        store.alerts(100).await.unwrap(),
+        store.audit_log(100).await.unwrap(),
+        store.counts().await.unwrap(),
+    )
+}
+
+async fn copy_between(from: Store, to: Store) {
+    fill(&from).await;
+    let report = from.copy_into(&to, false).await.unwrap();
+    assert_eq!(report.tables, from.counts().await.unwrap());
+    assert_eq!(report.tables.iter().find(|t| t.table == "service_events").map(|t| t.rows), Some(1203));
+    assert!(report.tables.iter().all(|t| t.rows > 0), "every table was filled and copied: {report}");
+    assert_eq!(everything(&from).await, everything(&to).await);
+    // Ids were kept and the target's sequences moved past them.
+    let next = to.add_alert("r", AlertKind::Test, "x", "test", "m").await.unwrap();
+    assert_eq!(next.id, 2);
+    let job = to.add_job("command", None, &BTreeMap::new(), "x").await.unwrap();
+    assert_eq!(job.id, 2);
+}
+
 #[tokio::test]
-async fn unsupported_url_is_a_clear_error() {
-    let err = Store::open("mysql://x").await.unwrap_err();
-    assert_eq!(err.to_string(), "storage 'mysql' is not supported yet; use sqlite://PATH");
+async fn copy_sqlite_to_postgres_keeps_every_row_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Store::open(&testing::sqlite(dir.path())).await.unwrap();
+    let to = Store::open(&testing::postgres().await).await.unwrap();
+    copy_between(from, to).await;
+}
+
+#[tokio::test]
+async fn copy_postgres_to_sqlite_keeps_every_row_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let from = Store::open(&testing::postgres().await).await.unwrap();
+    let to = Store::open(&testing::sqlite(dir.path())).await.unwrap();
+    copy_between(from, to).await;
+}
+
+#[tokio::test]
+async fn a_wrong_scheme_is_a_clear_error() {
+    let err = Store::open("mysql://u:secret@h/d").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "storage 'mysql://u@h/d' is not supported; use sqlite://PATH or postgres://USER@HOST/DATABASE"
+    );
+}
+
+#[tokio::test]
+async fn postgres_errors_name_server_and_database_never_the_password() {
+    let admin = std::env::var(testing::POSTGRES_VAR).expect("the test command sets CTRL_TEST_POSTGRES");
+    let server =
+        admin.trim_start_matches("postgres://").split('@').nth(1).unwrap().split('/').next().unwrap();
+    let bad_user = format!("postgres://nobody:hunter2@{server}/ctrl");
+    let err =
+        tokio::time::timeout(Duration::from_secs(20), Store::open(&bad_user)).await.unwrap().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("cannot connect to PostgreSQL database 'ctrl' on {server} as 'nobody':")),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = format!("postgres://app:hunter2@127.0.0.1:{port}/prod");
+    let err = tokio::time::timeout(Duration::from_secs(20), Store::open(&down)).await.unwrap().unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "cannot connect to PostgreSQL database 'prod' on 127.0.0.1:{port} as 'app':"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("refused"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
 }

@@ -1,5 +1,11 @@
 //! The in-process event bus: every transition is published to live subscribers
-//! and handed to the store writer, which persists it in batches.
+//! and handed to the store writer, which persists it in batches and keeps it
+//! through a database outage.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use ctrl_core::ServiceEvent;
 use ctrl_store::{ServiceRecord, Store};
@@ -8,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 enum StoreMsg {
     Record(ServiceRecord),
     Flush(oneshot::Sender<()>),
+    Retry,
 }
 
 /// Fan-out of service events. Cloning shares the same bus.
@@ -15,6 +22,7 @@ enum StoreMsg {
 pub struct EventBus {
     live: broadcast::Sender<ServiceEvent>,
     store: mpsc::UnboundedSender<StoreMsg>,
+    stats: Arc<StoreStats>,
 }
 
 impl EventBus {
@@ -26,8 +34,9 @@ impl EventBus {
     pub fn new(store: Store) -> EventBus {
         let (live, _) = broadcast::channel(1024);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_events(store, rx));
-        EventBus { live, store: tx }
+        let stats = Arc::new(StoreStats::default());
+        tokio::spawn(write_events(store, rx, stats.clone()));
+        EventBus { live, store: tx, stats }
     }
 
     /// Publishes one transition.
@@ -42,7 +51,13 @@ impl EventBus {
         self.live.subscribe()
     }
 
-    /// Waits until everything published so far is in the store.
+    /// How persisting goes: events waiting for the database, events dropped.
+    pub fn store_stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Waits until everything published so far is in the store (or waits for
+    /// the database to come back).
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.store.send(StoreMsg::Flush(tx)).is_ok() {
@@ -51,26 +66,86 @@ impl EventBus {
     }
 }
 
-async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>) {
-    let mut batch = Vec::new();
+/// Events kept while the database is down, beyond which the oldest are dropped
+/// (and counted): about 10 MB, minutes of a crash loop across every service.
+const BUFFER: usize = 50_000;
+
+/// Most events in one transaction.
+const BATCH: usize = 512;
+
+/// The writer's counts, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Events that waited for the database and were dropped because the buffer was full,
+    /// or that the database refused.
+    pub dropped: AtomicU64,
+    /// Events waiting to be written.
+    pub pending: AtomicUsize,
+}
+
+/// Persists events in batches. While the database is unavailable they wait in a
+/// bounded buffer and the batch is retried with backoff; supervision never waits.
+async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, stats: Arc<StoreStats>) {
+    let mut pending: VecDeque<ServiceRecord> = VecDeque::new();
     let mut waiters = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut retry = RETRY_FIRST;
+    loop {
+        // Wait for news, or for the time to retry what is pending.
+        let msg = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(retry, rx.recv()).await {
+                Ok(msg) => msg,
+                Err(_) => Some(StoreMsg::Retry),
+            }
+        };
+        let Some(first) = msg else { return };
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
-                StoreMsg::Record(r) => batch.push(r),
+                StoreMsg::Record(r) => pending.push_back(r),
                 StoreMsg::Flush(w) => waiters.push(w),
+                StoreMsg::Retry => {}
             }
-            next = if batch.len() < 512 { rx.try_recv().ok() } else { None };
+            next = rx.try_recv().ok();
         }
-        if !batch.is_empty()
-            && let Err(e) = store.record(&batch).await
-        {
-            tracing::warn!(error = %e, lost = batch.len(), "could not persist service events");
+        if pending.len() > BUFFER {
+            let over = pending.len() - BUFFER;
+            pending.drain(..over);
+            stats.dropped.fetch_add(over as u64, Ordering::Relaxed);
+            tracing::warn!(
+                dropped = over,
+                "the database is down and the event buffer is full: oldest events dropped"
+            );
         }
-        batch.clear();
+        while !pending.is_empty() {
+            let n = pending.len().min(BATCH);
+            let batch: Vec<ServiceRecord> = pending.iter().take(n).cloned().collect();
+            match store.record(&batch).await {
+                Ok(()) => {
+                    pending.drain(..n);
+                    retry = RETRY_FIRST;
+                }
+                Err(e) if e.is_unavailable() => {
+                    tracing::warn!(error = %e, waiting = pending.len(), "database unavailable: events wait");
+                    retry = (retry * 2).min(RETRY_MAX);
+                    break;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lost = n, "could not persist service events");
+                    stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                    pending.drain(..n);
+                }
+            }
+        }
+        stats.pending.store(pending.len(), Ordering::Relaxed);
+        // A flush answers once what was published before it is written, or
+        // waiting (the database is down): it must not hang a shutdown.
         for w in waiters.drain(..) {
             let _ = w.send(());
         }
     }
 }
+
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(5);

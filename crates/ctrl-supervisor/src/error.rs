@@ -33,6 +33,10 @@ pub enum ControlError {
 
 impl From<ControlError> for ApiError {
     fn from(e: ControlError) -> ApiError {
+        let e = match e {
+            ControlError::Store(e) => return e.into(),
+            e => e,
+        };
         let code = match &e {
             ControlError::UnknownService(_) => ErrorCode::NotFound,
             ControlError::Refused { .. } => ErrorCode::Conflict,

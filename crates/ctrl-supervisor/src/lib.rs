@@ -20,7 +20,7 @@ mod probe;
 mod reload;
 mod snapshot;
 
-pub use bus::EventBus;
+pub use bus::{EventBus, StoreStats};
 pub use control::{MAX_LOG_LINES, Supervisor};
 pub use error::ControlError;
 pub use launch::preflight;

@@ -109,6 +109,9 @@ enum Command {
     /// Manage API tokens (through the daemon).
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
+    /// Move the data between databases (SQLite, PostgreSQL).
+    #[command(subcommand)]
+    Db(cmd::db::DbCmd),
     /// Run ctrl as a system service.
     #[command(subcommand)]
     Service(cmd::service::ServiceCmd),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),
+        Command::Db(c) => cmd::db::run(c),
     };
     match result {
         Ok(code) => code,

@@ -43,7 +43,7 @@ pub async fn api_root() -> ApiResult<ApiInfo> {
 pub struct Health {
     /// `ok`, or `degraded` when the database does not answer.
     pub status: &'static str,
-    /// `ok` or `unreachable`.
+    /// `ok` or `down` (an outage: services go on, events wait in memory).
     pub db: &'static str,
     /// Services running or ready.
     pub services_running: usize,
@@ -61,7 +61,7 @@ pub async fn health(State(st): State<AppState>) -> Response {
     let services = st.sup.services();
     let h = Health {
         status: if db { "ok" } else { "degraded" },
-        db: if db { "ok" } else { "unreachable" },
+        db: if db { "ok" } else { "down" },
         services_running: services.iter().filter(|s| s.status.is_up()).count(),
         services_total: services.len(),
         uptime_s: st.started.elapsed().as_secs(),

@@ -68,6 +68,8 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// `sqlite://PATH` (default `state_dir/ctrl.db`) or `postgres://…`.
     pub url: Option<String>,
+    /// PostgreSQL's pool size: queries at once (default 16; SQLite keeps one connection).
+    pub max_connections: Option<u32>,
 }
 
 /// `[monitor]`.

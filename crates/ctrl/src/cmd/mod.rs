@@ -3,6 +3,7 @@
 pub mod backups;
 pub mod check;
 pub mod control;
+pub mod db;
 pub mod events;
 pub mod jobs;
 pub mod logs;

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use ctrl_core::Config;
 use ctrl_proto::ApiError;
-use ctrl_store::Store;
+use ctrl_store::{Store, StoreOptions};
 use ctrl_supervisor::{ReloadReport, Supervisor};
 use nix::fcntl::{Flock, FlockArg};
 use tokio::signal::unix::{SignalKind, signal};
@@ -85,7 +85,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
     let _lock = lock_state_dir(&state_dir)?;
     let url = config.storage.url.clone().unwrap_or_default();
-    let store = Store::open(&url).await?;
+    let options = StoreOptions {
+        max_connections: config.storage.max_connections.unwrap_or(StoreOptions::default().max_connections),
+    };
+    let store = Store::open_with(&url, &options).await?;
+    // Claimed for as long as the daemon runs: `ctrl db copy` refuses to read it meanwhile.
+    let hold = store.hold().await?;
+    tracing::info!(database = store.label(), "store open");
     let sock_path = locate::socket_path(&state_dir)?;
     let _ = std::fs::remove_file(&sock_path);
     // No moment in which the trusted socket is open to others: it is born 0600.
@@ -160,6 +166,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     }
     server.stop().await;
     console.abort();
+    hold.release().await;
     store.close().await;
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("all services stopped; bye");

@@ -1,11 +1,9 @@
 //! HTTPS with `[server.tls]`: a self-signed certificate made here, a real TLS
 //! handshake, and what TLS changes (Secure session cookies, HSTS).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Daemon, add_user, https_client, self_signed};
+use crate::common::{Daemon, add_user, https_client, self_signed};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -55,7 +53,11 @@ fn a_missing_certificate_is_a_clear_error_before_anything_starts() {
          [services.a]\ncommand = [\"sleep\", \"1000\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(common::BIN).args(["up", "--config"]).arg(&config).output().unwrap();
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(["up", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("[server.tls]: cannot load the certificate") && err.contains("nope.pem"), "{err}");

@@ -1,10 +1,8 @@
 //! Config errors through the real binary, and `ctrl check`.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn run(args: &[&str], dir: &std::path::Path) -> (bool, String, String) {
     let o = Command::new(BIN).args(args).current_dir(dir).output().unwrap();

@@ -3,12 +3,10 @@
 //! viewer, roles, payloads rendered as text, logout, reconnection. Screenshots of
 //! every page, and of the page at any failure, go to `target/browser-screenshots/`.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Daemon, add_user};
+use crate::common::{Daemon, add_user};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -157,7 +155,7 @@ impl Drop for Ui {
 }
 
 async fn browser() -> (Client, Child, tempfile::TempDir) {
-    let port = common::free_port();
+    let port = crate::common::free_port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())

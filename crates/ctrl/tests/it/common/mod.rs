@@ -16,7 +16,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ctrl");
 
 /// The folder of test fixtures (small scripts).
 pub fn fixture(name: &str) -> String {
-    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/it/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -1,12 +1,10 @@
 //! The HTTP API of a real daemon: every route, the envelope on every error,
 //! token auth, ports, and the CLI against it with --url.
 
-mod common;
-
 use std::time::Duration;
 
-use common::http::{Api, assert_failure, client, eventually};
-use common::{Daemon, fixture, free_port};
+use crate::common::http::{Api, assert_failure, client, eventually};
+use crate::common::{Daemon, fixture, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -379,7 +377,7 @@ fn the_cli_talks_to_a_remote_daemon_with_url_and_token() {
     let url = d.url("");
     let token = d.token();
     let remote = |args: &[&str], token: &str| {
-        std::process::Command::new(common::BIN)
+        std::process::Command::new(crate::common::BIN)
             .args(args)
             .env("CTRL_URL", &url)
             .env("CTRL_TOKEN", token)

@@ -1,12 +1,11 @@
 //! Live streams of a real daemon: WebSocket and SSE for host samples and
 //! service changes, log follow, auth on upgrade, and a clean close at shutdown.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::Daemon;
+use crate::common::http::Sse;
 use chrono::{DateTime, Utc};
-use common::Daemon;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::time::timeout;
@@ -96,7 +95,10 @@ async fn services_ws_sends_a_snapshot_then_each_change_at_once() {
     let ctl = tokio::task::spawn_blocking({
         let config = d.config.clone();
         move || {
-            std::process::Command::new(common::BIN).args(["stop", "sleeper", "--config"]).arg(config).output()
+            std::process::Command::new(crate::common::BIN)
+                .args(["stop", "sleeper", "--config"])
+                .arg(config)
+                .output()
         }
     });
     let mut seen = Vec::new();
@@ -113,45 +115,6 @@ async fn services_ws_sends_a_snapshot_then_each_change_at_once() {
     }
     assert_eq!(seen, ["stopping", "stopped"]);
     assert!(ctl.await.unwrap().unwrap().status.success());
-}
-
-/// Reads server-sent events from a streaming response: (event, data) pairs.
-struct Sse {
-    res: reqwest::Response,
-    buf: String,
-}
-
-impl Sse {
-    async fn open(d: &Daemon, path: &str) -> Sse {
-        let res = reqwest::Client::new().get(d.url(path)).bearer_auth(d.token()).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        assert_eq!(res.headers()["content-type"], "text/event-stream");
-        Sse { res, buf: String::new() }
-    }
-
-    async fn next(&mut self) -> Option<(String, Value)> {
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = String::from("message");
-                let mut data = None;
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        name = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = Some(serde_json::from_str(v).unwrap());
-                    }
-                }
-                match data {
-                    Some(d) => return Some((name, d)),
-                    None => continue,
-                }
-            }
-            let chunk =
-                timeout(Duration::from_secs(10), self.res.chunk()).await.expect("an event within 10 s");
-            self.buf.push_str(std::str::from_utf8(&chunk.unwrap()?).unwrap());
-        }
-    }
 }
 
 #[tokio::test]
@@ -196,7 +159,7 @@ async fn log_follow_streams_the_backlog_then_new_lines() {
     let out = tokio::task::spawn_blocking({
         let config = d.config.clone();
         move || {
-            let mut child = std::process::Command::new(common::BIN)
+            let mut child = std::process::Command::new(crate::common::BIN)
                 .args(["logs", "ticker", "-f", "-n", "1", "--config"])
                 .arg(config)
                 .stdout(std::process::Stdio::piped())

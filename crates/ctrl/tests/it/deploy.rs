@@ -2,13 +2,11 @@
 //! by a real nginx in front of a real daemon: login, REST, server-sent events and
 //! a WebSocket all pass through it over TLS.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Daemon, add_user, free_port, https_client, self_signed};
+use crate::common::{Daemon, add_user, free_port, https_client, self_signed};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -16,7 +14,7 @@ const HOST: &str = "ctrl.example.org";
 
 /// The ```nginx block of the guide.
 fn documented_nginx() -> String {
-    let guide = include_str!("../../../docs/deploy.md");
+    let guide = include_str!("../../../../docs/deploy.md");
     let start = guide.find("```nginx\n").expect("docs/deploy.md has an nginx block") + "```nginx\n".len();
     let end = start + guide[start..].find("```").unwrap();
     guide[start..end].to_owned()

@@ -1,12 +1,10 @@
 //! Log capture: no loss under a flood, rotation, raw bytes, reading back, following.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_million_lines_are_captured_without_loss_across_rotations() {

@@ -1,11 +1,9 @@
 //! Dependencies with conditions, readiness and liveness probes, port conflicts.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::Value;
 
 fn first(events: &[Value], to: &str) -> DateTime<Utc> {

@@ -1,10 +1,8 @@
 //! Stopping: the stop signal to the whole group, then SIGKILL; shutdown order.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn stop_escalates_to_sigkill_of_the_whole_tree() {

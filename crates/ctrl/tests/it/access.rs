@@ -1,11 +1,9 @@
 //! Users, login sessions, CSRF, roles, API tokens and the audit log, against a
 //! real daemon (and the CLI writing the store before the daemon ever ran).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Daemon, add_user};
+use crate::common::{Daemon, add_user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -38,6 +38,12 @@ impl<'a> Api<'a> {
         self.call(reqwest::Method::POST, path).await
     }
 
+    /// The body of a GET as text, whatever its status (metrics, streams that end).
+    pub async fn text(&self, path: &str) -> String {
+        let res = self.http.get(self.d.url(path)).bearer_auth(&self.token).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     /// The data of a successful answer.
     pub async fn data(&self, path: &str) -> Value {
         let (status, body) = self.get(path).await;
@@ -88,5 +94,45 @@ impl Api<'_> {
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text}"));
         (status, body)
+    }
+}
+
+/// Reads server-sent events from a streaming response: (event, data) pairs.
+pub struct Sse {
+    res: reqwest::Response,
+    buf: String,
+}
+
+impl Sse {
+    pub async fn open(d: &Daemon, path: &str) -> Sse {
+        let res = reqwest::Client::new().get(d.url(path)).bearer_auth(d.token()).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        Sse { res, buf: String::new() }
+    }
+
+    pub async fn next(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(v).unwrap());
+                    }
+                }
+                match data {
+                    Some(d) => return Some((name, d)),
+                    None => continue,
+                }
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.res.chunk())
+                .await
+                .expect("an event within 10 s");
+            self.buf.push_str(std::str::from_utf8(&chunk.unwrap()?).unwrap());
+        }
     }
 }

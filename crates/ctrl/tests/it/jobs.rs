@@ -3,12 +3,10 @@
 //! results, concurrency, roles, schedules, and backups with retention, restore
 //! and download.
 
-mod common;
-
 use std::time::Duration;
 
-use common::http::{Api, assert_failure, eventually};
-use common::{Daemon, alive, pids_in};
+use crate::common::http::{Api, assert_failure, eventually};
+use crate::common::{Daemon, alive, pids_in};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -180,7 +178,7 @@ async fn cancel_stops_a_running_job_and_its_children() {
     let api = Api::new(&d);
     let (_, res) = run(&api, "wait", json!({})).await;
     let id = res["data"]["id"].as_i64().unwrap();
-    let pids = common::wait("the job's pids", Duration::from_secs(10), || {
+    let pids = crate::common::wait("the job's pids", Duration::from_secs(10), || {
         let p = pids_in(&d.path("wait.pid"));
         (p.len() == 2).then_some(p)
     });
@@ -201,16 +199,7 @@ async fn progress_result_exit_code_and_followed_output() {
     let (_, res) = run(&api, "steps", json!({})).await;
     let id = res["data"]["id"].as_i64().unwrap();
     // Following from the start gets every line, then the ended job.
-    let text = api
-        .http
-        .get(d.url(&format!("/api/jobs/{id}/logs?follow=true")))
-        .bearer_auth(&api.token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = api.text(&format!("/api/jobs/{id}/logs?follow=true")).await;
     assert!(text.contains("\"line\":\"working\""), "{text}");
     assert!(text.contains("\"line\":\"oops\""), "{text}");
     let last = text.rsplit("event: job\ndata: ").next().expect("a final job event");

@@ -2,16 +2,14 @@
 //! loop is one alert and one recovery, job failures alert, host thresholds
 //! fire, every format has its shape, failed deliveries are retried.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::Daemon;
+use crate::common::http::{Api, assert_failure, eventually};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::Daemon;
-use common::http::{Api, assert_failure, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
 

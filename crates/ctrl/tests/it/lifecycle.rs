@@ -1,10 +1,8 @@
 //! Reload applies only the difference; a killed daemon's children are killed or adopted.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn pid_of(d: &Daemon, name: &str) -> u64 {
     d.wait_status(name, "running", Duration::from_secs(10))["pid"].as_u64().unwrap()

@@ -1,11 +1,9 @@
 //! Restart on crash: backoff timing, the start limit, and no zombies.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use chrono::{DateTime, Utc};
-use common::*;
 use serde_json::Value;
 
 fn at(e: &Value) -> DateTime<Utc> {

@@ -1,0 +1,19 @@
+//! The real `ctrl` binary, tested from outside: one test binary (one link)
+//! with a module per area.
+
+mod access;
+mod alerts;
+mod api;
+mod browser;
+mod common;
+mod config;
+mod deploy;
+mod health;
+mod jobs;
+mod lifecycle;
+mod logs;
+mod postgres;
+mod restart;
+mod stop;
+mod streams;
+mod tls;

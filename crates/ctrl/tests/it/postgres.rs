@@ -1,0 +1,263 @@
+//! The daemon on PostgreSQL: a slice of every feature (services and events,
+//! users, login, tokens and audit, an action's job, a schedule), and a database
+//! outage that the services and their events live through.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::http::{Api, Sse, assert_failure, client, eventually};
+use crate::common::{Daemon, add_user, free_port};
+
+/// Writes a config on `url` and starts a daemon on it (`users` added first, by the CLI).
+fn daemon_on(url: &str, services: &str, users: &[(&str, &str, &str)]) -> Daemon {
+    let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
+    let config = dir.path().join("ctrl.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[storage]\nurl = \"{url}\"\n\n{services}"
+    );
+    std::fs::write(&config, text).unwrap();
+    for (name, role, password) in users {
+        add_user(&config, name, role, password);
+    }
+    Daemon::adopt(dir, config)
+}
+
+const SLICE: &str = r#"
+[services.app]
+command = ["sleep", "1000"]
+autostart = false
+
+[actions.say]
+command = ["printf", "[%s]\n", "{msg}"]
+params.msg = { type = "string" }
+
+[schedules.tick]
+action = "say"
+cron = "* * * * * *"
+params = { msg = "tick" }
+"#;
+
+#[tokio::test]
+async fn every_feature_runs_on_postgres() {
+    let url = ctrl_store::testing::postgres().await;
+    let mut d = daemon_on(&url, SLICE, &[("ann", "admin", "ann-secret-1")]);
+    assert!(!d.path("state/ctrl.db").exists(), "no SQLite file beside a PostgreSQL store");
+
+    // Service control and events.
+    d.ok(&["start", "app"]);
+    d.wait_status("app", "running", Duration::from_secs(10));
+    d.ok(&["stop", "app"]);
+    d.wait_status("app", "stopped", Duration::from_secs(10));
+    let transitions = |d: &Daemon| -> Vec<String> {
+        d.events("app").iter().map(|e| e["to"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(transitions(&d), ["starting", "running", "stopping", "stopped"]);
+
+    // Login, a token made with the session, used, and the audit trail of both.
+    let http = client();
+    let res = http
+        .post(d.url("/api/auth/login"))
+        .json(&json!({"username": "ann", "password": "ann-secret-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = res.json::<Value>().await.unwrap()["data"]["csrf_token"].as_str().unwrap().to_owned();
+    let res = http
+        .post(d.url("/api/tokens"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "ci", "role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["data"]["token"].as_str().unwrap().to_owned();
+    let res = http.get(d.url("/api/services")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let api = Api::new(&d);
+    let audit = api.data("/api/audit?limit=50").await;
+    let actions: Vec<&str> =
+        audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"login") && actions.contains(&"token_created"), "{actions:?}");
+
+    // An action's job, and the schedule's.
+    let (status, body) =
+        api.send_json(reqwest::Method::POST, "/api/actions/say", &json!({"params": {"msg": "hi"}})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = body["data"]["id"].as_i64().unwrap();
+    let job = eventually("the job to succeed", Duration::from_secs(20), || async {
+        let j = api.data(&format!("/api/jobs/{id}")).await;
+        (j["status"] == "succeeded").then_some(j)
+    })
+    .await;
+    assert_eq!(job["exit_code"], 0);
+    eventually("a scheduled run", Duration::from_secs(20), || async {
+        let jobs = api.data("/api/jobs?action=say&limit=100").await;
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["triggered_by"] == "schedule:tick" && j["status"] == "succeeded")
+            .then_some(())
+    })
+    .await;
+
+    // A restart reads it all back from PostgreSQL.
+    d.stop();
+    d.up();
+    assert_eq!(&transitions(&d)[..4], ["starting", "running", "stopping", "stopped"]);
+    let res = http.get(d.url("/api/services")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the token outlived the restart");
+}
+
+/// A PostgreSQL server of the test's own, to cut and bring back.
+struct Server {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::Builder::new().prefix("ctrl-pg-").tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let s = Server { dir, port: free_port() };
+        s.up();
+        s
+    }
+
+    fn script(&self, args: &[&str]) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let mut cmd = Command::new(script);
+        cmd.args(args).arg(self.dir.path().join("main"));
+        if args[0] == "start" {
+            cmd.arg(self.port.to_string());
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "scripts/postgres {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn up(&self) {
+        self.script(&["start"]);
+    }
+
+    fn down(&self) {
+        self.script(&["stop"]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let _ = Command::new(script).arg("stop").arg(self.dir.path().join("main")).output();
+    }
+}
+
+/// Three services that crash and restart all the time.
+fn crash_loop() -> String {
+    [("a", 3), ("b", 4), ("c", 5)]
+        .iter()
+        .map(|(name, code)| {
+            format!(
+                "[services.{name}]\ncommand = [\"sh\", \"-c\", \"exit {code}\"]\nrestart = \"always\"\n\
+                 backoff = {{ initial = \"100ms\", max = \"100ms\" }}\n\
+                 start_limit = {{ burst = 100000, interval = \"1s\" }}\n\n"
+            )
+        })
+        .collect()
+}
+
+async fn metric(api: &Api<'_>, name: &str) -> f64 {
+    let text = api.text("/metrics").await;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in /metrics"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_ten_second_outage_loses_no_event() {
+    let server = Server::start();
+    let d = daemon_on(&server.url(), &crash_loop(), &[]);
+    let api = Api::new(&d);
+    let mut stream = Sse::open(&d, "/api/services/stream").await;
+    assert_eq!(stream.next().await.unwrap().0, "snapshot");
+    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut record = |m: &Value| {
+        let e = &m["data"]["event"];
+        seen.entry(e["service"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()));
+    };
+
+    server.down();
+    let cut = Instant::now();
+    // Routes that need the database say so; the rest, and supervision, go on.
+    let (status, body) = api.get("/health").await;
+    assert_eq!(
+        (status, body["data"]["db"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("down")),
+        "{body}"
+    );
+    let (status, body) = api.get("/api/audit?limit=1").await;
+    assert_failure(status, &body, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable");
+    assert_eq!(api.data("/api/services").await.as_array().unwrap().len(), 3);
+    let mut during = 0;
+    while cut.elapsed() < Duration::from_secs(10) {
+        let (name, m) = stream.next().await.expect("events go on during the outage");
+        if name == "event" {
+            record(&m);
+            during += 1;
+        }
+    }
+    assert!(during > 30, "services kept crashing and restarting: {during} events");
+    assert!(metric(&api, "ctrl_store_events_pending").await > 0.0, "events wait in memory");
+
+    server.up();
+    eventually("the database back in /health", Duration::from_secs(30), || async {
+        (api.get("/health").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    for name in ["a", "b", "c"] {
+        let (status, body) = api.post(&format!("/api/services/{name}/stop")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // Read the stream until every service is stopped: then nothing more is published.
+    let mut stopped = 0;
+    while stopped < 3 {
+        let (name, m) = stream.next().await.expect("the stops");
+        if name == "event" {
+            record(&m);
+            stopped += usize::from(m["data"]["event"]["to"] == "stopped");
+        }
+    }
+    eventually("every event written", Duration::from_secs(30), || async {
+        (metric(&api, "ctrl_store_events_pending").await == 0.0).then_some(())
+    })
+    .await;
+    assert_eq!(metric(&api, "ctrl_store_events_dropped_total").await, 0.0);
+    for (service, live) in &seen {
+        let stored = api.data(&format!("/api/services/{service}/events?limit=10000")).await;
+        let stored: Vec<(String, String)> = stored
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()))
+            .collect();
+        assert!(stored.len() >= live.len(), "{service}: {} stored, {} seen", stored.len(), live.len());
+        assert_eq!(
+            &stored[stored.len() - live.len()..],
+            &live[..],
+            "{service}: what was seen live is stored, in order"
+        );
+    }
+}
