@@ -55,8 +55,7 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     };
     for (path, item) in api.paths.paths.iter_mut() {
         let has_params = path.contains('{');
-        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch];
-        for op in ops.into_iter().flatten() {
+        for op in operations(item) {
             let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
             let answers = &mut op.responses.responses;
             if !public {
@@ -72,7 +71,64 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
             if has_params {
                 answers.entry("400".into()).or_insert_with(|| failure("Malformed path").into());
             }
+            // OpenAPI requires a description on every response.
+            for (status, answer) in answers.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = answer
+                    && r.description.is_empty()
+                {
+                    r.description = describe_status(status).into();
+                }
+            }
         }
+    }
+    unique_operation_ids(api);
+}
+
+/// Handlers in different files share names (`list`); client generators need
+/// each operationId once, so a shared one gets the path's first segment after
+/// `/api/`: `list_services`, `list_jobs`, `list_schedules`.
+fn unique_operation_ids(api: &mut utoipa::openapi::OpenApi) {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for op in api.paths.paths.values_mut().flat_map(operations) {
+        *seen.entry(op.operation_id.clone().unwrap_or_default()).or_default() += 1;
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let area = path.trim_start_matches("/api/").split('/').next().unwrap_or_default().to_owned();
+        for op in operations(item) {
+            let id = op.operation_id.clone().unwrap_or_default();
+            if seen.get(&id).is_some_and(|n| *n > 1) {
+                op.operation_id = Some(format!("{id}_{area}"));
+            }
+        }
+    }
+}
+
+/// Every operation of a path.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
+}
+
+/// The description of a response that its handler left without one.
+fn describe_status(status: &str) -> &'static str {
+    match status {
+        "200" => "Success",
+        "201" => "Created",
+        "202" => "Accepted: the work goes on in the background",
+        "204" => "Done, nothing to return",
+        "206" => "Part of the file (a range request)",
+        "400" => "Malformed request",
+        "401" => "Missing or wrong credentials",
+        "403" => "Role too low",
+        "404" => "Not found",
+        "409" => "Conflicts with the current state",
+        "413" => "Body too large",
+        "416" => "Range not satisfiable",
+        "422" => "Invalid request",
+        "429" => "Too many attempts",
+        "503" => "Unavailable now",
+        _ => "Answer",
     }
 }
 

@@ -186,5 +186,6 @@ pub struct History {
     /// Seconds between points (the sample interval, or 60 past the last hour).
     pub step_s: f64,
     /// `[unix_seconds, value]`, oldest first.
+    #[schema(value_type = Vec<Vec<f64>>)]
     pub points: Vec<(i64, f64)>,
 }
