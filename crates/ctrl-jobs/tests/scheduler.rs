@@ -1,6 +1,8 @@
 //! The scheduler with an injected clock over a real SQLite store: runs fire at
 //! the right instants, and the missed-run policy holds across a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
+
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;

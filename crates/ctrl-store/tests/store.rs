@@ -1,6 +1,8 @@
 //! The store's one test suite, run against a real SQLite file and a real
 //! PostgreSQL database (each scenario once per backend), plus copying between them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

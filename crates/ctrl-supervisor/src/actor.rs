@@ -212,6 +212,7 @@ impl Actor {
     }
 
     /// Handles a request; returns an input when the machine must see one outside a reply.
+    #[allow(unsafe_code)] // registering the adopted pidfd with tokio (SAFETY below)
     fn on_message(&mut self, msg: ActorMsg) -> Option<Input> {
         match msg {
             ActorMsg::Control { input, reply } => {

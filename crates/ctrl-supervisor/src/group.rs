@@ -45,6 +45,7 @@ pub fn deadline_after(d: Duration) -> tokio::time::Instant {
 }
 
 /// A pidfd for a process we did not spawn: readable once it exits.
+#[allow(unsafe_code)] // pidfd_open has no safe wrapper (SAFETY below)
 pub fn pidfd(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.

@@ -270,3 +270,14 @@ fn alert_rules_are_checked() {
         errs("[alerts.rules.r]\non = [\"boom\"]\nchannels = []\n")[0].message.contains("unknown variant")
     );
 }
+
+/// The config a newcomer runs first parses and validates as shipped.
+#[test]
+fn the_demo_config_parses() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/demo.toml"));
+    let text = std::fs::read_to_string(path).unwrap();
+    let c = parse(path, &text).unwrap_or_else(|e| panic!("examples/demo.toml: {e:?}"));
+    let services: Vec<&str> = c.services.keys().map(String::as_str).collect();
+    assert_eq!(services, ["flaky", "setup", "web", "worker"]);
+    assert!(c.actions.contains_key("backup-demo") && c.schedules.contains_key("hourly-backup"));
+}

@@ -1,6 +1,8 @@
 //! The real `ctrl` binary, tested from outside: one test binary (one link)
 //! with a module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
+
 mod access;
 mod alerts;
 mod api;

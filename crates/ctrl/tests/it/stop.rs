@@ -66,7 +66,7 @@ fn a_second_signal_kills_at_once() {
     ));
     let pids = tree_pids(&d);
     d.signal(nix::sys::signal::Signal::SIGTERM);
-    wait("the stop to begin", Duration::from_secs(5), || {
+    wait("the stop to begin", Duration::from_secs(20), || {
         d.log().contains("stopping every service").then_some(())
     });
     d.signal(nix::sys::signal::Signal::SIGINT);
