@@ -2,7 +2,6 @@
 //! all served from assets inside the binary (vendored from their npm packages:
 //! only the files the pages load).
 
-use crate::error::{Failure, Path};
 use crate::ui::embedded;
 use axum::Router;
 use axum::http::HeaderMap;
@@ -10,6 +9,7 @@ use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTE
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use ctrl_proto::ErrorCode;
+use ctrl_web::{Failure, Path};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 

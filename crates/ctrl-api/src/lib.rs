@@ -3,12 +3,8 @@
 //! Prometheus metrics. `app` builds the router; `serve` runs it on a TCP
 //! listener (token required) and on the unix socket (trusted).
 
-mod auth;
 mod docs;
-mod error;
-mod limiter;
 mod metrics;
-pub mod password;
 mod routes;
 mod state;
 mod streams;
@@ -27,9 +23,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Principal, Token, Trusted};
-pub use error::Failure;
-pub use routes::access::check_new_user;
+pub use ctrl_web::{Failure, Principal, Trusted};
 pub use state::{AppInner, AppState, Parts, Reloader, Settings};
 
 /// The largest request body accepted.
@@ -46,8 +40,8 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         jobs: parts.jobs,
         alerts: parts.alerts,
         monitor: parts.monitor,
-        tokens: Default::default(),
-        limiter: Default::default(),
+        access: ctrl_access::Access::new(parts.store.clone(), parts.settings.tls),
+        store: parts.store,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -58,72 +52,24 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     }));
     tokio::spawn(streams::publish_stats(st.clone()));
 
-    // Reading: any principal. Controlling services: operator. Users, tokens,
-    // audit and reload: admin. Authentication wraps all three groups.
-    let viewer = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    // Every feature brings its routes with their role checks; here they are
+    // merged, and everything but the public routes wrapped in authentication.
+    let access = &st.access;
+    let (protected, mut api) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(routes::root::api_root))
-        .routes(routes!(routes::system::stats))
-        .routes(routes!(routes::system::history))
-        .routes(routes!(routes::system::processes))
-        .routes(routes!(routes::system::ports))
-        .routes(routes!(streams::system_ws))
-        .routes(routes!(streams::system_sse))
-        .routes(routes!(routes::services::list))
-        .routes(routes!(routes::services::status))
-        .routes(routes!(routes::services::logs))
-        .routes(routes!(routes::services::events))
-        .routes(routes!(routes::services::config))
-        .routes(routes!(streams::services_ws))
-        .routes(routes!(streams::services_sse))
         .routes(routes!(metrics::render))
-        .routes(routes!(routes::access::me))
-        .routes(routes!(routes::access::logout))
-        .routes(routes!(routes::jobs::actions))
-        // Each action names its own least role; the handler checks it.
-        .routes(routes!(routes::jobs::action, routes::jobs::run))
-        .routes(routes!(routes::jobs::list))
-        .routes(routes!(routes::jobs::job))
-        .routes(routes!(routes::jobs::logs))
-        .routes(routes!(streams::jobs_ws))
-        .routes(routes!(streams::jobs_sse))
-        .routes(routes!(streams::job_ws))
-        .routes(routes!(routes::schedules::list))
-        .routes(routes!(routes::schedules::preview))
-        .routes(routes!(routes::schedules::get))
-        .routes(routes!(routes::backups::targets))
-        .routes(routes!(routes::backups::files))
-        .routes(routes!(routes::alerts::list))
-        .routes(routes!(routes::alerts::rules))
-        .routes(routes!(routes::alerts::channels));
-    let operator = OpenApiRouter::new()
-        .routes(routes!(routes::services::start))
-        .routes(routes!(routes::services::stop))
-        .routes(routes!(routes::services::restart))
-        .routes(routes!(routes::services::start_all))
-        .routes(routes!(routes::services::stop_all))
-        .routes(routes!(routes::services::restart_all))
-        .routes(routes!(routes::jobs::cancel))
-        .routes(routes!(routes::schedules::add))
-        .routes(routes!(routes::schedules::remove, routes::schedules::change))
-        .routes(routes!(routes::backups::download))
-        .route_layer(middleware::from_fn_with_state(st.clone(), auth::operator));
-    let admin = OpenApiRouter::new()
-        .routes(routes!(routes::services::reload))
-        .routes(routes!(routes::access::users, routes::access::add_user))
-        .routes(routes!(routes::access::remove_user))
-        .routes(routes!(routes::access::tokens, routes::access::create_token))
-        .routes(routes!(routes::access::revoke_token))
-        .routes(routes!(routes::access::audit))
-        .routes(routes!(routes::alerts::test))
-        .route_layer(middleware::from_fn_with_state(st.clone(), auth::admin));
-    let (protected, mut api) = viewer
-        .merge(operator)
-        .merge(admin)
-        .route_layer(middleware::from_fn_with_state(st.clone(), auth::authenticate))
+        .merge(routes::system::routes())
+        .merge(routes::services::routes(access))
+        .merge(routes::jobs::routes(access))
+        .merge(routes::schedules::routes(access))
+        .merge(routes::backups::routes(access))
+        .merge(routes::alerts::routes(access))
+        .merge(ctrl_access::routes(access))
+        .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()
         .routes(routes!(routes::root::health))
-        .routes(routes!(routes::access::login))
+        .merge(ctrl_access::public_routes())
         .split_for_parts();
     api.merge(public_api);
     docs::finish(&mut api);
@@ -133,8 +79,8 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(public)
         .merge(protected)
         .merge(docs::routes(api))
-        .fallback(error::no_route)
-        .method_not_allowed_fallback(error::wrong_method)
+        .fallback(ctrl_web::no_route)
+        .method_not_allowed_fallback(ctrl_web::wrong_method)
         .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(time_limit))
         .layer(middleware::from_fn(refuse_large_bodies))

@@ -11,8 +11,8 @@ use ctrl_supervisor::Supervisor;
 use futures_util::future::BoxFuture;
 use tokio::sync::{broadcast, watch};
 
-use crate::auth::TokenCache;
-use crate::limiter::LoginLimiter;
+use axum::extract::FromRef;
+use ctrl_access::Access;
 
 /// What an unfiltered process list depends on.
 pub type ProcessesKey = (chrono::DateTime<chrono::Utc>, u32, crate::routes::system::SortKey);
@@ -37,6 +37,8 @@ pub struct Settings {
 
 /// Everything the API needs from the daemon.
 pub struct Parts {
+    /// The store (users, sessions, tokens and audit are read from it directly).
+    pub store: ctrl_store::Store,
     /// The control layer.
     pub sup: Supervisor,
     /// The job runner.
@@ -67,6 +69,8 @@ impl std::ops::Deref for AppState {
 
 /// What the API shares.
 pub struct AppInner {
+    /// The store, for the routes that read it directly.
+    pub store: ctrl_store::Store,
     /// The control layer.
     pub sup: Supervisor,
     /// The job runner.
@@ -75,10 +79,8 @@ pub struct AppInner {
     pub alerts: ctrl_alerts::Alerts,
     /// The host monitor.
     pub monitor: Monitor,
-    /// API tokens by hash.
-    pub tokens: Arc<TokenCache>,
-    /// Failed logins by address and user.
-    pub limiter: Arc<LoginLimiter>,
+    /// Users, sessions, tokens, roles and the audit log.
+    pub access: Access,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -97,35 +99,17 @@ pub struct AppInner {
 }
 
 impl AppState {
-    /// Appends to the audit log; a store failure is logged, never shown to the client.
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: Option<&str>,
-        address: Option<String>,
-        result: &str,
-        detail: Option<&str>,
-    ) {
-        let entry = ctrl_proto::AuditEntry {
-            id: 0,
-            at: chrono::Utc::now(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: target.map(str::to_owned),
-            address,
-            result: result.to_owned(),
-            detail: detail.map(str::to_owned),
-        };
-        if let Err(e) = self.sup.store().audit(&entry).await {
-            tracing::error!(error = %e, action, "cannot write the audit log");
-        }
-    }
-
     /// Waits (at most `limit`) until every WebSocket has sent its close frame.
     pub async fn sockets_closed(&self, limit: Duration) {
         let mut rx = self.sockets.subscribe();
         let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n == 0)).await;
+    }
+}
+
+/// The access feature's own state, for its routes and middleware.
+impl FromRef<AppState> for Access {
+    fn from_ref(st: &AppState) -> Access {
+        st.access.clone()
     }
 }
 

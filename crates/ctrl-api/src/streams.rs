@@ -23,9 +23,9 @@ use ctrl_supervisor::logs::{Chunk, LineSplitter};
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::error::Failure;
 use crate::routes::services::{one, with_usage};
 use crate::state::{AppState, SocketGuard};
+use ctrl_web::Failure;
 
 /// WebSocket pings keep idle connections (and proxies) alive.
 const HEARTBEAT: Duration = Duration::from_secs(20);
@@ -340,7 +340,7 @@ pub async fn follow_job(st: AppState, id: i64, lines: usize, which: LogStream) -
         (status = 400, body = ctrl_proto::ErrorEnvelope), (status = 404, body = ctrl_proto::ErrorEnvelope)))]
 pub async fn job_ws(
     State(st): State<AppState>,
-    crate::error::Path(id): crate::error::Path<i64>,
+    ctrl_web::Path(id): ctrl_web::Path<i64>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
     let feed = job_feed(&st, id, 1000, LogStream::All).await?.map(|(kind, t)| (kind, typed(kind, &t)));

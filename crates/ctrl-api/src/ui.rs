@@ -10,8 +10,8 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
-use crate::error::{Failure, Path};
 use crate::state::AppState;
+use ctrl_web::{Failure, Path};
 
 /// The files under `/assets/`: name, content type, body.
 const ASSETS: &[(&str, &str, &str)] = &[

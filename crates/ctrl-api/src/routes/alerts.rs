@@ -1,13 +1,16 @@
 //! `/api/alerts`: what was raised and sent, the rules, and a test send.
 
 use axum::extract::State;
+use axum::middleware;
 use ctrl_proto::{AlertInfo, AlertRuleInfo, ChannelInfo, Envelope, ErrorEnvelope, TestAlert};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, Body, Failure, Query, ok};
 use crate::state::AppState;
+use ctrl_web::Caller;
+use ctrl_web::{ApiResult, Body, Failure, Query, ok};
 
 /// Query of the alerts list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -26,7 +29,7 @@ pub async fn list(State(st): State<AppState>, Query(q): Query<AlertsQuery>) -> A
     if !(1..=1000).contains(&limit) {
         return Err(Failure::bad_request("limit must be between 1 and 1000"));
     }
-    ok(st.alerts.list(limit).await.map_err(|e| Failure(e.into()))?)
+    ok(st.alerts.list(limit).await?)
 }
 
 /// The rules, with the subjects each is firing for now.
@@ -53,6 +56,15 @@ pub async fn test(State(st): State<AppState>, c: Caller, Body(t): Body<TestAlert
         _ => "failed",
     };
     let target = format!("channel:{}", t.channel);
-    st.audit(&c.principal.actor, "alert.test", Some(&target), c.address.clone(), result, None).await;
-    ok(done.map_err(|e| Failure(e.into()))?)
+    st.access.audit(&c.principal.actor, "alert.test", Some(&target), c.address.clone(), result, None).await;
+    ok(done?)
+}
+
+/// Alerts: reading for any principal, test sends for admins.
+pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(rules)).routes(routes!(channels)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(test))
+            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::admin)),
+    )
 }

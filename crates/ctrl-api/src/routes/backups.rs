@@ -1,13 +1,16 @@
 //! `/api/backups`: what backups exist, and their download.
 
 use axum::extract::{Request, State};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{BackupFile, BackupTarget, Envelope, ErrorCode, ErrorEnvelope};
 use tower::ServiceExt;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, Failure, Path, ok};
 use crate::state::AppState;
+use ctrl_web::Caller;
+use ctrl_web::{ApiResult, Failure, Path, ok};
 
 fn unreadable(e: std::io::Error) -> Failure {
     match e.kind() {
@@ -68,7 +71,7 @@ pub async fn download(
         .is_some_and(|r| !r.trim().starts_with("bytes=0-"));
     if !resumed {
         let where_ = format!("backup:{target}/{file}");
-        st.audit(&c.principal.actor, "download", Some(&where_), c.address.clone(), "ok", None).await;
+        st.access.audit(&c.principal.actor, "download", Some(&where_), c.address.clone(), "ok", None).await;
     }
     let mut res = tower_http::services::ServeFile::new(path)
         .oneshot(req)
@@ -80,4 +83,13 @@ pub async fn download(
         res.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
+}
+
+/// Backups: listing for any principal, downloads for operators.
+pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(targets)).routes(routes!(files)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(download))
+            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
+    )
 }

@@ -2,16 +2,19 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::JobStatus;
 use ctrl_proto::{ActionInfo, Envelope, ErrorCode, ErrorEnvelope, JobInfo, LogLine, LogStream, RunAction};
 use ctrl_store::JobFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, Failure, Path, Query, ok};
 use crate::state::AppState;
+use ctrl_web::Caller;
+use ctrl_web::{ApiResult, Failure, Path, Query, ok};
 
 /// Every action with its parameter schema.
 #[utoipa::path(get, path = "/api/actions", tag = "jobs",
@@ -54,15 +57,16 @@ pub async fn run(
     let actor = c.principal.actor.to_string();
     if !c.principal.role.allows(action.role) {
         let msg = format!("your role ({}) cannot run '{name}'; it needs {}", c.principal.role, action.role);
-        st.audit(
-            &actor,
-            "forbidden",
-            Some(&format!("action:{name}")),
-            c.address.clone(),
-            "denied",
-            Some(&msg),
-        )
-        .await;
+        st.access
+            .audit(
+                &actor,
+                "forbidden",
+                Some(&format!("action:{name}")),
+                c.address.clone(),
+                "denied",
+                Some(&msg),
+            )
+            .await;
         return Err(Failure::new(ErrorCode::Forbidden, msg));
     }
     let done = st.jobs.submit(&name, &req, &actor).await;
@@ -73,7 +77,9 @@ pub async fn run(
         Err(e) => e.to_string(),
     };
     let result = if done.is_ok() { "ok" } else { "failed" };
-    st.audit(&actor, "run", Some(&format!("action:{name}")), c.address.clone(), result, Some(&detail)).await;
+    st.access
+        .audit(&actor, "run", Some(&format!("action:{name}")), c.address.clone(), result, Some(&detail))
+        .await;
     Ok((StatusCode::ACCEPTED, ok(done?)).into_response())
 }
 
@@ -131,7 +137,9 @@ pub async fn cancel(State(st): State<AppState>, c: Caller, Path(id): Path<i64>) 
         Err(e) => ("failed", e.to_string()),
     };
     let target = format!("job:{id}");
-    st.audit(&c.principal.actor, "cancel", Some(&target), c.address.clone(), result, Some(&detail)).await;
+    st.access
+        .audit(&c.principal.actor, "cancel", Some(&target), c.address.clone(), result, Some(&detail))
+        .await;
     ok(done?)
 }
 
@@ -169,4 +177,23 @@ pub async fn logs(
         return crate::streams::follow_job(st, id, lines, stream).await;
     }
     Ok(ok(st.jobs.logs(id, lines, stream).await?).into_response())
+}
+
+/// Actions and jobs: reading and their streams for any principal (each action
+/// checks its own least role when run), cancelling for operators.
+pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(actions))
+        .routes(routes!(action, run))
+        .routes(routes!(list))
+        .routes(routes!(job))
+        .routes(routes!(logs))
+        .routes(routes!(crate::streams::jobs_ws))
+        .routes(routes!(crate::streams::jobs_sse))
+        .routes(routes!(crate::streams::job_ws))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(cancel))
+                .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
+        )
 }

@@ -1,6 +1,5 @@
-//! Handlers, one file per resource.
+//! Handlers, one file per resource, each with its `routes()`.
 
-pub mod access;
 pub mod alerts;
 pub mod backups;
 pub mod jobs;

@@ -2,12 +2,15 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, NewSchedule, ScheduleChange, ScheduleInfo};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, Body, Failure, Path, Query, ok};
 use crate::state::AppState;
+use ctrl_web::Caller;
+use ctrl_web::{ApiResult, Body, Failure, Path, Query, ok};
 
 /// Every schedule with its next five run times.
 #[utoipa::path(get, path = "/api/schedules", tag = "jobs",
@@ -61,7 +64,7 @@ pub async fn add(
     let done = st.jobs.add_schedule(&s).await;
     let detail = format!("{} {} ({})", s.action, s.cron, s.timezone.as_deref().unwrap_or("UTC"));
     let result = if done.is_ok() { "ok" } else { "failed" };
-    st.audit(&actor, "schedule.add", Some(&target), c.address.clone(), result, Some(&detail)).await;
+    st.access.audit(&actor, "schedule.add", Some(&target), c.address.clone(), result, Some(&detail)).await;
     Ok((StatusCode::CREATED, ok(done?)).into_response())
 }
 
@@ -80,7 +83,9 @@ pub async fn remove(
     let done = st.jobs.remove_schedule(&name).await;
     let result = if done.is_ok() { "ok" } else { "failed" };
     let target = format!("schedule:{name}");
-    st.audit(&c.principal.actor, "schedule.remove", Some(&target), c.address.clone(), result, None).await;
+    st.access
+        .audit(&c.principal.actor, "schedule.remove", Some(&target), c.address.clone(), result, None)
+        .await;
     ok(done?)
 }
 
@@ -106,7 +111,7 @@ pub async fn change(
         None => "schedule.change",
     };
     let target = format!("schedule:{name}");
-    st.audit(&c.principal.actor, verb, Some(&target), c.address.clone(), result, None).await;
+    st.access.audit(&c.principal.actor, verb, Some(&target), c.address.clone(), result, None).await;
     ok(done?)
 }
 
@@ -122,6 +127,18 @@ async fn may_schedule(st: &AppState, c: &Caller, target: &str, action: &str) -> 
         return Ok(());
     }
     let msg = format!("your role ({}) cannot schedule '{action}'; it needs {needed}", c.principal.role);
-    st.audit(&c.principal.actor, "forbidden", Some(target), c.address.clone(), "denied", Some(&msg)).await;
+    st.access
+        .audit(&c.principal.actor, "forbidden", Some(target), c.address.clone(), "denied", Some(&msg))
+        .await;
     Err(Failure::new(ErrorCode::Forbidden, msg))
+}
+
+/// Schedules: reading for any principal, changes for operators.
+pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list)).routes(routes!(preview)).routes(routes!(get)).merge(
+        OpenApiRouter::new()
+            .routes(routes!(add))
+            .routes(routes!(remove, change))
+            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
+    )
 }

@@ -1,15 +1,18 @@
 //! `/api/services/*` and `/api/reload`: the supervisor's control layer over HTTP.
 
 use axum::extract::State;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::ServiceEvent;
 use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, ServiceInfo};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::error::{ApiResult, Failure, Path, Query, ok};
 use crate::state::AppState;
+use ctrl_web::Caller;
+use ctrl_web::{ApiResult, Failure, Path, Query, ok};
 
 /// Service objects with the CPU and memory of their process trees from the latest sample.
 pub fn with_usage(st: &AppState, mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
@@ -163,7 +166,7 @@ pub async fn reload(State(st): State<AppState>, c: Caller) -> ApiResult<ReloadRe
         Ok(r) => ("ok", format!("added {:?} removed {:?} changed {:?}", r.added, r.removed, r.changed)),
         Err(e) => ("failed", e.error.clone()),
     };
-    st.audit(&c.principal.actor, "reload", None, c.address.clone(), result, Some(&detail)).await;
+    st.access.audit(&c.principal.actor, "reload", None, c.address.clone(), result, Some(&detail)).await;
     ok(done?)
 }
 
@@ -177,7 +180,9 @@ async fn audited(
 ) {
     let detail = err.map(|e| e.to_string());
     let result = if err.is_some() { "failed" } else { "ok" };
-    st.audit(&c.principal.actor, action, Some(target), c.address.clone(), result, detail.as_deref()).await;
+    st.access
+        .audit(&c.principal.actor, action, Some(target), c.address.clone(), result, detail.as_deref())
+        .await;
 }
 
 /// Starts every service that is not running.
@@ -224,4 +229,29 @@ pub async fn config(State(st): State<AppState>, Path(name): Path<String>) -> Api
         }
     }
     ok(v)
+}
+
+/// Services: reading and their streams for any principal, control for operators,
+/// reloading the config for admins.
+pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
+    let read = OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(status))
+        .routes(routes!(logs))
+        .routes(routes!(events))
+        .routes(routes!(config))
+        .routes(routes!(crate::streams::services_ws))
+        .routes(routes!(crate::streams::services_sse));
+    let control = OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(stop))
+        .routes(routes!(restart))
+        .routes(routes!(start_all))
+        .routes(routes!(stop_all))
+        .routes(routes!(restart_all))
+        .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(reload))
+        .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::admin));
+    read.merge(control).merge(admin)
 }

@@ -1,6 +1,8 @@
 //! `/api/system/*`: the latest host sample, its history, processes and ports.
 
 use std::collections::HashMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -10,8 +12,8 @@ use ctrl_proto::{Envelope, ErrorEnvelope, History, Metric, PortInfo, ProcessInfo
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::error::{ApiResult, Failure, Query, ok};
 use crate::state::AppState;
+use ctrl_web::{ApiResult, Failure, Query, ok};
 
 /// The most processes one request may list.
 const MAX_PROCESSES: u32 = 10_000;
@@ -183,4 +185,15 @@ pub async fn ports(State(st): State<AppState>, Query(q): Query<PortQuery>) -> Ap
         .collect();
     out.sort_by(|a, b| (a.port, &a.protocol, &a.address).cmp(&(b.port, &b.protocol, &b.address)));
     ok(out)
+}
+
+/// Host statistics, history, processes and ports, with their live streams: any principal.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(history))
+        .routes(routes!(processes))
+        .routes(routes!(ports))
+        .routes(routes!(crate::streams::system_ws))
+        .routes(routes!(crate::streams::system_sse))
 }

@@ -79,8 +79,8 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
         let code = match cmd {
             UserCmd::Add { name, role, password_stdin } => {
                 let password = read_password(password_stdin)?;
-                ctrl_api::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
-                let hash = ctrl_api::password::hash(&password).map_err(anyhow::Error::msg)?;
+                ctrl_access::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
+                let hash = ctrl_access::password::hash(&password).map_err(anyhow::Error::msg)?;
                 if !store.add_user(&name, &hash, role.into()).await? {
                     bail!("a user named '{name}' exists already");
                 }
@@ -115,8 +115,8 @@ pub fn run(config: Option<&Path>, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             }
             UserCmd::Passwd { name, password_stdin } => {
                 let password = read_password(password_stdin)?;
-                ctrl_api::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
-                let hash = ctrl_api::password::hash(&password).map_err(anyhow::Error::msg)?;
+                ctrl_access::check_new_user(&name, &password).map_err(anyhow::Error::msg)?;
+                let hash = ctrl_access::password::hash(&password).map_err(anyhow::Error::msg)?;
                 if !store.update_user(&name, Some(&hash), None).await? {
                     bail!("no user named '{name}'");
                 }

@@ -102,7 +102,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
     let tcp = http::bind(&config.server.listen, &state_dir).await?;
     let tls = http::tls(&config.server).await?;
-    let token = ctrl_api::Token::load_or_create(&state_dir)
+    let token = ctrl_access::Token::load_or_create(&state_dir)
         .with_context(|| format!("cannot write the API token in {}", state_dir.display()))?;
     let server_settings = (config.server.clone(), config.monitor.clone());
 

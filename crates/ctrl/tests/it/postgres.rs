@@ -261,3 +261,25 @@ async fn a_ten_second_outage_loses_no_event() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_database_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
+    let config = dir.path().join("ctrl.toml");
+    let port = free_port();
+    let url = format!("postgres://app:hunter2@127.0.0.1:{port}/fleet");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[storage]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(crate::common::BIN).args(["up", "--config"]).arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr
+            .contains(&format!("cannot connect to PostgreSQL database 'fleet' on 127.0.0.1:{port} as 'app'")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -25,27 +25,11 @@ impl Failure {
     }
 }
 
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Failure {
-        Failure(e)
-    }
-}
-
-impl From<ctrl_supervisor::ControlError> for Failure {
-    fn from(e: ctrl_supervisor::ControlError) -> Failure {
-        Failure(e.into())
-    }
-}
-
-impl From<ctrl_jobs::JobError> for Failure {
-    fn from(e: ctrl_jobs::JobError) -> Failure {
-        Failure(e.into())
-    }
-}
-
-/// A store failure: 503 `store_unavailable` during an outage, else a 500 without internals.
-impl From<ctrl_store::StoreError> for Failure {
-    fn from(e: ctrl_store::StoreError) -> Failure {
+/// Every error that knows its API shape (`ControlError`, `JobError`,
+/// `StoreError`, `ApiError` itself, …) becomes a failure with `?`; each crate
+/// maps its own errors to codes, in one place.
+impl<E: Into<ApiError>> From<E> for Failure {
+    fn from(e: E) -> Failure {
         Failure(e.into())
     }
 }
@@ -58,42 +42,52 @@ impl IntoResponse for Failure {
     }
 }
 
-impl From<PathRejection> for Failure {
-    fn from(r: PathRejection) -> Failure {
-        Failure::bad_request(format!("bad path: {}", r.body_text()))
+/// Why an extractor refused a request: answered as the envelope, like any failure.
+#[derive(Debug)]
+pub struct BadInput(Failure);
+
+impl IntoResponse for BadInput {
+    fn into_response(self) -> Response {
+        self.0.into_response()
     }
 }
 
-impl From<QueryRejection> for Failure {
-    fn from(r: QueryRejection) -> Failure {
-        Failure::bad_request(format!("bad query: {}", r.body_text()))
+impl From<PathRejection> for BadInput {
+    fn from(r: PathRejection) -> BadInput {
+        BadInput(Failure::bad_request(format!("bad path: {}", r.body_text())))
     }
 }
 
-impl From<JsonRejection> for Failure {
-    fn from(r: JsonRejection) -> Failure {
+impl From<QueryRejection> for BadInput {
+    fn from(r: QueryRejection) -> BadInput {
+        BadInput(Failure::bad_request(format!("bad query: {}", r.body_text())))
+    }
+}
+
+impl From<JsonRejection> for BadInput {
+    fn from(r: JsonRejection) -> BadInput {
         let code = match r.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
             StatusCode::UNPROCESSABLE_ENTITY => ErrorCode::Validation,
             _ => ErrorCode::BadRequest,
         };
-        Failure::new(code, format!("bad body: {}", r.body_text()))
+        BadInput(Failure::new(code, format!("bad body: {}", r.body_text())))
     }
 }
 
 /// `axum::Json` as an extractor with an enveloped rejection.
 #[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Failure))]
+#[from_request(via(axum::Json), rejection(BadInput))]
 pub struct Body<T>(pub T);
 
 /// `axum::extract::Query` with an enveloped rejection.
 #[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Failure))]
+#[from_request(via(axum::extract::Query), rejection(BadInput))]
 pub struct Query<T>(pub T);
 
 /// `axum::extract::Path` with an enveloped rejection.
 #[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(Failure))]
+#[from_request(via(axum::extract::Path), rejection(BadInput))]
 pub struct Path<T>(pub T);
 
 /// The result of a JSON handler.

@@ -20,11 +20,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
 use axum::middleware::Next;
@@ -34,13 +33,9 @@ use ctrl_proto::ErrorCode;
 use ctrl_proto::TokenInfo;
 use subtle::ConstantTimeEq;
 
-use crate::error::Failure;
+use crate::Access;
 use crate::password::digest;
-use crate::state::AppState;
-
-/// Marks requests that came through the trusted unix socket.
-#[derive(Debug, Clone, Copy)]
-pub struct Trusted;
+use ctrl_web::{Failure, Principal, Trusted, address};
 
 /// The secret every remote request must present.
 #[derive(Clone)]
@@ -84,19 +79,6 @@ impl Token {
     }
 }
 
-/// Who is asking, and through what. Put into the request's extensions by `authenticate`.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// A user name, `token:<name>`, or `local` (the unix socket).
-    pub actor: Arc<str>,
-    /// What they may do.
-    pub role: Role,
-    /// A login session's CSRF token, when the request came with the session cookie.
-    pub csrf: Option<String>,
-    /// The session's cookie hash, for logout.
-    pub session: Option<String>,
-}
-
 /// The session cookie's name.
 pub const COOKIE: &str = "ctrl_session";
 /// A session unused this long ends.
@@ -108,7 +90,7 @@ const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Middleware: finds the principal (unix socket, bearer token, or session cookie),
 /// checks the CSRF header on cookie-authenticated writes, or answers 401/403.
-pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate(State(st): State<Access>, mut req: Request, next: Next) -> Response {
     // What the request carries, taken out before any await (a request is not `Sync`).
     let trusted = req.extensions().get::<Trusted>().is_some();
     let tokens: Vec<String> = presented(&req).map(str::to_owned).collect();
@@ -143,7 +125,7 @@ pub async fn authenticate(State(st): State<AppState>, mut req: Request, next: Ne
 }
 
 async fn identify(
-    st: &AppState,
+    st: &Access,
     trusted: bool,
     tokens: &[String],
     cookie: Option<&str>,
@@ -152,13 +134,13 @@ async fn identify(
         return Ok(Principal { actor: Arc::from("local"), role: Role::Admin, csrf: None, session: None });
     }
     for presented in tokens {
-        if let Some((role, actor)) = st.tokens.lookup(&st.sup, &digest(presented)).await {
+        if let Some((role, actor)) = st.tokens.lookup(st.store(), &digest(presented)).await {
             return Ok(Principal { actor, role, csrf: None, session: None });
         }
     }
     if let Some(cookie) = cookie {
         let id_hash = digest(cookie);
-        let store = st.sup.store();
+        let store = st.store();
         let found = store.session(&id_hash).await?;
         let now = chrono::Utc::now();
         if let Some(s) = found {
@@ -193,26 +175,17 @@ pub fn session_cookie(req: &Request) -> Option<&str> {
         .find(|v| !v.is_empty())
 }
 
-/// The client's address, when it came over TCP.
-pub fn address(req: &Request) -> Option<String> {
-    client_ip(req.extensions())
-}
-
-fn client_ip(ext: &axum::http::Extensions) -> Option<String> {
-    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
-}
-
 /// Middleware: 403 unless the principal is at least an operator.
-pub async fn operator(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn operator(State(st): State<Access>, req: Request, next: Next) -> Response {
     require(&st, Role::Operator, req, next).await
 }
 
 /// Middleware: 403 unless the principal is an admin.
-pub async fn admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn admin(State(st): State<Access>, req: Request, next: Next) -> Response {
     require(&st, Role::Admin, req, next).await
 }
 
-async fn require(st: &AppState, needed: Role, req: Request, next: Next) -> Response {
+async fn require(st: &Access, needed: Role, req: Request, next: Next) -> Response {
     let Some(p) = req.extensions().get::<Principal>() else {
         return Failure::new(ErrorCode::Unauthorized, "authentication required").into_response();
     };
@@ -246,12 +219,12 @@ impl TokenCache {
     const FRESH: Duration = Duration::from_secs(1);
 
     /// The role and actor name of the valid token with this hash.
-    pub async fn lookup(&self, sup: &ctrl_supervisor::Supervisor, hash: &str) -> Option<(Role, Arc<str>)> {
+    pub async fn lookup(&self, store: &ctrl_store::Store, hash: &str) -> Option<(Role, Arc<str>)> {
         let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let entry = match cached {
             Some(c) if c.read_at.elapsed() < Self::FRESH => c,
             // Unknown hashes are not remembered: random guesses must not fill memory.
-            _ => match sup.store().token_by_hash(hash).await {
+            _ => match store.token_by_hash(hash).await {
                 Ok(Some(t)) => self.put(hash, t),
                 Ok(None) => return None,
                 // The database is down: a token seen before keeps working as it was,
@@ -324,42 +297,5 @@ mod tests {
         assert_eq!(a.0, b.0);
         assert_eq!(a.0.len(), 64);
         assert_eq!(a.hash(), digest(&b.0));
-    }
-}
-
-/// The principal and address of a request, for handlers that audit what they do.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Who.
-    pub principal: Principal,
-    /// From where (TCP clients only).
-    pub address: Option<String>,
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
-    type Rejection = Failure;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Caller, Failure> {
-        let principal = parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(|| Failure::new(ErrorCode::Unauthorized, "authentication required"))?;
-        Ok(Caller { principal, address: client_ip(&parts.extensions) })
-    }
-}
-
-/// The client's address alone (for routes that run before anyone is known).
-#[derive(Debug, Clone)]
-pub struct Address(pub Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Address {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Address, std::convert::Infallible> {
-        Ok(Address(client_ip(&parts.extensions)))
     }
 }

@@ -12,10 +12,10 @@ use ctrl_proto::{AuditEntry, Envelope, ErrorCode, ErrorEnvelope, Me, TokenInfo, 
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{COOKIE, Caller, SESSION_MAX};
-use crate::error::{ApiResult, Body, Failure, Path, Query, ok};
+use crate::Access;
+use crate::auth::{COOKIE, SESSION_MAX};
 use crate::password::{self, digest, secret};
-use crate::state::AppState;
+use ctrl_web::{Address, ApiResult, Body, Caller, Failure, Path, Query, ok};
 
 /// `POST /api/auth/login` body.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -32,11 +32,7 @@ pub struct Login {
 #[utoipa::path(post, path = "/api/auth/login", tag = "access", security(()), request_body = Login,
     responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorEnvelope),
         (status = 429, body = ErrorEnvelope), (status = 400, body = ErrorEnvelope)))]
-pub async fn login(
-    State(st): State<AppState>,
-    caller: crate::auth::Address,
-    Body(b): Body<Login>,
-) -> Response {
+pub async fn login(State(st): State<Access>, caller: Address, Body(b): Body<Login>) -> Response {
     let address = caller.0;
     let keys = vec![format!("ip:{}", address.as_deref().unwrap_or("local")), format!("user:{}", b.username)];
     if let Err(wait) = st.limiter.check(&keys, Instant::now()) {
@@ -52,7 +48,7 @@ pub async fn login(
         }
         return res;
     }
-    let found = match st.sup.store().user_with_hash(&b.username).await {
+    let found = match st.store().user_with_hash(&b.username).await {
         Ok(f) => f,
         Err(e) => return Failure::from(e).into_response(),
     };
@@ -71,12 +67,12 @@ pub async fn login(
     let (cookie, csrf) = (secret(), secret());
     let expires = Utc::now() + SESSION_MAX;
     if let Err(e) =
-        st.sup.store().add_session(&digest(&cookie), &user.name, &csrf, address.as_deref(), expires).await
+        st.store().add_session(&digest(&cookie), &user.name, &csrf, address.as_deref(), expires).await
     {
         return Failure::from(e).into_response();
     }
     st.audit(&user.name, "login", None, address, "ok", None).await;
-    let secure = if st.settings.tls { "; Secure" } else { "" };
+    let secure = if st.secure_cookies { "; Secure" } else { "" };
     let set = format!(
         "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_MAX.num_seconds()
@@ -88,9 +84,9 @@ pub async fn login(
 /// Logs out: ends the session server side and clears the cookie.
 #[utoipa::path(post, path = "/api/auth/logout", tag = "access",
     responses((status = 200, body = Envelope<bool>), (status = 401, body = ErrorEnvelope)))]
-pub async fn logout(State(st): State<AppState>, c: Caller) -> Response {
+pub async fn logout(State(st): State<Access>, c: Caller) -> Response {
     if let Some(id) = &c.principal.session
-        && let Err(e) = st.sup.store().remove_session(id).await
+        && let Err(e) = st.store().remove_session(id).await
     {
         return Failure::from(e).into_response();
     }
@@ -109,8 +105,8 @@ pub async fn me(c: Caller) -> ApiResult<Me> {
 /// Every user (admin).
 #[utoipa::path(get, path = "/api/users", tag = "access",
     responses((status = 200, body = Envelope<Vec<UserInfo>>), (status = 403, body = ErrorEnvelope)))]
-pub async fn users(State(st): State<AppState>) -> ApiResult<Vec<UserInfo>> {
-    ok(st.sup.store().users().await?.into_iter().collect())
+pub async fn users(State(st): State<Access>) -> ApiResult<Vec<UserInfo>> {
+    ok(st.store().users().await?.into_iter().collect())
 }
 
 /// `POST /api/users` body.
@@ -148,14 +144,14 @@ pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
 #[utoipa::path(post, path = "/api/users", tag = "access", request_body = NewUser,
     responses((status = 200, body = Envelope<UserInfo>), (status = 409, body = ErrorEnvelope),
         (status = 422, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
-pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUser>) -> ApiResult<UserInfo> {
+pub async fn add_user(State(st): State<Access>, c: Caller, Body(b): Body<NewUser>) -> ApiResult<UserInfo> {
     check_new_user(&b.name, &b.password).map_err(|e| Failure::new(ErrorCode::Validation, e))?;
     let pw = b.password;
     let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
         .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
-    let store = st.sup.store();
+    let store = st.store();
     if !store.add_user(&b.name, &hash, b.role).await? {
         return Err(Failure::new(ErrorCode::Conflict, format!("a user named '{}' exists already", b.name)));
     }
@@ -169,8 +165,8 @@ pub async fn add_user(State(st): State<AppState>, c: Caller, Body(b): Body<NewUs
     params(("name" = String, Path, description = "User name")),
     responses((status = 200, body = Envelope<bool>), (status = 404, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
-pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path<String>) -> ApiResult<bool> {
-    if !st.sup.store().remove_user(&name).await? {
+pub async fn remove_user(State(st): State<Access>, c: Caller, Path(name): Path<String>) -> ApiResult<bool> {
+    if !st.store().remove_user(&name).await? {
         return Err(Failure::new(ErrorCode::NotFound, format!("no user named '{name}'")));
     }
     st.tokens.clear();
@@ -181,8 +177,8 @@ pub async fn remove_user(State(st): State<AppState>, c: Caller, Path(name): Path
 /// Every API token (admin).
 #[utoipa::path(get, path = "/api/tokens", tag = "access",
     responses((status = 200, body = Envelope<Vec<TokenInfo>>), (status = 403, body = ErrorEnvelope)))]
-pub async fn tokens(State(st): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
-    ok(st.sup.store().tokens().await?.into_iter().collect())
+pub async fn tokens(State(st): State<Access>) -> ApiResult<Vec<TokenInfo>> {
+    ok(st.store().tokens().await?.into_iter().collect())
 }
 
 /// `POST /api/tokens` body.
@@ -202,7 +198,7 @@ pub struct NewToken {
     responses((status = 200, body = Envelope<TokenInfo>), (status = 422, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
 pub async fn create_token(
-    State(st): State<AppState>,
+    State(st): State<Access>,
     c: Caller,
     Body(b): Body<NewToken>,
 ) -> ApiResult<TokenInfo> {
@@ -225,7 +221,7 @@ pub async fn create_token(
     };
     let value = secret();
     let hash = digest(&value);
-    let t = st.sup.store().add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at).await?;
+    let t = st.store().add_token(&b.name, &hash, b.role, Some(&c.principal.actor), expires_at).await?;
     st.tokens.put(&hash, t.clone());
     st.audit(&c.principal.actor, "token_created", Some(&b.name), c.address, "ok", Some(b.role.as_str()))
         .await;
@@ -237,12 +233,8 @@ pub async fn create_token(
     params(("id" = i64, Path, description = "Token id")),
     responses((status = 200, body = Envelope<TokenInfo>), (status = 404, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
-pub async fn revoke_token(
-    State(st): State<AppState>,
-    c: Caller,
-    Path(id): Path<i64>,
-) -> ApiResult<TokenInfo> {
-    let t = st.sup.store().revoke_token(id).await?;
+pub async fn revoke_token(State(st): State<Access>, c: Caller, Path(id): Path<i64>) -> ApiResult<TokenInfo> {
+    let t = st.store().revoke_token(id).await?;
     let t = t.ok_or_else(|| Failure::new(ErrorCode::NotFound, format!("no token with id {id}")))?;
     st.tokens.clear();
     st.audit(&c.principal.actor, "token_revoked", Some(&t.name), c.address, "ok", Some(&id.to_string()))
@@ -263,10 +255,10 @@ pub struct AuditQuery {
 #[utoipa::path(get, path = "/api/audit", tag = "access", params(AuditQuery),
     responses((status = 200, body = Envelope<Vec<AuditEntry>>), (status = 400, body = ErrorEnvelope),
         (status = 403, body = ErrorEnvelope)))]
-pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditEntry>> {
+pub async fn audit(State(st): State<Access>, Query(q): Query<AuditQuery>) -> ApiResult<Vec<AuditEntry>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=10_000).contains(&limit) {
         return Err(Failure::bad_request("limit must be between 1 and 10000"));
     }
-    ok(st.sup.store().audit_log(limit).await?)
+    ok(st.store().audit_log(limit).await?)
 }

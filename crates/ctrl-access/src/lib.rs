@@ -1,0 +1,116 @@
+//! Who may do what: dashboard users and their login sessions, API tokens,
+//! roles, and the audit log of every change, with the middleware that finds a
+//! request's principal and the routes under `/api/auth`, `/api/users`,
+//! `/api/tokens` and `/api/audit`.
+//!
+//! Its state is [`Access`]; a host router reaches it through `FromRef`, merges
+//! [`public_routes`] and [`routes`], and wraps its protected routes in
+//! [`authenticate`]. Other features check roles with [`operator`] and [`admin`]
+//! and record what they change with [`Access::audit`].
+
+mod auth;
+mod limiter;
+pub mod password;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::middleware;
+use ctrl_store::Store;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{COOKIE, SESSION_IDLE, SESSION_MAX, Token, TokenCache, admin, authenticate, operator};
+pub use routes::check_new_user;
+
+/// The state of access control: one pointer, cheap to clone per request.
+#[derive(Clone)]
+pub struct Access(Arc<AccessInner>);
+
+/// What [`Access`] holds.
+pub struct AccessInner {
+    store: Store,
+    /// API tokens by hash, re-read at most once a second.
+    pub tokens: TokenCache,
+    /// Failed logins by address and user.
+    pub limiter: limiter::LoginLimiter,
+    /// Whether session cookies are `Secure` (the API is served over TLS).
+    pub secure_cookies: bool,
+}
+
+impl std::ops::Deref for Access {
+    type Target = AccessInner;
+    fn deref(&self) -> &AccessInner {
+        &self.0
+    }
+}
+
+impl Access {
+    /// Access control over `store`.
+    pub fn new(store: Store, secure_cookies: bool) -> Access {
+        Access(Arc::new(AccessInner {
+            store,
+            tokens: TokenCache::default(),
+            limiter: limiter::LoginLimiter::default(),
+            secure_cookies,
+        }))
+    }
+
+    /// The store the users, sessions, tokens and audit log live in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Appends to the audit log; a store failure is logged, never shown to the client.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: Option<&str>,
+        address: Option<String>,
+        result: &str,
+        detail: Option<&str>,
+    ) {
+        let entry = ctrl_proto::AuditEntry {
+            id: 0,
+            at: chrono::Utc::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.map(str::to_owned),
+            address,
+            result: result.to_owned(),
+            detail: detail.map(str::to_owned),
+        };
+        if let Err(e) = self.store.audit(&entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+    }
+}
+
+/// The routes anyone may call: logging in.
+pub fn public_routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Access: FromRef<S>,
+{
+    OpenApiRouter::new().routes(routes!(routes::login))
+}
+
+/// The routes for a known principal (the host wraps them in [`authenticate`]):
+/// who am I and logging out for anyone; users, tokens and the audit log for admins.
+pub fn routes<S>(access: &Access) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Access: FromRef<S>,
+{
+    let anyone = OpenApiRouter::new().routes(routes!(routes::me)).routes(routes!(routes::logout));
+    let admins = OpenApiRouter::new()
+        .routes(routes!(routes::users, routes::add_user))
+        .routes(routes!(routes::remove_user))
+        .routes(routes!(routes::tokens, routes::create_token))
+        .routes(routes!(routes::revoke_token))
+        .routes(routes!(routes::audit))
+        .route_layer(middleware::from_fn_with_state(access.clone(), admin));
+    anyone.merge(admins)
+}

@@ -1,0 +1,11 @@
+//! What every feature router shares: errors as the API envelope, extractors
+//! whose rejections are enveloped too, and the principal of a request.
+//!
+//! A feature crate (access, and later the knowledge base, the LLM gateway, …)
+//! builds its own `OpenApiRouter` with these; `ctrl-api` merges them in one place.
+
+pub mod error;
+pub mod principal;
+
+pub use error::{ApiResult, Body, Failure, Path, Query, no_route, ok, wrong_method};
+pub use principal::{Address, Caller, Principal, Trusted, address, client_ip};
