@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from ctrlapi import Api
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -54,26 +56,6 @@ def pct(values, p):
 def summary(ms):
     return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2),
             "max_ms": round(max(ms), 2), "mean_ms": round(statistics.mean(ms), 2)}
-
-
-class Api:
-    def __init__(self, addr, token):
-        host, port = addr.rsplit(":", 1)
-        self.host, self.port, self.token = host, int(port), token
-        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
-
-    def call(self, method, path, body=None):
-        headers = {"Authorization": f"Bearer {self.token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        self.conn.request(method, path, body=data, headers=headers)
-        res = self.conn.getresponse()
-        out = json.loads(res.read())
-        if not out.get("success"):
-            raise RuntimeError(f"{method} {path}: {out}")
-        return out["data"]
 
 
 def proc_cpu_rss(pid):

@@ -160,6 +160,12 @@ fn store_metrics(out: &mut String, st: &AppState) {
          # TYPE ctrl_store_events_dropped_total counter\nctrl_store_events_dropped_total {}",
         stats.dropped.load(Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP ctrl_service_events_total Service state transitions since the daemon started.\n\
+         # TYPE ctrl_service_events_total counter\nctrl_service_events_total {}",
+        stats.published.load(Relaxed)
+    );
     let pending = stats.pending.load(Relaxed) as f64;
     gauge(
         out,

@@ -34,6 +34,41 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order docs/errors.md lists them. A code is never
+    /// renamed or removed: scripts and clients branch on it.
+    pub const ALL: [ErrorCode; 12] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::Validation,
+        ErrorCode::TooManyRequests,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+        ErrorCode::StoreUnavailable,
+    ];
+
+    /// The code as it appears in the envelope (`not_found`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::Validation => "validation",
+            ErrorCode::TooManyRequests => "too_many_requests",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::StoreUnavailable => "store_unavailable",
+        }
+    }
+
     /// The HTTP status for this code.
     pub fn http_status(self) -> u16 {
         match self {
@@ -139,4 +174,22 @@ pub struct ErrorEnvelope {
     pub error: String,
     /// What kind of error, for programs.
     pub code: ErrorCode,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// The stable list: each code's text is its serde name, and docs/errors.md
+    /// documents every one with its status.
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../docs/errors.md");
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, code.as_str());
+            let row = format!("| `{}` | {} |", code.as_str(), code.http_status());
+            assert!(doc.contains(&row), "docs/errors.md lacks the row {row}");
+        }
+    }
 }

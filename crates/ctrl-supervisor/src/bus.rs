@@ -41,6 +41,7 @@ impl EventBus {
 
     /// Publishes one transition.
     pub fn publish(&self, record: ServiceRecord) {
+        self.stats.published.fetch_add(1, Ordering::Relaxed);
         let _ = self.live.send(record.event.clone());
         let _ = self.store.send(StoreMsg::Record(record));
     }
@@ -76,6 +77,8 @@ const BATCH: usize = 512;
 /// The writer's counts, read by `/metrics`.
 #[derive(Debug, Default)]
 pub struct StoreStats {
+    /// Every transition published since the daemon started.
+    pub published: AtomicU64,
     /// Events that waited for the database and were dropped because the buffer was full,
     /// or that the database refused.
     pub dropped: AtomicU64,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ctrl_proto::{BackupFile, BackupTarget};
 
-use crate::client::{Client, Remote, segment};
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// Lists the targets, or the backups of one target.
@@ -18,7 +18,7 @@ pub fn run(
     let client = Client::connect(config, remote)?;
     let when = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S").to_string();
     let Some(target) = target else {
-        let list: Vec<BackupTarget> = client.get("/api/backups")?;
+        let list: Vec<BackupTarget> = client.call(|api| api.backup_targets())?;
         if json {
             println!("{}", serde_json::to_string(&list)?);
             return Ok(ExitCode::SUCCESS);
@@ -37,7 +37,7 @@ pub fn run(
         print!("{}", table::print(&["TARGET", "BACKUPS", "SIZE", "LATEST"], &rows, &[]));
         return Ok(ExitCode::SUCCESS);
     };
-    let list: Vec<BackupFile> = client.get(&format!("/api/backups/{}", segment(target)))?;
+    let list: Vec<BackupFile> = client.call(|api| api.backups(target))?;
     if json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ctrl_proto::ServiceInfo;
 
-use crate::client::{Client, Remote, segment};
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// Which service(s).
@@ -42,8 +42,8 @@ pub fn run(config: Option<&Path>, remote: &Remote, verb: Verb, t: Target) -> any
     };
     let client = Client::connect(config, remote)?;
     let services: Vec<ServiceInfo> = match (&t.name, t.all) {
-        (Some(name), false) => vec![client.post(&format!("/api/services/{}/{word}", segment(name)))?],
-        _ => client.post(&format!("/api/services/{word}"))?,
+        (Some(name), false) => vec![client.call(|api| api.control(name, word))?],
+        _ => client.call(|api| api.control_all(word))?,
     };
     if t.json {
         println!("{}", serde_json::to_string(&services)?);

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ctrl_core::ServiceEvent;
 
-use crate::client::{Client, Remote, segment};
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// Prints a service's last transitions, oldest first.
@@ -17,8 +17,7 @@ pub fn run(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let client = Client::connect(config, remote)?;
-    let events: Vec<ServiceEvent> =
-        client.get(&format!("/api/services/{}/events?limit={limit}", segment(name)))?;
+    let events: Vec<ServiceEvent> = client.call(|api| api.service_events(name, limit))?;
     if json {
         println!("{}", serde_json::to_string(&events)?);
         return Ok(ExitCode::SUCCESS);

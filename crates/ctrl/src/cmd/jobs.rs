@@ -5,9 +5,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use ctrl_proto::{ActionInfo, JobInfo, LogLine};
+use std::collections::BTreeMap;
 
-use crate::client::{Client, Remote, segment};
+use ctrl_client::JobsQuery;
+use ctrl_core::config::ParamValue;
+use ctrl_proto::{ActionInfo, JobInfo, JobUpdate, LogLine};
+
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// Options of `ctrl run`.
@@ -69,7 +73,7 @@ pub enum JobCmd {
         follow: bool,
         /// How many lines back.
         #[arg(short = 'n', long, default_value_t = 1000)]
-        lines: usize,
+        lines: u32,
     },
     /// Cancel a queued or running job (its whole process group is stopped).
     Cancel {
@@ -80,7 +84,7 @@ pub enum JobCmd {
 
 /// `ctrl actions`.
 pub fn actions(config: Option<&Path>, remote: &Remote, json: bool) -> anyhow::Result<ExitCode> {
-    let list: Vec<ActionInfo> = Client::connect(config, remote)?.get("/api/actions")?;
+    let list: Vec<ActionInfo> = Client::connect(config, remote)?.call(|api| api.actions())?;
     if json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);
@@ -106,18 +110,17 @@ pub fn actions(config: Option<&Path>, remote: &Remote, json: bool) -> anyhow::Re
 /// `ctrl run`: starts the job and, unless detached, prints its output until it ends.
 pub fn run(config: Option<&Path>, remote: &Remote, a: RunArgs) -> anyhow::Result<ExitCode> {
     let client = Client::connect(config, remote)?;
-    let mut params = serde_json::Map::new();
+    let mut params = BTreeMap::new();
     for p in &a.params {
         let (k, v) = p.split_once('=').with_context(|| format!("'{p}' is not KEY=VALUE"))?;
-        params.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+        params.insert(k.to_owned(), ParamValue::Text(v.to_owned()));
     }
-    let info: ActionInfo = client.get(&format!("/api/actions/{}", segment(&a.action)))?;
+    let info: ActionInfo = client.call(|api| api.action(&a.action))?;
     let confirm = a.yes || (info.confirm && ask(&format!("Run '{}'?", a.action))?);
     if info.confirm && !confirm {
         bail!("'{}' asks for confirmation: answer the prompt or pass --yes", a.action);
     }
-    let body = serde_json::json!({"params": params, "confirm": confirm});
-    let job: JobInfo = client.post_json(&format!("/api/actions/{}", segment(&a.action)), &body)?;
+    let job: JobInfo = client.call(|api| api.run_action(&a.action, params, confirm))?;
     if a.detach {
         println!("{}", if a.json { serde_json::to_string(&job)? } else { job.id.to_string() });
         return Ok(ExitCode::SUCCESS);
@@ -143,8 +146,8 @@ fn ask(question: &str) -> anyhow::Result<bool> {
 
 /// Prints a job's output as it comes, with a progress bar on a terminal while
 /// the job reports progress; returns the ended job.
-fn follow(client: &Client, id: i64, lines: usize, quiet_stdout: bool) -> anyhow::Result<JobInfo> {
-    let mut events = client.events(&format!("/api/jobs/{id}/logs?lines={lines}&follow=true"))?;
+fn follow(client: &Client, id: i64, lines: u32, quiet_stdout: bool) -> anyhow::Result<JobInfo> {
+    let mut events = client.call(|api| api.follow_job(id, lines))?;
     let bar = indicatif::ProgressBar::new(100);
     bar.set_draw_target(if std::io::stderr().is_terminal() {
         indicatif::ProgressDrawTarget::stderr()
@@ -156,10 +159,9 @@ fn follow(client: &Client, id: i64, lines: usize, quiet_stdout: bool) -> anyhow:
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut last: Option<JobInfo> = None;
-    while let Some((event, data)) = events.next_event()? {
-        match event.as_str() {
-            "log" => {
-                let l: LogLine = serde_json::from_str(&data)?;
+    while let Some(update) = client.next(&mut events)? {
+        match update {
+            JobUpdate::Log(l) => {
                 if l.line.starts_with("::progress ") || l.line.starts_with("::result ") {
                     continue;
                 }
@@ -171,21 +173,19 @@ fn follow(client: &Client, id: i64, lines: usize, quiet_stdout: bool) -> anyhow:
                     }
                 });
             }
-            "job" => {
-                let job: JobInfo = serde_json::from_str(&data)?;
+            JobUpdate::Job(job) => {
                 if let Some(p) = job.progress {
                     bar.set_position(p.round() as u64);
                     bar.set_message(job.progress_label.clone().unwrap_or_default());
                 }
-                last = Some(job);
+                last = Some(*job);
             }
-            _ => {}
         }
     }
     bar.finish_and_clear();
     match last {
         Some(j) if j.status.is_final() => Ok(j),
-        _ => client.get(&format!("/api/jobs/{id}")),
+        _ => client.call(|api| api.job(id)),
     }
 }
 
@@ -206,13 +206,14 @@ fn verdict(job: &JobInfo) -> ExitCode {
 
 /// `ctrl jobs`.
 pub fn list(config: Option<&Path>, remote: &Remote, a: JobsArgs) -> anyhow::Result<ExitCode> {
-    let mut path = format!("/api/jobs?limit={}", a.limit);
-    for (k, v) in [("status", &a.status), ("action", &a.action), ("type", &a.job_type)] {
-        if let Some(v) = v {
-            path.push_str(&format!("&{k}={}", segment(v)));
-        }
-    }
-    let jobs: Vec<JobInfo> = Client::connect(config, remote)?.get(&path)?;
+    let query = JobsQuery {
+        job_type: a.job_type.clone(),
+        status: a.status.clone(),
+        action: a.action.clone(),
+        before: None,
+        limit: Some(a.limit),
+    };
+    let jobs: Vec<JobInfo> = Client::connect(config, remote)?.call(|api| api.jobs(&query))?;
     if a.json {
         println!("{}", serde_json::to_string(&jobs)?);
         return Ok(ExitCode::SUCCESS);
@@ -247,7 +248,7 @@ pub fn job(config: Option<&Path>, remote: &Remote, cmd: JobCmd) -> anyhow::Resul
     let client = Client::connect(config, remote)?;
     match cmd {
         JobCmd::Show { id, json } => {
-            let j: JobInfo = client.get(&format!("/api/jobs/{id}"))?;
+            let j: JobInfo = client.call(|api| api.job(id))?;
             if json {
                 println!("{}", serde_json::to_string(&j)?);
             } else {
@@ -271,13 +272,13 @@ pub fn job(config: Option<&Path>, remote: &Remote, cmd: JobCmd) -> anyhow::Resul
             follow(&client, id, lines, false)?;
         }
         JobCmd::Logs { id, follow: false, lines } => {
-            let out: Vec<LogLine> = client.get(&format!("/api/jobs/{id}/logs?lines={lines}"))?;
+            let out: Vec<LogLine> = client.call(|api| api.job_logs(id, lines))?;
             for l in out {
                 println!("{}", l.line);
             }
         }
         JobCmd::Cancel { id } => {
-            let j: JobInfo = client.post(&format!("/api/jobs/{id}/cancel"))?;
+            let j: JobInfo = client.call(|api| api.cancel_job(id))?;
             println!("job {id}: {}", j.status);
         }
     }

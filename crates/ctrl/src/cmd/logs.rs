@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use ctrl_proto::LogLine;
 
-use crate::client::{Client, Remote, segment};
+use crate::client::{Client, Remote};
 
 /// Options of `ctrl logs`.
 #[derive(clap::Args)]
@@ -15,7 +15,7 @@ pub struct LogsArgs {
     name: String,
     /// How many lines back.
     #[arg(short = 'n', long, default_value_t = 100)]
-    lines: usize,
+    lines: u32,
     /// Keep printing new lines as they come.
     #[arg(short, long)]
     follow: bool,
@@ -42,19 +42,17 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: LogsArgs) -> anyhow::Resul
         StreamArg::All => "all",
     };
     let client = Client::connect(config, remote)?;
-    let path = format!("/api/services/{}/logs?lines={}&stream={stream}", segment(&a.name), a.lines);
     let mut out = std::io::stdout().lock();
     if !a.follow {
-        let lines: Vec<LogLine> = client.get(&path)?;
+        let lines: Vec<LogLine> = client.call(|api| api.logs(&a.name, a.lines, stream))?;
         for l in &lines {
             print_line(&mut out, l, a.json)?;
         }
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut events = client.events(&format!("{path}&follow=true"))?;
-    while let Some((_, data)) = events.next_event()? {
-        let l: LogLine = serde_json::from_str(&data)?;
+    let mut events = client.call(|api| api.follow_logs(&a.name, a.lines, stream))?;
+    while let Some(l) = client.next(&mut events)? {
         print_line(&mut out, &l, a.json)?;
         out.flush()?;
     }

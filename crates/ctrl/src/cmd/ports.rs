@@ -24,15 +24,8 @@ pub struct PortsArgs {
 
 /// Prints the listening sockets.
 pub fn run(config: Option<&Path>, remote: &Remote, a: PortsArgs) -> anyhow::Result<ExitCode> {
-    let mut query = Vec::new();
-    if let Some(s) = a.start {
-        query.push(format!("start={s}"));
-    }
-    if let Some(e) = a.end {
-        query.push(format!("end={e}"));
-    }
     let client = Client::connect(config, remote)?;
-    let list: Vec<PortInfo> = client.get(&format!("/api/system/ports?{}", query.join("&")))?;
+    let list: Vec<PortInfo> = client.call(|api| api.ports(a.start, a.end))?;
     if a.json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);

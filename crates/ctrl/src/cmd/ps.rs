@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use ctrl_proto::ProcessInfo;
 
-use crate::client::{Client, Remote, segment};
+use crate::client::{Client, Remote};
 use crate::table::{self, bytes};
 
 /// Arguments of `ctrl ps`.
@@ -41,12 +41,9 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: PsArgs) -> anyhow::Result<
         Sort::Pid => "pid",
         Sort::Name => "name",
     };
-    let mut path = format!("/api/system/processes?limit={}&sort={sort}", a.limit);
-    if let Some(q) = &a.filter {
-        path.push_str(&format!("&q={}", segment(q)));
-    }
     let client = Client::connect(config, remote)?;
-    let list: Vec<ProcessInfo> = client.get(&path)?;
+    let list: Vec<ProcessInfo> =
+        client.call(|api| api.processes(Some(a.limit), Some(sort), a.filter.as_deref()))?;
     if a.json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(ExitCode::SUCCESS);

@@ -8,14 +8,18 @@ use crate::client::{Client, Remote};
 /// Asks for a reload and prints what changed.
 pub fn run(config: Option<&Path>, remote: &Remote, json: bool) -> anyhow::Result<ExitCode> {
     let client = Client::connect(config, remote)?;
-    let report: serde_json::Value = client.post("/api/reload")?;
+    let report = client.call(|api| api.reload())?;
     if json {
-        println!("{report}");
+        println!("{}", serde_json::to_string(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    for key in ["added", "removed", "changed", "unchanged"] {
-        let names: Vec<&str> =
-            report[key].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    let parts = [
+        ("added", &report.added),
+        ("removed", &report.removed),
+        ("changed", &report.changed),
+        ("unchanged", &report.unchanged),
+    ];
+    for (key, names) in parts {
         if !names.is_empty() {
             println!("{key}: {}", names.join(", "));
         }

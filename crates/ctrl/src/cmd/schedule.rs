@@ -4,9 +4,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ctrl_proto::ScheduleInfo;
+use std::collections::BTreeMap;
 
-use crate::client::{Client, Remote, segment};
+use ctrl_core::config::{Missed, ParamValue};
+use ctrl_proto::{NewSchedule, ScheduleChange, ScheduleInfo};
+
+use crate::client::{Client, Remote};
 use crate::table;
 
 /// `ctrl schedule …`.
@@ -60,7 +63,7 @@ pub fn run(config: Option<&Path>, remote: &Remote, cmd: ScheduleCmd) -> anyhow::
     let client = Client::connect(config, remote)?;
     let shown = match cmd {
         ScheduleCmd::List { json } => {
-            let list: Vec<ScheduleInfo> = client.get("/api/schedules")?;
+            let list: Vec<ScheduleInfo> = client.call(|api| api.schedules())?;
             if json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
@@ -69,18 +72,25 @@ pub fn run(config: Option<&Path>, remote: &Remote, cmd: ScheduleCmd) -> anyhow::
             return Ok(ExitCode::SUCCESS);
         }
         ScheduleCmd::Add { name, action, cron, timezone, run_missed, params } => {
-            let mut values = serde_json::Map::new();
+            let mut values = BTreeMap::new();
             for p in &params {
                 let (k, v) = p.split_once('=').with_context(|| format!("'{p}' is not KEY=VALUE"))?;
-                values.insert(k.to_owned(), serde_json::Value::String(v.to_owned()));
+                values.insert(k.to_owned(), ParamValue::Text(v.to_owned()));
             }
-            let missed = if run_missed { "run_once" } else { "skip" };
-            let body = serde_json::json!({"name": name, "action": action, "cron": cron,
-                "timezone": timezone, "missed": missed, "params": values});
-            client.post_json::<ScheduleInfo>("/api/schedules", &body)?
+            let missed = if run_missed { Missed::RunOnce } else { Missed::Skip };
+            let new = NewSchedule {
+                name,
+                action,
+                cron,
+                timezone: Some(timezone),
+                missed: Some(missed),
+                params: values,
+                enabled: None,
+            };
+            client.call(|api| api.add_schedule(&new))?
         }
         ScheduleCmd::Rm { name } => {
-            let s: ScheduleInfo = client.delete(&format!("/api/schedules/{}", segment(&name)))?;
+            let s: ScheduleInfo = client.call(|api| api.remove_schedule(&name))?;
             println!("removed schedule {}", s.name);
             return Ok(ExitCode::SUCCESS);
         }
@@ -92,7 +102,8 @@ pub fn run(config: Option<&Path>, remote: &Remote, cmd: ScheduleCmd) -> anyhow::
 }
 
 fn set(client: &Client, name: &str, enabled: bool) -> anyhow::Result<ScheduleInfo> {
-    client.patch_json(&format!("/api/schedules/{}", segment(name)), &serde_json::json!({"enabled": enabled}))
+    let change = ScheduleChange { enabled: Some(enabled), ..ScheduleChange::default() };
+    client.call(|api| api.change_schedule(name, &change))
 }
 
 fn print_list(list: &[ScheduleInfo]) {

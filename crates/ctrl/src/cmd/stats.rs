@@ -11,12 +11,11 @@ use crate::table::{self, bytes};
 /// Prints the host's numbers.
 pub fn run(config: Option<&Path>, remote: &Remote, json: bool) -> anyhow::Result<ExitCode> {
     let client = Client::connect(config, remote)?;
+    let s: Stats = client.call(|api| api.stats())?;
     if json {
-        let v: serde_json::Value = client.get("/api/system/stats")?;
-        println!("{v}");
+        println!("{}", serde_json::to_string(&s)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let s: Stats = client.get("/api/system/stats")?;
     print!("{}", render(&s));
     Ok(ExitCode::SUCCESS)
 }

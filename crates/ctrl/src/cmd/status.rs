@@ -17,8 +17,8 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let client = Client::connect(config, remote)?;
     let services: Vec<ServiceInfo> = match name {
-        Some(n) => vec![client.get(&format!("/api/services/{}/status", crate::client::segment(n)))?],
-        None => client.get("/api/services")?,
+        Some(n) => vec![client.call(|api| api.service(n))?],
+        None => client.call(|api| api.services())?,
     };
     if json {
         match name {

@@ -44,43 +44,41 @@ pub fn run(config: Option<&Path>, remote: &Remote, cmd: TokenCmd) -> anyhow::Res
     match cmd {
         TokenCmd::Create { name, role, expires, json } => {
             let role = ctrl_core::Role::from(role);
-            let body = serde_json::json!({"name": name, "role": role, "expires_in": expires});
-            let t: serde_json::Value = client.post_json("/api/tokens", &body)?;
+            let t = client.call(|api| api.create_token(&name, role.as_str(), expires.as_deref()))?;
             if json {
-                println!("{t}");
+                println!("{}", serde_json::to_string(&t)?);
             } else {
-                println!("{}", t["token"].as_str().unwrap_or_default());
-                eprintln!("token {} ({role}) created with id {}; it is not shown again", name, t["id"]);
+                println!("{}", t.token.as_deref().unwrap_or_default());
+                eprintln!("token {} ({role}) created with id {}; it is not shown again", name, t.id);
             }
         }
         TokenCmd::List { json } => {
-            let list: serde_json::Value = client.get("/api/tokens")?;
+            let list = client.call(|api| api.tokens())?;
             if json {
-                println!("{list}");
+                println!("{}", serde_json::to_string(&list)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            let s = |v: &serde_json::Value| v.as_str().map(str::to_owned).unwrap_or_else(|| "-".into());
+            let time =
+                |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
             let rows: Vec<Vec<String>> = list
-                .as_array()
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|t| {
-                    let state = if t["revoked_at"].is_string() { "revoked" } else { "active" };
+                    let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
                     vec![
-                        t["id"].to_string(),
-                        s(&t["name"]),
-                        s(&t["role"]),
+                        t.id.to_string(),
+                        t.name.clone(),
+                        t.role.to_string(),
                         state.into(),
-                        s(&t["created_by"]),
-                        s(&t["expires_at"]),
+                        t.created_by.clone().unwrap_or_else(|| "-".into()),
+                        t.expires_at.map(time).unwrap_or_else(|| "-".into()),
                     ]
                 })
                 .collect();
             print!("{}", table::print(&["ID", "NAME", "ROLE", "STATE", "CREATED BY", "EXPIRES"], &rows, &[]));
         }
         TokenCmd::Revoke { id } => {
-            let t: serde_json::Value = client.delete(&format!("/api/tokens/{id}"))?;
-            println!("revoked token {id} ({})", t["name"].as_str().unwrap_or_default());
+            let t = client.call(|api| api.revoke_token(id))?;
+            println!("revoked token {id} ({})", t.name);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -60,10 +60,10 @@ fn frames(
 ) -> anyhow::Result<()> {
     let mut n = 0u64;
     loop {
-        let stats: Stats = client.get("/api/system/stats")?;
-        let services: Vec<ServiceInfo> = client.get("/api/services")?;
+        let stats: Stats = client.call(|api| api.stats())?;
+        let services: Vec<ServiceInfo> = client.call(|api| api.services())?;
         let procs: Vec<ProcessInfo> =
-            client.get(&format!("/api/system/processes?limit={}&sort=cpu", a.processes))?;
+            client.call(|api| api.processes(Some(a.processes), Some("cpu"), None))?;
         let frame = render(&stats, &services, &procs, tty);
         if tty {
             write!(out, "\x1b[H\x1b[2J")?;

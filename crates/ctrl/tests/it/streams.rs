@@ -205,3 +205,35 @@ async fn streams_close_cleanly_when_the_daemon_stops() {
     assert!(ended.is_ok(), "the SSE stream did not end");
     assert!(d.wait_exit(Duration::from_secs(30)).success());
 }
+
+/// The typed client's streams: the services WebSocket and SSE as `ServiceUpdate`s,
+/// a followed log as `LogLine`s, errors with their stable code.
+#[tokio::test]
+async fn the_typed_client_reads_every_kind_of_stream() {
+    use ctrl_proto::ServiceUpdate;
+    let d = Daemon::start_with("ws_interval = \"200ms\"", SLEEPER);
+    d.wait_status("sleeper", "running", Duration::from_secs(10));
+    let api = ctrl_client::Client::url(&format!("http://{}", d.api_addr()), Some(d.token()), None).unwrap();
+    let mut ws = api.services_socket().await.unwrap();
+    let mut sse = api.services_stream().await.unwrap();
+    for first in [ws.next().await.unwrap(), sse.next().await.unwrap()] {
+        match first {
+            Some(ServiceUpdate::Snapshot(all)) => assert_eq!(all[0].name, "sleeper"),
+            other => panic!("a snapshot first, got {other:?}"),
+        }
+    }
+    api.control("sleeper", "restart").await.unwrap();
+    for next in [ws.next().await.unwrap(), sse.next().await.unwrap()] {
+        match next {
+            Some(ServiceUpdate::Event(change)) => assert_eq!(change.event.to.as_str(), "stopping"),
+            other => panic!("an event, got {other:?}"),
+        }
+    }
+    let mut stats = api.stats_socket().await.unwrap();
+    assert!(stats.next().await.unwrap().unwrap().memory.total_bytes > 0);
+    let err = api.service("nobody").await.unwrap_err();
+    assert_eq!(err.code(), Some(ctrl_proto::ErrorCode::NotFound), "{err}");
+    let bad =
+        ctrl_client::Client::url(&format!("http://{}", d.api_addr()), Some("wrong".into()), None).unwrap();
+    assert_eq!(bad.services().await.unwrap_err().code(), Some(ctrl_proto::ErrorCode::Unauthorized));
+}

@@ -37,6 +37,26 @@ async fn the_api_serves_https_with_secure_cookies_and_hsts() {
     let res = https.get(format!("{base}/api/services")).bearer_auth(d.token()).send().await.unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["success"], true);
 
+    // The CLI over https: trusted through --ca, refused without it (the system's
+    // CA store does not know this self-signed certificate).
+    let url = format!("https://localhost:{port}");
+    let cert = d.path("cert.pem");
+    let cli = |ca: bool| {
+        let mut cmd = std::process::Command::new(crate::common::BIN);
+        cmd.args(["status", "--json", "--url", &url, "--token", &d.token()]);
+        if ca {
+            cmd.arg("--ca").arg(&cert);
+        }
+        cmd.output().unwrap()
+    };
+    let out = cli(true);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    let out = cli(false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TLS with localhost:") && err.contains("certificate"), "{err}");
+
     // Plain HTTP on the TLS port gets nothing useful.
     let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let answer = plain.get(format!("http://127.0.0.1:{port}/health")).send().await;
