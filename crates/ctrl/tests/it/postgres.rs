@@ -283,3 +283,44 @@ fn an_unreachable_database_stops_the_start_with_a_clear_error() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+/// `ctrl db copy` from a daemon's SQLite file to PostgreSQL: refused while the
+/// daemon runs, then every row moved and counted, and a daemon on the copy sees them.
+#[tokio::test]
+async fn db_copy_moves_a_daemons_data_to_postgres() {
+    let mut d = crate::common::Daemon::start("[services.app]\ncommand = [\"sleep\", \"1000\"]\n");
+    d.wait_status("app", "running", Duration::from_secs(10));
+    let sqlite = format!("sqlite://{}", d.path("state/ctrl.db").display());
+    let pg = ctrl_store::testing::postgres().await;
+    let copy = |extra: &[&str]| {
+        Command::new(crate::common::BIN)
+            .args(["db", "copy", "--from", &sqlite, "--to", &pg])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = copy(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by a running ctrl daemon; stop it first"), "{err}");
+
+    d.stop();
+    let out = copy(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("verified: every table has as many rows in both"), "{text}");
+    let events = text.lines().find(|l| l.starts_with("service_events")).unwrap();
+    assert_eq!(events.split_whitespace().nth(1), Some("4"), "starting, running, stopping, stopped: {text}");
+
+    let out = copy(&[]);
+    assert!(!out.status.success(), "a second copy finds the target full");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --force"));
+    assert!(copy(&["--force"]).status.success());
+
+    let config = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, format!("{config}\n[storage]\nurl = \"{pg}\"\n")).unwrap();
+    std::fs::remove_file(d.path("state/ctrl.db")).unwrap();
+    d.up();
+    let seen: Vec<String> = d.events("app").iter().map(|e| e["to"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(&seen[..4], ["starting", "running", "stopping", "stopped"]);
+}
