@@ -133,9 +133,12 @@ async fn identify(
     if trusted {
         return Ok(Principal { actor: Arc::from("local"), role: Role::Admin, csrf: None, session: None });
     }
+    let mut down = None;
     for presented in tokens {
-        if let Some((role, actor)) = st.tokens.lookup(st.store(), &digest(presented)).await {
-            return Ok(Principal { actor, role, csrf: None, session: None });
+        match st.tokens.lookup(st.store(), &digest(presented)).await {
+            Ok(Some((role, actor))) => return Ok(Principal { actor, role, csrf: None, session: None }),
+            Ok(None) => {}
+            Err(e) => down = Some(e),
         }
     }
     if let Some(cookie) = cookie {
@@ -157,6 +160,9 @@ async fn identify(
             }
             let _ = store.remove_session(&id_hash).await;
         }
+    }
+    if let Some(e) = down {
+        return Err(e.into());
     }
     Err(Failure::new(
         ErrorCode::Unauthorized,
@@ -218,21 +224,30 @@ pub struct Cached {
 impl TokenCache {
     const FRESH: Duration = Duration::from_secs(1);
 
-    /// The role and actor name of the valid token with this hash.
-    pub async fn lookup(&self, store: &ctrl_store::Store, hash: &str) -> Option<(Role, Arc<str>)> {
+    /// The role and actor name of the valid token with this hash; an error when
+    /// the database is down and the token was not seen before (the client should
+    /// retry, not conclude that its token is wrong).
+    pub async fn lookup(
+        &self,
+        store: &ctrl_store::Store,
+        hash: &str,
+    ) -> Result<Option<(Role, Arc<str>)>, ctrl_store::StoreError> {
         let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let entry = match cached {
             Some(c) if c.read_at.elapsed() < Self::FRESH => c,
             // Unknown hashes are not remembered: random guesses must not fill memory.
             _ => match store.token_by_hash(hash).await {
                 Ok(Some(t)) => self.put(hash, t),
-                Ok(None) => return None,
+                Ok(None) => return Ok(None),
                 // The database is down: a token seen before keeps working as it was,
                 // and is not looked up again for a while (each try waits for the pool).
-                Err(_) => self.put(hash, (*cached?.token).clone()),
+                Err(e) => match cached {
+                    Some(c) => self.put(hash, (*c.token).clone()),
+                    None => return Err(e),
+                },
             },
         };
-        entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone()))
+        Ok(entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone())))
     }
 
     /// Remembers a token as it is now (read from the store, or just created through the API).

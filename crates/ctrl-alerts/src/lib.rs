@@ -30,10 +30,7 @@ impl From<AlertError> for ctrl_proto::ApiError {
         use ctrl_proto::{ApiError, ErrorCode};
         match e {
             AlertError::UnknownChannel(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
-            AlertError::Store(_) => {
-                tracing::error!(error = %e, "internal error answering an alerts request");
-                ApiError::new(ErrorCode::Internal, "internal error; see the daemon's log")
-            }
+            AlertError::Store(e) => e.into(),
         }
     }
 }
@@ -146,11 +143,22 @@ impl Alerts {
         let config = self.config();
         let Some(spec) = config.rules.get(rule) else { return };
         let state = if firing { "firing" } else { "resolved" };
+        // An alert goes out even when it cannot be recorded (the database may be
+        // what is in trouble); it then has no id and its deliveries are not stored.
         let a = match self.0.store.add_alert(rule, kind, subject, state, &message).await {
             Ok(a) => a,
             Err(e) => {
-                tracing::error!(error = %e, rule, "cannot record an alert");
-                return;
+                tracing::error!(error = %e, rule, "cannot record an alert; sending it all the same");
+                AlertInfo {
+                    id: 0,
+                    at: chrono::Utc::now(),
+                    rule: rule.into(),
+                    kind,
+                    subject: subject.into(),
+                    state: state.into(),
+                    message,
+                    deliveries: Vec::new(),
+                }
             }
         };
         tracing::info!(rule, subject, state, "alert");
@@ -168,7 +176,9 @@ impl Alerts {
             for d in done.iter().filter(|d| !d.ok) {
                 tracing::warn!(channel = %d.channel, error = ?d.error, "an alert was not delivered");
             }
-            if let Err(e) = me.0.store.alert_delivered(a.id, &done).await {
+            if a.id != 0
+                && let Err(e) = me.0.store.alert_delivered(a.id, &done).await
+            {
                 tracing::error!(error = %e, "cannot record an alert's delivery");
             }
         });

@@ -216,6 +216,11 @@ impl Client {
         self.events(&format!("/api/jobs/{id}/logs?lines={lines}&follow=true")).await
     }
 
+    /// `WS /api/jobs/{id}/ws`: one job's output lines, then the job when it ends.
+    pub async fn job_socket(&self, id: i64) -> Result<Socket<JobUpdate>, Error> {
+        self.websocket(&format!("/api/jobs/{id}/ws")).await
+    }
+
     /// `GET /api/jobs/stream`: every job whenever it changes.
     pub async fn jobs_stream(&self) -> Result<Events<JobUpdate>, Error> {
         self.events("/api/jobs/stream").await

@@ -52,7 +52,13 @@ impl FromEvent for JobUpdate {
         match name {
             "log" => json(data).map(|l| Some(JobUpdate::Log(l))),
             "job" => json(data).map(|j| Some(JobUpdate::Job(Box::new(j)))),
-            _ => json(data).map(Some),
+            // WebSocket frames: typed on a job's own socket, a bare job on the jobs socket.
+            crate::ws::FRAME => match serde_json::from_str::<JobUpdate>(data) {
+                Ok(update) => Ok(Some(update)),
+                Err(_) => json(data).map(|j| Some(JobUpdate::Job(Box::new(j)))),
+            },
+            // Events a newer daemon may add are not this client's business.
+            _ => Ok(None),
         }
     }
 }
@@ -165,6 +171,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(LogLine::from_event("job", "{}").unwrap().is_none(), "other events are skipped");
+        assert!(
+            JobUpdate::from_event("progress", "{}").unwrap().is_none(),
+            "so are events of a newer daemon"
+        );
         assert!(LogLine::from_event("log", "not json").is_err());
     }
 }

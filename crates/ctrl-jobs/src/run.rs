@@ -74,11 +74,35 @@ pub(crate) async fn run(
     finish(&jobs, id, status, end, ended).await;
 }
 
-/// Records the end in the store and tells every watcher.
+/// Records the end in the store, through a database outage of up to a minute
+/// (a job's end is not lost to a restarting server), then tells every watcher:
+/// whoever hears of the end and asks the store finds it there.
 async fn finish(jobs: &Jobs, id: i64, status: JobStatus, end: JobEnd, at: chrono::DateTime<Utc>) {
-    if let Err(e) = jobs.store().job_finished(id, status, at, &end).await {
-        tracing::error!(job = id, error = %e, "cannot record a job's end");
+    record(jobs, id, status, &end, at).await;
+    tell(jobs, id, status, end, at);
+}
+
+async fn record(jobs: &Jobs, id: i64, status: JobStatus, end: &JobEnd, at: chrono::DateTime<Utc>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match jobs.store().job_finished(id, status, at, end).await {
+            Ok(()) => return,
+            Err(e) if e.is_unavailable() && tokio::time::Instant::now() + wait < deadline => {
+                tracing::warn!(job = id, error = %e, "the database is unavailable: the job's end waits");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(job = id, error = %e, "cannot record a job's end");
+                return;
+            }
+        }
     }
+}
+
+/// The ended job, to every watcher.
+fn tell(jobs: &Jobs, id: i64, status: JobStatus, end: JobEnd, at: chrono::DateTime<Utc>) {
     let mut info = match jobs.0.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
         Some(l) => l.info.clone(),
         None => return,

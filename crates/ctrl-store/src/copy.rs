@@ -274,6 +274,9 @@ impl Store {
                 None => CopyError::InUse("target", target.label.to_string()),
             });
         };
+        // Held alone: bringing either schema up to date disturbs nobody.
+        self.migrate().await?;
+        target.migrate().await?;
         let present: Vec<String> = target
             .counts()
             .await?

@@ -53,9 +53,9 @@ pub enum StoreError {
     /// pool reconnects by itself.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    /// The database is claimed by another process (a copy, for a daemon).
-    #[error("the database is being written by {0}; try again when it has finished")]
-    InUse(&'static str),
+    /// The database is claimed by another daemon, or by a copy.
+    #[error("the database is in use by another ctrl daemon or a `ctrl db copy`")]
+    InUse,
     /// The lock file beside a SQLite database cannot be opened.
     #[error("cannot lock the database: {0}")]
     Lock(String),
@@ -85,10 +85,7 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => true,
-            // SQLSTATE class 08 (connection exception) and 57P01-03 (the server shutting down or starting).
-            sqlx::Error::Database(d) => {
-                d.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
-            }
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| transient(&c)),
             _ => false,
         };
         if down { StoreError::Unavailable(reason(&e)) } else { StoreError::Query(e) }
@@ -117,6 +114,24 @@ impl From<StoreError> for ApiError {
         }
         tracing::error!(error = %e, "store failure answering a request");
         ApiError::new(ErrorCode::Internal, "internal error; see the daemon's log")
+    }
+}
+
+/// Whether a database error code says "not now" rather than "not this": worth the
+/// same request again once the database is back.
+fn transient(code: &str) -> bool {
+    match code.parse::<i32>() {
+        // SQLite's result codes: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN (primary
+        // code in the low byte of an extended one).
+        Ok(n) => matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14),
+        // PostgreSQL's SQLSTATE classes: connection exception, read-only after a
+        // failover (25006), serialization failure or deadlock, insufficient resources,
+        // operator intervention (shutdown, restart, a cancelled query); and a password
+        // changed under a running daemon (28P01), which an operator fixes.
+        Err(_) => {
+            ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class))
+                || matches!(code, "25006" | "28P01")
+        }
     }
 }
 

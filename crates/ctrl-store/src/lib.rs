@@ -40,11 +40,18 @@ pub struct StoreOptions {
     /// PostgreSQL's pool size: how many queries run at once (SQLite has one writer
     /// and keeps one connection).
     pub max_connections: u32,
+    /// Whether a missing SQLite file is created (not for the source of a copy:
+    /// a mistyped path must not read as an empty database).
+    pub create: bool,
+    /// Whether the schema is brought up to date at once. `ctrl db copy` does it
+    /// only after it holds the database alone, so no running daemon sees a
+    /// migration under it.
+    pub migrate: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
-        StoreOptions { max_connections: 16 }
+        StoreOptions { max_connections: 16, create: true, migrate: true }
     }
 }
 
@@ -70,7 +77,19 @@ impl Store {
             Some("postgres" | "postgresql") => postgres::open(url, options).await?,
             _ => return Err(StoreError::Unsupported(describe(url))),
         };
-        Ok(Store { pool, label: describe(url).into() })
+        let store = Store { pool, label: describe(url).into() };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Brings the schema up to this binary's version; refuses a newer one.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend() {
+            Backend::Sqlite => error::migrate(&self.pool, &sqlite::MIGRATIONS).await,
+            Backend::Postgres => error::migrate(&self.pool, &postgres::MIGRATIONS).await,
+        }
     }
 
     /// The database's URL as it may be shown: without its password.
@@ -101,12 +120,17 @@ pub fn describe(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "a URL without a scheme".into();
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    let rest = match rest.rsplit_once('@') {
-        Some((user, host)) => format!("{}@{host}", user.split(':').next().unwrap_or("")),
-        None => rest.to_owned(),
+    // Credentials end at the last '@' (a password may hold '#', '?' or '/'); what is
+    // before it shows only up to the first ':', the user name.
+    let (user, place) = match rest.rsplit_once('@') {
+        Some((credentials, place)) => (credentials.split(':').next(), place),
+        None => (None, rest),
     };
-    format!("{scheme}://{rest}")
+    let place = place.split(['?', '#']).next().unwrap_or("");
+    match user {
+        Some(user) => format!("{scheme}://{user}@{place}"),
+        None => format!("{scheme}://{place}"),
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +147,10 @@ mod tests {
         assert_eq!(describe("sqlite:///var/lib/ctrl/ctrl.db"), "sqlite:///var/lib/ctrl/ctrl.db");
         assert_eq!(describe("mysql://u:p@h/d"), "mysql://u@h/d");
         assert_eq!(describe("nonsense"), "a URL without a scheme");
+        assert_eq!(describe("postgres://app:se#cret@db/ctrl"), "postgres://app@db/ctrl");
+        assert_eq!(
+            describe("postgres://app:p/w?x@db:5432/ctrl?sslmode=require"),
+            "postgres://app@db:5432/ctrl"
+        );
     }
 }

@@ -10,9 +10,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use crate::db::Pool;
 use crate::{StoreError, StoreOptions, error};
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// Connects to a `postgres://` URL and migrates the database.
+/// Connects to a `postgres://` URL.
 ///
 /// Errors name the server and database, never the password.
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, StoreError> {
@@ -42,6 +42,5 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, Stor
         .test_before_acquire(true)
         .connect_lazy_with(connect);
     let pool = Pool::Postgres(pool);
-    error::migrate(&pool, &MIGRATIONS).await?;
     Ok(pool)
 }

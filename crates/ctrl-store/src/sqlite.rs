@@ -6,16 +6,16 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::db::Pool;
-use crate::{StoreError, StoreOptions, error};
+use crate::{StoreError, StoreOptions};
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Opens (creating if needed) the file of a `sqlite://PATH` URL and migrates it.
-pub(crate) async fn open(url: &str, _options: &StoreOptions) -> Result<Pool, StoreError> {
+/// Opens the file of a `sqlite://PATH` URL (creating it when `options.create`).
+pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, StoreError> {
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
         .map_err(|e| StoreError::open(path, e))?
-        .create_if_missing(true)
+        .create_if_missing(options.create)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
@@ -30,6 +30,5 @@ pub(crate) async fn open(url: &str, _options: &StoreOptions) -> Result<Pool, Sto
         .await
         .map_err(|e| StoreError::open(path, e))?;
     let pool = Pool::Sqlite(pool);
-    error::migrate(&pool, &MIGRATIONS).await?;
     Ok(pool)
 }

@@ -287,10 +287,11 @@ async fn copy_refusals(store: Store) {
     let daemon = store.hold().await.unwrap();
     let err = store.copy_into(&other, true).await.unwrap_err();
     assert!(matches!(err, CopyError::InUse("source", _)), "{err}");
-    // Several daemons (hubs) may hold one database at once.
-    let second = same.hold().await.unwrap();
+    // One daemon at a time: a second is refused while the first runs, not after.
+    let err = same.hold().await.unwrap_err();
+    assert_eq!(err.to_string(), "the database is in use by another ctrl daemon or a `ctrl db copy`");
     daemon.release().await;
-    second.release().await;
+    same.hold().await.unwrap().release().await;
     let report = store.copy_into(&other, true).await.unwrap();
     assert_eq!(report.tables.iter().find(|t| t.table == "users").map(|t| t.rows), Some(1));
     assert_eq!(other.users().await.unwrap()[0].name, "ada", "--force replaced the target's rows");

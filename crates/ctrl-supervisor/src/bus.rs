@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ctrl_core::ServiceEvent;
-use ctrl_store::{ServiceRecord, Store};
+use ctrl_store::{ServiceRecord, Store, StoreError};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 enum StoreMsg {
@@ -102,7 +102,16 @@ async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, s
                 Err(_) => Some(StoreMsg::Retry),
             }
         };
-        let Some(first) = msg else { return };
+        let Some(first) = msg else {
+            if !pending.is_empty() {
+                tracing::error!(
+                    lost = pending.len(),
+                    "the daemon stops with service events the database never took"
+                );
+                stats.dropped.fetch_add(pending.len() as u64, Ordering::Relaxed);
+            }
+            return;
+        };
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
@@ -124,7 +133,7 @@ async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, s
         while !pending.is_empty() {
             let n = pending.len().min(BATCH);
             let batch: Vec<ServiceRecord> = pending.iter().take(n).cloned().collect();
-            match store.record(&batch).await {
+            match write(&store, &batch).await {
                 Ok(()) => {
                     pending.drain(..n);
                     retry = RETRY_FIRST;
@@ -134,10 +143,29 @@ async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, s
                     retry = (retry * 2).min(RETRY_MAX);
                     break;
                 }
+                // The database refused the batch: one event it cannot take must not
+                // cost the others, so each is tried alone and only a refused one is dropped.
                 Err(e) => {
-                    tracing::error!(error = %e, lost = n, "could not persist service events");
-                    stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                    pending.drain(..n);
+                    tracing::warn!(error = %e, "a batch of service events was refused: writing them one by one");
+                    let mut down = false;
+                    for record in batch {
+                        match write(&store, std::slice::from_ref(&record)).await {
+                            Ok(()) => {}
+                            Err(e) if e.is_unavailable() => {
+                                down = true;
+                                break;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, service = %record.event.service, "a service event was refused");
+                                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        pending.pop_front();
+                    }
+                    if down {
+                        retry = (retry * 2).min(RETRY_MAX);
+                        break;
+                    }
                 }
             }
         }
@@ -150,5 +178,15 @@ async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, s
     }
 }
 
+/// One transaction of events, bounded in time: a connection that hangs (a
+/// half-open socket) counts as an outage and is retried, never waited on for ever.
+async fn write(store: &Store, batch: &[ServiceRecord]) -> Result<(), StoreError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, store.record(batch)).await {
+        Ok(done) => done,
+        Err(_) => Err(StoreError::Unavailable(format!("no answer within {} s", WRITE_TIMEOUT.as_secs()))),
+    }
+}
+
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);

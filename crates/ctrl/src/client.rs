@@ -95,10 +95,39 @@ fn local_token(config: Option<&Path>, url: &str) -> Option<String> {
     let addr = url.strip_prefix("http://")?.trim_end_matches('/');
     let dir = locate::state_dir(config).ok()?;
     let bound = std::fs::read_to_string(dir.join("http.addr")).ok()?;
-    let local =
-        bound.trim() == addr || addr.strip_prefix("localhost:") == bound.trim().strip_prefix("127.0.0.1:");
-    if !local {
+    let bound = bound.trim();
+    // The very address, or localhost for a daemon bound to 127.0.0.1 on that port.
+    let same_port = matches!(
+        (addr.strip_prefix("localhost:"), bound.strip_prefix("127.0.0.1:")),
+        (Some(a), Some(b)) if a == b
+    );
+    if addr != bound && !same_port {
         return None;
     }
     std::fs::read_to_string(dir.join("token")).ok().map(|s| s.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_token;
+
+    /// The local token goes only to the local daemon's own address.
+    #[test]
+    fn the_local_token_never_goes_to_another_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ctrl.toml");
+        std::fs::write(&config, "[server]\nstate_dir = \"state\"\n").unwrap();
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        std::fs::write(dir.path().join("state/token"), "secret\n").unwrap();
+        let token = |bound: &str, url: &str| {
+            std::fs::write(dir.path().join("state/http.addr"), bound).unwrap();
+            local_token(Some(&config), url)
+        };
+        assert_eq!(token("127.0.0.1:8080", "http://127.0.0.1:8080").as_deref(), Some("secret"));
+        assert_eq!(token("127.0.0.1:8080", "http://localhost:8080/").as_deref(), Some("secret"));
+        assert_eq!(token("127.0.0.1:8080", "http://localhost:9090"), None);
+        assert_eq!(token("0.0.0.0:8080", "http://other.host:8080"), None);
+        assert_eq!(token("[::]:8080", "http://10.0.0.9:80"), None);
+        assert_eq!(token("127.0.0.1:8080", "https://127.0.0.1:8080"), None, "not for another scheme");
+    }
 }

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ctrl_store::Store;
+use ctrl_store::{Store, StoreOptions};
 
 /// `ctrl db …`.
 #[derive(clap::Subcommand)]
@@ -32,10 +32,15 @@ pub fn run(cmd: DbCmd) -> anyhow::Result<ExitCode> {
     let DbCmd::Copy { from, to, force } = cmd;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
-        let source =
-            Store::open(&from).await.with_context(|| format!("source {}", ctrl_store::describe(&from)))?;
-        let target =
-            Store::open(&to).await.with_context(|| format!("target {}", ctrl_store::describe(&to)))?;
+        // Neither is migrated before the copy holds both alone, and a missing
+        // source file is an error, not an empty database.
+        let options = |create| StoreOptions { create, migrate: false, ..StoreOptions::default() };
+        let source = Store::open_with(&from, &options(false))
+            .await
+            .with_context(|| format!("source {}", ctrl_store::describe(&from)))?;
+        let target = Store::open_with(&to, &options(true))
+            .await
+            .with_context(|| format!("target {}", ctrl_store::describe(&to)))?;
         let report = source.copy_into(&target, force).await?;
         println!("copied {} -> {}", source.label(), target.label());
         println!("{report}");

@@ -85,8 +85,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
     let _lock = lock_state_dir(&state_dir)?;
     let url = config.storage.url.clone().unwrap_or_default();
+    let defaults = StoreOptions::default();
     let options = StoreOptions {
-        max_connections: config.storage.max_connections.unwrap_or(StoreOptions::default().max_connections),
+        max_connections: config.storage.max_connections.unwrap_or(defaults.max_connections),
+        ..defaults
     };
     let store = Store::open_with(&url, &options).await?;
     // Claimed for as long as the daemon runs: `ctrl db copy` refuses to read it meanwhile.

@@ -518,3 +518,41 @@ async fn cancelling_an_archive_stops_it_and_leaves_no_partial_file() {
         std::fs::read_dir(d.path("state/backups/big")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The typed client's job streams over WebSockets: every job on `/api/jobs/ws`,
+/// one job's lines and end on `/api/jobs/{id}/ws`.
+#[tokio::test]
+async fn the_typed_client_follows_jobs_over_websockets() {
+    use ctrl_proto::JobUpdate;
+    let d = daemon();
+    let api = ctrl_client::Client::url(&format!("http://{}", d.api_addr()), Some(d.token()), None).unwrap();
+    let mut all = api.jobs_socket().await.unwrap();
+    let params = [("msg".to_owned(), ctrl_core::config::ParamValue::Text("hi".into()))].into_iter().collect();
+    let job = api.run_action("say", params, false).await.unwrap();
+    let mut one = api.job_socket(job.id).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match all.next().await.unwrap() {
+                Some(JobUpdate::Job(j)) if j.id == job.id && j.status.is_final() => return j,
+                Some(_) => {}
+                None => panic!("the jobs socket closed"),
+            }
+        }
+    })
+    .await
+    .expect("the job's end on the jobs socket");
+    assert_eq!(ended.status, ctrl_core::JobStatus::Succeeded);
+    let mut lines = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(update) = one.next().await.unwrap() {
+            match update {
+                JobUpdate::Log(l) => lines.push(l.line),
+                JobUpdate::Job(j) if j.status.is_final() => return,
+                JobUpdate::Job(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the job's own socket to end");
+    assert_eq!(lines, ["[hi]"]);
+}

@@ -211,6 +211,10 @@ async fn a_ten_second_outage_loses_no_event() {
     let (status, body) = api.get("/api/audit?limit=1").await;
     assert_failure(status, &body, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable");
     assert_eq!(api.data("/api/services").await.as_array().unwrap().len(), 3);
+    // A token the daemon has not seen cannot be checked now: 503, not 401.
+    let res = client().get(d.url("/api/services")).bearer_auth("never-seen").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "store_unavailable");
     let mut during = 0;
     while cut.elapsed() < Duration::from_secs(10) {
         let (name, m) = stream.next().await.expect("events go on during the outage");
