@@ -52,11 +52,20 @@ impl FromEvent for JobUpdate {
         match name {
             "log" => json(data).map(|l| Some(JobUpdate::Log(l))),
             "job" => json(data).map(|j| Some(JobUpdate::Job(Box::new(j)))),
-            // WebSocket frames: typed on a job's own socket, a bare job on the jobs socket.
-            crate::ws::FRAME => match serde_json::from_str::<JobUpdate>(data) {
-                Ok(update) => Ok(Some(update)),
-                Err(_) => json(data).map(|j| Some(JobUpdate::Job(Box::new(j)))),
-            },
+            // WebSocket frames: `{"type", "data"}` on a job's own socket (a type this
+            // client does not know, or a job the daemon could not read, is skipped),
+            // a bare job on the jobs socket.
+            crate::ws::FRAME => {
+                let frame: serde_json::Value = json(data)?;
+                match frame.get("type").and_then(|t| t.as_str()) {
+                    Some(kind @ ("log" | "job")) => match frame.get("data") {
+                        Some(d) if !d.is_null() => JobUpdate::from_event(kind, &d.to_string()),
+                        _ => Ok(None),
+                    },
+                    Some(_) => Ok(None),
+                    None => json(data).map(|j| Some(JobUpdate::Job(Box::new(j)))),
+                }
+            }
             // Events a newer daemon may add are not this client's business.
             _ => Ok(None),
         }

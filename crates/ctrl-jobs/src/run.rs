@@ -86,7 +86,15 @@ async fn record(jobs: &Jobs, id: i64, status: JobStatus, end: &JobEnd, at: chron
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     let mut wait = std::time::Duration::from_millis(250);
     loop {
-        match jobs.store().job_finished(id, status, at, end).await {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            jobs.store().job_finished(id, status, at, end),
+        );
+        let done = match attempt.await {
+            Ok(done) => done,
+            Err(_) => Err(ctrl_store::StoreError::Unavailable("no answer within 10 s".into())),
+        };
+        match done {
             Ok(()) => return,
             Err(e) if e.is_unavailable() && tokio::time::Instant::now() + wait < deadline => {
                 tracing::warn!(job = id, error = %e, "the database is unavailable: the job's end waits");

@@ -85,7 +85,10 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed
             | sqlx::Error::Protocol(_) => true,
-            sqlx::Error::Database(d) => d.code().is_some_and(|c| transient(&c)),
+            sqlx::Error::Database(d) => {
+                let sqlite = d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                d.code().is_some_and(|c| if sqlite { sqlite_transient(&c) } else { postgres_transient(&c) })
+            }
             _ => false,
         };
         if down { StoreError::Unavailable(reason(&e)) } else { StoreError::Query(e) }
@@ -117,22 +120,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Whether a database error code says "not now" rather than "not this": worth the
-/// same request again once the database is back.
-fn transient(code: &str) -> bool {
-    match code.parse::<i32>() {
-        // SQLite's result codes: BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN (primary
-        // code in the low byte of an extended one).
-        Ok(n) => matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14),
-        // PostgreSQL's SQLSTATE classes: connection exception, read-only after a
-        // failover (25006), serialization failure or deadlock, insufficient resources,
-        // operator intervention (shutdown, restart, a cancelled query); and a password
-        // changed under a running daemon (28P01), which an operator fixes.
-        Err(_) => {
-            ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class))
-                || matches!(code, "25006" | "28P01")
-        }
-    }
+/// Whether a SQLite result code says "not now" rather than "not this": BUSY,
+/// LOCKED, NOMEM, IOERR, FULL, CANTOPEN (the primary code is the low byte of an
+/// extended one).
+fn sqlite_transient(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 7 | 10 | 13 | 14))
+}
+
+/// Whether a PostgreSQL SQLSTATE says "not now": connection exception (08),
+/// serialization failure or deadlock (40), insufficient resources (53), operator
+/// intervention (57: shutdown, restart, a cancelled query), a read-only standby
+/// after a failover (25006) and a password changed under a running daemon (28P01),
+/// which an operator fixes.
+fn postgres_transient(code: &str) -> bool {
+    ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class)) || matches!(code, "25006" | "28P01")
 }
 
 /// A driver error in a sentence, without SQL or connection strings.
@@ -162,5 +163,28 @@ pub(crate) async fn migrate(pool: &Pool, migrations: &Migrator) -> Result<(), St
             Err(StoreError::SchemaTooNew { database: database.unwrap_or(0), binary })
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{postgres_transient, sqlite_transient};
+
+    #[test]
+    fn not_now_is_told_from_not_this_on_each_backend() {
+        for code in ["08006", "08P01", "40001", "40P01", "53300", "57014", "57P01", "25006", "28P01"] {
+            assert!(postgres_transient(code), "{code}");
+        }
+        for code in ["42501", "22023", "22021", "23505", "42P01"] {
+            assert!(!postgres_transient(code), "{code}");
+        }
+        // SQLITE_BUSY, SQLITE_BUSY_SNAPSHOT (517), SQLITE_FULL, SQLITE_IOERR_WRITE (778).
+        for code in ["5", "517", "13", "778"] {
+            assert!(sqlite_transient(code), "{code}");
+        }
+        // SQLITE_CONSTRAINT_UNIQUE (2067), SQLITE_ERROR, SQLITE_MISMATCH.
+        for code in ["2067", "1", "20"] {
+            assert!(!sqlite_transient(code), "{code}");
+        }
     }
 }

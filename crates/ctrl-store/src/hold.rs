@@ -79,9 +79,13 @@ impl Store {
             }
             Pool::Postgres(p) => {
                 let options = (*p.connect_options()).clone();
-                let Some(conn) = lock(&options).await? else { return Ok(None) };
+                let (conn, pid, got) = try_lock(&options).await?;
+                if !got {
+                    let _ = conn.close().await;
+                    return Ok(None);
+                }
                 let (stop, stopped) = oneshot::channel();
-                tokio::spawn(keep(options, conn, stopped));
+                tokio::spawn(keep(options, Held { conn, pid }, stopped));
                 Claim::Postgres { stop: Some(stop) }
             }
         };
@@ -89,61 +93,95 @@ impl Store {
     }
 }
 
-/// A connection holding the lock, or `None` when someone else has it.
-async fn lock(options: &PgConnectOptions) -> Result<Option<PgConnection>, StoreError> {
-    let mut conn = PgConnection::connect_with(options).await?;
-    let got: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(KEY).fetch_one(&mut conn).await?;
-    Ok(got.then_some(conn))
+/// The connection that holds the lock, and its server process.
+struct Held {
+    conn: PgConnection,
+    pid: i32,
 }
 
-/// Keeps the lock's connection alive, takes the lock again when the connection
-/// was lost, and unlocks when told to.
-async fn keep(
-    options: PgConnectOptions,
-    conn: PgConnection,
-    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-) {
-    let mut conn = Some(conn);
+/// A new connection, its server process, and whether it got the lock.
+async fn try_lock(options: &PgConnectOptions) -> Result<(PgConnection, i32, bool), StoreError> {
+    let mut conn = PgConnection::connect_with(options).await?;
+    let (pid, got): (i32, bool) = sqlx::query_as("SELECT pg_backend_pid(), pg_try_advisory_lock($1)")
+        .bind(KEY)
+        .fetch_one(&mut conn)
+        .await?;
+    Ok((conn, pid, got))
+}
+
+/// Whether server process `pid` still holds the lock (seen from another connection).
+async fn still_held(conn: &mut PgConnection, pid: i32) -> bool {
+    let held: Result<bool, _> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND pid = $2)",
+    )
+    .bind(KEY)
+    .bind(pid)
+    .fetch_one(conn)
+    .await;
+    held.unwrap_or(false)
+}
+
+/// Unlocks and closes, or gives up after two seconds (a dead server frees the lock anyway).
+async fn unlock(held: Option<Held>, done: Result<oneshot::Sender<()>, oneshot::error::RecvError>) {
+    if let Some(mut h) = held {
+        let bye = async {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(KEY).execute(&mut h.conn).await;
+            let _ = h.conn.close().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
+    }
+    if let Ok(done) = done {
+        let _ = done.send(());
+    }
+}
+
+/// Keeps the lock's connection alive and takes the lock again when that
+/// connection was lost; unlocks when told to. A slow server is not a lost claim:
+/// when a new connection cannot take the lock, the old session may still hold it.
+async fn keep(options: PgConnectOptions, held: Held, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+    let mut held = Some(held);
     let mut taken = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            done = &mut stop => {
-                if let Some(mut c) = conn.take() {
-                    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(KEY).execute(&mut c).await;
-                    let _ = c.close().await;
-                }
-                if let Ok(done) = done {
-                    let _ = done.send(());
-                }
-                return;
-            }
+            done = &mut stop => return unlock(held, done).await,
             _ = tick.tick() => {}
         }
-        let alive = match conn.as_mut() {
-            Some(c) => tokio::time::timeout(CHECK_EVERY, c.ping()).await.is_ok_and(|r| r.is_ok()),
-            None => false,
-        };
-        if alive {
+        if let Some(h) = held.as_mut()
+            && tokio::time::timeout(CHECK_EVERY, h.conn.ping()).await.is_ok_and(|r| r.is_ok())
+        {
             continue;
         }
-        conn = match lock(&options).await {
-            Ok(Some(c)) => {
-                tracing::info!("the database claim is held again");
-                taken = false;
-                Some(c)
-            }
-            Ok(None) => {
-                if !taken {
-                    tracing::error!(
-                        "another ctrl daemon or a copy took this database while its connection was lost"
-                    );
-                }
-                taken = true;
-                None
-            }
-            Err(_) => None,
+        let attempt = tokio::select! {
+            done = &mut stop => return unlock(held, done).await,
+            attempt = tokio::time::timeout(CHECK_EVERY, try_lock(&options)) => attempt,
         };
+        match attempt {
+            Ok(Ok((conn, pid, true))) => {
+                tracing::info!("the database claim is held again");
+                held = Some(Held { conn, pid });
+                taken = false;
+            }
+            Ok(Ok((mut conn, _, false))) => {
+                let ours = match &held {
+                    Some(h) => still_held(&mut conn, h.pid).await,
+                    None => false,
+                };
+                let _ = conn.close().await;
+                if !ours {
+                    held = None;
+                    if !taken {
+                        tracing::error!(
+                            "another ctrl daemon or a copy took this database while this daemon's claim was lost"
+                        );
+                    }
+                    taken = true;
+                }
+            }
+            // The server cannot be reached: the old session, if any, is kept and
+            // the next tick tries again.
+            _ => {}
+        }
     }
 }

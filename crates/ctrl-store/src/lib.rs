@@ -115,21 +115,27 @@ impl Store {
 }
 
 /// A database URL as it may be shown: scheme, user, host, port and database,
-/// never the password or the query string.
+/// never the password or the query string (which may carry one). A PostgreSQL URL
+/// is shown from its parsed parts, or by its scheme alone when it does not parse.
 pub fn describe(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "a URL without a scheme".into();
     };
-    // Credentials end at the last '@' (a password may hold '#', '?' or '/'); what is
-    // before it shows only up to the first ':', the user name.
-    let (user, place) = match rest.rsplit_once('@') {
-        Some((credentials, place)) => (credentials.split(':').next(), place),
-        None => (None, rest),
-    };
-    let place = place.split(['?', '#']).next().unwrap_or("");
-    match user {
-        Some(user) => format!("{scheme}://{user}@{place}"),
-        None => format!("{scheme}://{place}"),
+    match scheme {
+        "sqlite" => format!("sqlite://{}", rest.split(['?', '#']).next().unwrap_or("")),
+        "postgres" | "postgresql" => {
+            match <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url) {
+                Ok(o) => format!(
+                    "{scheme}://{}@{}:{}/{}",
+                    o.get_username(),
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or(o.get_username())
+                ),
+                Err(_) => format!("{scheme}://… (a URL that does not parse)"),
+            }
+        }
+        _ => format!("{scheme}://…"),
     }
 }
 
@@ -139,18 +145,20 @@ mod tests {
 
     #[test]
     fn a_described_url_never_shows_the_password() {
-        assert_eq!(
-            describe("postgres://app:s3cret@db.local:5433/ctrl?sslmode=require"),
-            "postgres://app@db.local:5433/ctrl"
-        );
-        assert_eq!(describe("postgres://db.local/ctrl"), "postgres://db.local/ctrl");
-        assert_eq!(describe("sqlite:///var/lib/ctrl/ctrl.db"), "sqlite:///var/lib/ctrl/ctrl.db");
-        assert_eq!(describe("mysql://u:p@h/d"), "mysql://u@h/d");
-        assert_eq!(describe("nonsense"), "a URL without a scheme");
-        assert_eq!(describe("postgres://app:se#cret@db/ctrl"), "postgres://app@db/ctrl");
-        assert_eq!(
-            describe("postgres://app:p/w?x@db:5432/ctrl?sslmode=require"),
-            "postgres://app@db:5432/ctrl"
-        );
+        let cases = [
+            ("postgres://app:s3cret@db.local:5433/ctrl?sslmode=require", "postgres://app@db.local:5433/ctrl"),
+            ("postgres://app@db.local/ctrl", "postgres://app@db.local:5432/ctrl"),
+            ("sqlite:///var/lib/ctrl/ctrl.db", "sqlite:///var/lib/ctrl/ctrl.db"),
+            ("postgres://app:se#cret@db/ctrl", "postgres://… (a URL that does not parse)"),
+            (
+                "postgres://app@db/ctrl?password=s3cret&application_name=ops@host1",
+                "postgres://app@db:5432/ctrl",
+            ),
+            ("mysql://u:p@h/d", "mysql://…"),
+            ("nonsense", "a URL without a scheme"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(describe(url), shown, "{url}");
+        }
     }
 }

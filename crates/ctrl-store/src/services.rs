@@ -105,6 +105,22 @@ impl Store {
         Ok(())
     }
 
+    /// Whether this very transition is stored (same service, states and instant):
+    /// how the event writer tells whether a batch cut off by an outage was committed.
+    pub async fn has_event(&self, e: &ServiceEvent) -> Result<bool, StoreError> {
+        let found = db::query(
+            "SELECT 1 AS found FROM service_events
+             WHERE service = $1 AND at = $2 AND from_state = $3 AND to_state = $4 LIMIT 1",
+        )
+        .bind(&e.service)
+        .bind(e.at)
+        .bind(e.from.as_str())
+        .bind(e.to.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     /// Every row of `services`, by name.
     pub async fn service_rows(&self) -> Result<Vec<ServiceRow>, StoreError> {
         let rows = db::query(

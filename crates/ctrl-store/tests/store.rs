@@ -82,6 +82,9 @@ async fn services_and_events(store: Store) {
     assert_eq!((events[1].exit_code, events[1].signal.as_deref()), (Some(3), Some("SIGTERM")));
     assert_eq!(store.events("web", 10).await.unwrap().len(), 3);
     assert!(store.events("nobody", 10).await.unwrap().is_empty());
+    let stored = store.events("web", 1).await.unwrap().remove(0);
+    assert!(store.has_event(&stored).await.unwrap());
+    assert!(!store.has_event(&event("web", Status::Running, Status::Exited, None)).await.unwrap());
     store.clear_process("web").await.unwrap();
     store.forget_service("web").await.unwrap();
     assert!(store.service_rows().await.unwrap().is_empty());
@@ -417,7 +420,7 @@ async fn a_wrong_scheme_is_a_clear_error() {
     let err = Store::open("mysql://u:secret@h/d").await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "storage 'mysql://u@h/d' is not supported; use sqlite://PATH or postgres://USER@HOST/DATABASE"
+        "storage 'mysql://…' is not supported; use sqlite://PATH or postgres://USER@HOST/DATABASE"
     );
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 enum StoreMsg {
     Record(ServiceRecord),
     Flush(oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
     Retry,
 }
 
@@ -52,6 +53,15 @@ impl EventBus {
         self.live.subscribe()
     }
 
+    /// Writes what it can one last time, counts the rest as dropped and stops
+    /// the writer (the daemon is stopping; nothing is published after this).
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.store.send(StoreMsg::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// How persisting goes: events waiting for the database, events dropped.
     pub fn store_stats(&self) -> &StoreStats {
         &self.stats
@@ -87,94 +97,152 @@ pub struct StoreStats {
 }
 
 /// Persists events in batches. While the database is unavailable they wait in a
-/// bounded buffer and the batch is retried with backoff; supervision never waits.
+/// bounded buffer and are retried with backoff; supervision never waits.
 async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, stats: Arc<StoreStats>) {
-    let mut pending: VecDeque<ServiceRecord> = VecDeque::new();
+    let mut w = Writer { store, stats, pending: VecDeque::new(), uncertain: None, retry: RETRY_FIRST };
     let mut waiters = Vec::new();
-    let mut retry = RETRY_FIRST;
     loop {
         // Wait for news, or for the time to retry what is pending.
-        let msg = if pending.is_empty() {
+        let msg = if w.pending.is_empty() {
             rx.recv().await
         } else {
-            match tokio::time::timeout(retry, rx.recv()).await {
+            match tokio::time::timeout(w.retry, rx.recv()).await {
                 Ok(msg) => msg,
                 Err(_) => Some(StoreMsg::Retry),
             }
         };
-        let Some(first) = msg else {
-            if !pending.is_empty() {
-                tracing::error!(
-                    lost = pending.len(),
-                    "the daemon stops with service events the database never took"
-                );
-                stats.dropped.fetch_add(pending.len() as u64, Ordering::Relaxed);
-            }
-            return;
-        };
-        let mut next = Some(first);
+        let mut closing = None;
+        let mut next = msg;
         while let Some(msg) = next {
             match msg {
-                StoreMsg::Record(r) => pending.push_back(r),
-                StoreMsg::Flush(w) => waiters.push(w),
+                StoreMsg::Record(r) => w.pending.push_back(r),
+                StoreMsg::Flush(done) => waiters.push(done),
+                StoreMsg::Close(done) => closing = Some(done),
                 StoreMsg::Retry => {}
             }
             next = rx.try_recv().ok();
         }
-        if pending.len() > BUFFER {
-            let over = pending.len() - BUFFER;
-            pending.drain(..over);
-            stats.dropped.fetch_add(over as u64, Ordering::Relaxed);
+        w.bound();
+        w.drain().await;
+        // A flush answers once what was published before it is written, or
+        // waiting (the database is down): it must not hang a shutdown.
+        for done in waiters.drain(..) {
+            let _ = done.send(());
+        }
+        if let Some(done) = closing {
+            w.give_up();
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// The writer's state: what waits, and the batch whose fate an outage left unknown.
+struct Writer {
+    store: Store,
+    stats: Arc<StoreStats>,
+    pending: VecDeque<ServiceRecord>,
+    /// A batch (its size, its last event) whose transaction may have committed
+    /// before the connection broke: checked before it is written again.
+    uncertain: Option<(usize, ServiceEvent)>,
+    retry: Duration,
+}
+
+impl Writer {
+    /// Drops the oldest events beyond the buffer.
+    fn bound(&mut self) {
+        if self.pending.len() > BUFFER {
+            let over = self.pending.len() - BUFFER;
+            self.pending.drain(..over);
+            self.uncertain = None;
+            self.stats.dropped.fetch_add(over as u64, Ordering::Relaxed);
             tracing::warn!(
                 dropped = over,
                 "the database is down and the event buffer is full: oldest events dropped"
             );
         }
-        while !pending.is_empty() {
-            let n = pending.len().min(BATCH);
-            let batch: Vec<ServiceRecord> = pending.iter().take(n).cloned().collect();
-            match write(&store, &batch).await {
+    }
+
+    /// Writes what is pending until it is all written or the database is down.
+    async fn drain(&mut self) {
+        while !self.pending.is_empty() {
+            if self.settle().await.is_err() {
+                break;
+            }
+            let n = self.pending.len().min(BATCH);
+            let batch: Vec<ServiceRecord> = self.pending.iter().take(n).cloned().collect();
+            match write(&self.store, &batch).await {
                 Ok(()) => {
-                    pending.drain(..n);
-                    retry = RETRY_FIRST;
+                    self.pending.drain(..n);
+                    self.retry = RETRY_FIRST;
                 }
                 Err(e) if e.is_unavailable() => {
-                    tracing::warn!(error = %e, waiting = pending.len(), "database unavailable: events wait");
-                    retry = (retry * 2).min(RETRY_MAX);
+                    tracing::warn!(error = %e, waiting = self.pending.len(), "database unavailable: events wait");
+                    self.uncertain = batch.last().map(|r| (n, r.event.clone()));
+                    self.retry = (self.retry * 2).min(RETRY_MAX);
                     break;
                 }
-                // The database refused the batch: one event it cannot take must not
-                // cost the others, so each is tried alone and only a refused one is dropped.
                 Err(e) => {
                     tracing::warn!(error = %e, "a batch of service events was refused: writing them one by one");
-                    let mut down = false;
-                    for record in batch {
-                        match write(&store, std::slice::from_ref(&record)).await {
-                            Ok(()) => {}
-                            Err(e) if e.is_unavailable() => {
-                                down = true;
-                                break;
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, service = %record.event.service, "a service event was refused");
-                                stats.dropped.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        pending.pop_front();
-                    }
-                    if down {
-                        retry = (retry * 2).min(RETRY_MAX);
+                    if !self.one_by_one(batch).await {
                         break;
                     }
                 }
             }
         }
-        stats.pending.store(pending.len(), Ordering::Relaxed);
-        // A flush answers once what was published before it is written, or
-        // waiting (the database is down): it must not hang a shutdown.
-        for w in waiters.drain(..) {
-            let _ = w.send(());
+        self.stats.pending.store(self.pending.len(), Ordering::Relaxed);
+    }
+
+    /// Finds out whether a batch cut off by an outage was written after all (its
+    /// commit may have reached the database): then it is not written twice.
+    async fn settle(&mut self) -> Result<(), StoreError> {
+        let Some((n, last)) = self.uncertain.take() else { return Ok(()) };
+        match self.store.has_event(&last).await {
+            Ok(true) => {
+                self.pending.drain(..n.min(self.pending.len()));
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(e) => {
+                self.uncertain = Some((n, last));
+                self.retry = (self.retry * 2).min(RETRY_MAX);
+                Err(e)
+            }
         }
+    }
+
+    /// A refused batch, event by event: one event the database cannot take must
+    /// not cost the others. False when the database went down meanwhile.
+    async fn one_by_one(&mut self, batch: Vec<ServiceRecord>) -> bool {
+        for record in batch {
+            match write(&self.store, std::slice::from_ref(&record)).await {
+                Ok(()) => {}
+                Err(e) if e.is_unavailable() => {
+                    self.uncertain = Some((1, record.event));
+                    self.retry = (self.retry * 2).min(RETRY_MAX);
+                    return false;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, service = %record.event.service, "a service event was refused");
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.pending.pop_front();
+        }
+        true
+    }
+
+    /// The daemon stops: what the database never took is counted as dropped.
+    fn give_up(&mut self) {
+        if !self.pending.is_empty() {
+            tracing::error!(
+                lost = self.pending.len(),
+                "the daemon stops with service events the database never took"
+            );
+            self.stats.dropped.fetch_add(self.pending.len() as u64, Ordering::Relaxed);
+            self.pending.clear();
+        }
+        self.stats.pending.store(0, Ordering::Relaxed);
     }
 }
 

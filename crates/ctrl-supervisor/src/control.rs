@@ -233,7 +233,7 @@ impl Supervisor {
     }
 
     /// Stops everything in reverse dependency order, ends every task and
-    /// flushes the event log. Used on SIGINT/SIGTERM. From here on starts,
+    /// writes the event log one last time. Used on SIGINT/SIGTERM. From here on starts,
     /// restarts and reloads are refused, and a reload in progress finishes first.
     pub async fn shutdown(&self) {
         self.inner.closing.store(true, Ordering::SeqCst);
@@ -249,7 +249,7 @@ impl Supervisor {
         for h in handles {
             h.task.abort();
         }
-        self.bus().flush().await;
+        self.bus().close().await;
     }
 
     /// Asks a service's task to stop the service and end; bounded by its stop budget.

@@ -88,11 +88,14 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let defaults = StoreOptions::default();
     let options = StoreOptions {
         max_connections: config.storage.max_connections.unwrap_or(defaults.max_connections),
+        migrate: false,
         ..defaults
     };
     let store = Store::open_with(&url, &options).await?;
-    // Claimed for as long as the daemon runs: `ctrl db copy` refuses to read it meanwhile.
+    // Claimed for as long as the daemon runs (no second daemon, no `ctrl db copy`
+    // meanwhile), and migrated only once claimed: never under another daemon.
     let hold = store.hold().await?;
+    store.migrate().await?;
     tracing::info!(database = store.label(), "store open");
     let sock_path = locate::socket_path(&state_dir)?;
     let _ = std::fs::remove_file(&sock_path);
@@ -168,8 +171,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     }
     server.stop().await;
     console.abort();
-    hold.release().await;
+    // The last events are written before the claim is given up.
     store.close().await;
+    hold.release().await;
     let _ = std::fs::remove_file(&sock_path);
     tracing::info!("all services stopped; bye");
     Ok(())
