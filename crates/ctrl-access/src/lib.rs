@@ -8,6 +8,7 @@
 //! [`authenticate`]. Other features check roles with [`operator`] and [`admin`]
 //! and record what they change with [`Access::audit`].
 
+mod audit;
 mod auth;
 mod limiter;
 pub mod password;
@@ -37,6 +38,8 @@ pub struct AccessInner {
     pub limiter: limiter::LoginLimiter,
     /// Whether session cookies are `Secure` (the API is served over TLS).
     pub secure_cookies: bool,
+    /// Entries that waited out a database outage, written in order when it is back.
+    backlog: audit::Backlog,
 }
 
 impl std::ops::Deref for Access {
@@ -50,10 +53,11 @@ impl Access {
     /// Access control over `store`.
     pub fn new(store: Store, secure_cookies: bool) -> Access {
         Access(Arc::new(AccessInner {
-            store,
             tokens: TokenCache::default(),
             limiter: limiter::LoginLimiter::default(),
             secure_cookies,
+            backlog: audit::Backlog::start(store.clone()),
+            store,
         }))
     }
 
@@ -62,7 +66,9 @@ impl Access {
         &self.store
     }
 
-    /// Appends to the audit log; a store failure is logged, never shown to the client.
+    /// Appends to the audit log. During a database outage the entry waits in a
+    /// bounded backlog and is written, in order, when the database is back; a
+    /// failure is logged, never shown to the client.
     pub async fn audit(
         &self,
         actor: &str,
@@ -82,9 +88,7 @@ impl Access {
             result: result.to_owned(),
             detail: detail.map(str::to_owned),
         };
-        if let Err(e) = self.store.audit(&entry).await {
-            tracing::error!(error = %e, action, "cannot write the audit log");
-        }
+        self.backlog.write(&self.store, entry).await;
     }
 }
 

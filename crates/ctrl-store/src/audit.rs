@@ -1,19 +1,19 @@
 //! `audit_log`: who did what, to what, from where, when, with which result.
 
 use crate::db;
-use chrono::Utc;
 use ctrl_proto::AuditEntry;
 
 use crate::{Store, StoreError};
 
 impl Store {
-    /// Appends an entry (`id` and `at` are set here).
+    /// Appends an entry (`id` is set here; `at` is when it happened, which for an
+    /// entry that waited out an outage is earlier than now).
     pub async fn audit(&self, e: &AuditEntry) -> Result<(), StoreError> {
         db::query(
             "INSERT INTO audit_log (at, actor, action, target, address, result, detail)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(Utc::now())
+        .bind(e.at)
         .bind(&e.actor)
         .bind(&e.action)
         .bind(&e.target)

@@ -132,6 +132,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let alerts = ctrl_alerts::Alerts::new(&jobs_config.alerts, store.clone());
     ctrl_alerts::start(&alerts, sup.clone(), jobs.clone(), host.clone(), background_rx);
     let console = tokio::spawn(console::print_transitions(sup.clone(), sup.bus().subscribe()));
+    // Signals are caught from before the first service starts: one that comes while
+    // the daemon is still starting up waits here instead of killing it with its
+    // services left running.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, config_path };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
@@ -139,9 +145,6 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = term.recv() => break,

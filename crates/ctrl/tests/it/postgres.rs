@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -135,7 +136,8 @@ impl Server {
         let mut cmd = Command::new(script);
         cmd.args(args).arg(self.dir.path().join("main"));
         if args[0] == "start" {
-            cmd.arg(self.port.to_string());
+            // Stopped with `-m immediate`, a crash: what it acknowledged must survive.
+            cmd.arg(self.port.to_string()).arg("durable");
         }
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "scripts/postgres {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -184,23 +186,45 @@ async fn metric(api: &Api<'_>, name: &str) -> f64 {
     line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
+/// What the live services stream showed, per service, from a point on which it
+/// is continuous (a lagging reader gets a snapshot, and starts over from there).
+type Seen = Arc<Mutex<(HashMap<String, Vec<(String, String)>>, usize)>>;
+
+/// Reads the services stream in the background until it ends.
+fn watch(mut stream: Sse) -> Seen {
+    let seen: Seen = Arc::default();
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some((name, m)) = stream.next_or_end().await {
+            let mut seen = out.lock().unwrap();
+            match name.as_str() {
+                "event" => {
+                    let e = &m["data"]["event"];
+                    let transition =
+                        (e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned());
+                    seen.0.entry(e["service"].as_str().unwrap().to_owned()).or_default().push(transition);
+                    seen.1 += 1;
+                }
+                "snapshot" => seen.0.clear(),
+                _ => {}
+            }
+        }
+    });
+    seen
+}
+
 #[tokio::test]
 async fn a_ten_second_outage_loses_no_event() {
     let server = Server::start();
     let d = daemon_on(&server.url(), &crash_loop(), &[]);
     let api = Api::new(&d);
-    let mut stream = Sse::open(&d, "/api/services/stream").await;
-    assert_eq!(stream.next().await.unwrap().0, "snapshot");
-    let mut seen: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let mut record = |m: &Value| {
-        let e = &m["data"]["event"];
-        seen.entry(e["service"].as_str().unwrap().to_owned())
-            .or_default()
-            .push((e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()));
-    };
+    let seen = watch(Sse::open(&d, "/api/services/stream").await);
+    let events = || seen.lock().unwrap().1;
 
     server.down();
     let cut = Instant::now();
+    let cut_at = chrono::Utc::now();
+    let before = events();
     // Routes that need the database say so; the rest, and supervision, go on.
     let (status, body) = api.get("/health").await;
     assert_eq!(
@@ -215,17 +239,16 @@ async fn a_ten_second_outage_loses_no_event() {
     let res = client().get(d.url("/api/services")).bearer_auth("never-seen").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.json::<Value>().await.unwrap()["code"], "store_unavailable");
-    let mut during = 0;
-    while cut.elapsed() < Duration::from_secs(10) {
-        let (name, m) = stream.next().await.expect("events go on during the outage");
-        if name == "event" {
-            record(&m);
-            during += 1;
-        }
-    }
+    // An audited change during the outage: its entry waits and is written later.
+    let (status, body) = api.post("/api/services/a/restart").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The outage lasts ten seconds, whatever the checks above took.
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(cut.elapsed())).await;
+    let during = events() - before;
     assert!(during > 30, "services kept crashing and restarting: {during} events");
     assert!(metric(&api, "ctrl_store_events_pending").await > 0.0, "events wait in memory");
 
+    let back_at = chrono::Utc::now();
     server.up();
     eventually("the database back in /health", Duration::from_secs(30), || async {
         (api.get("/health").await.0 == StatusCode::OK).then_some(())
@@ -235,21 +258,27 @@ async fn a_ten_second_outage_loses_no_event() {
         let (status, body) = api.post(&format!("/api/services/{name}/stop")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    // Read the stream until every service is stopped: then nothing more is published.
-    let mut stopped = 0;
-    while stopped < 3 {
-        let (name, m) = stream.next().await.expect("the stops");
-        if name == "event" {
-            record(&m);
-            stopped += usize::from(m["data"]["event"]["to"] == "stopped");
-        }
-    }
+    // Every service stopped, the stream has shown it: nothing more is published.
+    eventually("the stops on the live stream", Duration::from_secs(20), || async {
+        let seen = seen.lock().unwrap();
+        let ended = ["a", "b", "c"]
+            .iter()
+            .all(|s| seen.0.get(*s).and_then(|l| l.last()).is_some_and(|(_, to)| to == "stopped"));
+        ended.then_some(())
+    })
+    .await;
     eventually("every event written", Duration::from_secs(30), || async {
         (metric(&api, "ctrl_store_events_pending").await == 0.0).then_some(())
     })
     .await;
     assert_eq!(metric(&api, "ctrl_store_events_dropped_total").await, 0.0);
-    for (service, live) in &seen {
+    let audit = api.data("/api/audit?limit=100").await;
+    let restart = audit.as_array().unwrap().iter().find(|e| e["action"] == "restart" && e["target"] == "a");
+    let at = restart.expect("the restart made during the outage is in the audit log")["at"].as_str().unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+    assert!(cut_at <= at && at < back_at, "it keeps the time it happened: {at} in [{cut_at}, {back_at})");
+    let live = seen.lock().unwrap().0.clone();
+    for (service, live) in &live {
         let stored = api.data(&format!("/api/services/{service}/events?limit=10000")).await;
         let stored: Vec<(String, String)> = stored
             .as_array()
@@ -258,11 +287,16 @@ async fn a_ten_second_outage_loses_no_event() {
             .map(|e| (e["from"].as_str().unwrap().to_owned(), e["to"].as_str().unwrap().to_owned()))
             .collect();
         assert!(stored.len() >= live.len(), "{service}: {} stored, {} seen", stored.len(), live.len());
-        assert_eq!(
-            &stored[stored.len() - live.len()..],
-            &live[..],
-            "{service}: what was seen live is stored, in order"
-        );
+        let tail = &stored[stored.len() - live.len()..];
+        if let Some(i) = tail.iter().zip(live).position(|(a, b)| a != b) {
+            let window = |l: &[(String, String)]| l[i.saturating_sub(3)..(i + 3).min(l.len())].to_vec();
+            panic!(
+                "{service}: what was seen live is stored, in order; they differ at {i} of {}: stored {:?}, live {:?}",
+                live.len(),
+                window(tail),
+                window(live)
+            );
+        }
     }
 }
 

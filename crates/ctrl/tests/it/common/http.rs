@@ -111,28 +111,46 @@ impl Sse {
         Sse { res, buf: String::new() }
     }
 
+    /// The next event, `None` when the stream ended or was quiet for 10 s.
+    pub async fn next_or_end(&mut self) -> Option<(String, Value)> {
+        loop {
+            if let Some(event) = self.pop() {
+                return Some(event);
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.res.chunk()).await.ok()?;
+            self.buf.push_str(std::str::from_utf8(&chunk.ok()??).unwrap());
+        }
+    }
+
     pub async fn next(&mut self) -> Option<(String, Value)> {
         loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = String::from("message");
-                let mut data = None;
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event: ") {
-                        name = v.to_owned();
-                    } else if let Some(v) = line.strip_prefix("data: ") {
-                        data = Some(serde_json::from_str(v).unwrap());
-                    }
-                }
-                match data {
-                    Some(d) => return Some((name, d)),
-                    None => continue,
-                }
+            if let Some(event) = self.pop() {
+                return Some(event);
             }
             let chunk = tokio::time::timeout(Duration::from_secs(10), self.res.chunk())
                 .await
                 .expect("an event within 10 s");
             self.buf.push_str(std::str::from_utf8(&chunk.unwrap()?).unwrap());
         }
+    }
+
+    /// The next complete event in the buffer.
+    fn pop(&mut self) -> Option<(String, Value)> {
+        while let Some(end) = self.buf.find("\n\n") {
+            let block: String = self.buf.drain(..end + 2).collect();
+            let mut name = String::from("message");
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(v).unwrap());
+                }
+            }
+            if let Some(d) = data {
+                return Some((name, d));
+            }
+        }
+        None
     }
 }
