@@ -1,7 +1,39 @@
-"""The daemon's HTTP API for the benchmarks: one keep-alive connection with the token."""
+"""The daemon for the benchmarks: started on a folder, its HTTP API over one
+keep-alive connection with the token, and its CPU and memory."""
 import http.client
 import json
+import os
 import re
+import subprocess
+import time
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def start_daemon(binary, work):
+    """`binary up` on `work`/ctrl.toml; the process, its API address and token."""
+    daemon = subprocess.Popen([binary, "up", "--config", f"{work}/ctrl.toml"], cwd=work,
+                              stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"))
+    addr_file = Path(work, "state/http.addr")
+    for _ in range(400):
+        if addr_file.exists() and addr_file.read_text().strip():
+            break
+        time.sleep(0.05)
+    return daemon, addr_file.read_text().strip(), Path(work, "state/token").read_text().strip()
+
+
+def proc_cpu_rss(pid):
+    """CPU seconds used and resident bytes of a process."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    rss = 0
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return cpu, rss
 
 
 class Api:

@@ -28,17 +28,13 @@ import http.client
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from ctrlapi import Api
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
+from ctrlapi import Api, proc_cpu_rss, start_daemon
 
 def log(*a):
     print("[jobs]", *a, file=sys.stderr, flush=True)
@@ -56,18 +52,6 @@ def pct(values, p):
 def summary(ms):
     return {"n": len(ms), "p50_ms": round(pct(ms, 50), 2), "p99_ms": round(pct(ms, 99), 2),
             "max_ms": round(max(ms), 2), "mean_ms": round(statistics.mean(ms), 2)}
-
-
-def proc_cpu_rss(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    rss = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-    return cpu, rss
 
 
 def wait_all(api, ids, limit=300):
@@ -212,15 +196,8 @@ concurrency = 10
 command = ["sh", "-c", "while [ ! -f go ]; do sleep 0.01; done; i=0; while [ $i -lt $1 ]; do i=$((i+1)); echo \\"line $i of the chatty job\\"; done", "chatty", "{{n}}"]
 params.n = {{ type = "int", min = 1, max = 1000000 }}
 """)
-    daemon = subprocess.Popen([binary, "up", "--config", f"{work}/ctrl.toml"], cwd=work,
-                              stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"))
+    daemon, addr, token = start_daemon(binary, work)
     try:
-        addr_file = Path(work, "state/http.addr")
-        for _ in range(200):
-            if addr_file.exists() and addr_file.read_text().strip():
-                break
-            time.sleep(0.05)
-        addr, token = addr_file.read_text().strip(), Path(work, "state/token").read_text().strip()
         api = Api(addr, token)
         api.workdir = work
         _, rss0 = proc_cpu_rss(daemon.pid)

@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from ctrlapi import Api
+from ctrlapi import Api, proc_cpu_rss, start_daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = 50
@@ -48,13 +48,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rss_mib(pid):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def watch_events(addr, token, counts, stop):
@@ -117,15 +110,8 @@ concurrency = 8
 def run_backend(binary, label, storage, a):
     work = tempfile.mkdtemp(prefix=f"ctrl-store-bench-{label}-")
     Path(work, "ctrl.toml").write_text(config(storage))
-    daemon = subprocess.Popen([binary, "up", "--config", f"{work}/ctrl.toml"], cwd=work,
-                              stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"))
+    daemon, addr, token = start_daemon(binary, work)
     try:
-        addr_file = Path(work, "state/http.addr")
-        for _ in range(400):
-            if addr_file.exists() and addr_file.read_text().strip():
-                break
-            time.sleep(0.05)
-        addr, token = addr_file.read_text().strip(), Path(work, "state/token").read_text().strip()
         api = Api(addr, token)
         counts, stop = {}, threading.Event()
         watcher = threading.Thread(target=watch_events, args=(addr, token, counts, stop), daemon=True)
@@ -169,7 +155,7 @@ def run_backend(binary, label, storage, a):
             log(f"{label}: wrk {path}")
             results[name] = wrk(addr, token, path, a.wrk_seconds)
             log(f"{label}: {json.dumps(results[name])}")
-        results["rss_mib"] = rss_mib(daemon.pid)
+        results["rss_mib"] = round(proc_cpu_rss(daemon.pid)[1] / 2**20, 1)
         return results
     finally:
         daemon.terminate()

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use ctrl_proto::AuditEntry;
 use ctrl_store::Store;
@@ -16,6 +15,7 @@ const BACKLOG: usize = 10_000;
 
 /// The backlog: a queue to its writer task, and how many entries wait in it.
 pub(crate) struct Backlog {
+    store: Store,
     tx: mpsc::Sender<AuditEntry>,
     waiting: Arc<AtomicUsize>,
 }
@@ -25,15 +25,15 @@ impl Backlog {
     pub(crate) fn start(store: Store) -> Backlog {
         let (tx, rx) = mpsc::channel(BACKLOG);
         let waiting = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(drain(store, rx, waiting.clone()));
-        Backlog { tx, waiting }
+        tokio::spawn(drain(store.clone(), rx, waiting.clone()));
+        Backlog { store, tx, waiting }
     }
 
     /// Writes `entry` now, or queues it behind the ones already waiting (so the
     /// log keeps its order) or when the database is unavailable.
-    pub(crate) async fn write(&self, store: &Store, entry: AuditEntry) {
+    pub(crate) async fn write(&self, entry: AuditEntry) {
         if self.waiting.load(Ordering::SeqCst) == 0 {
-            match store.audit(&entry).await {
+            match self.store.audit(&entry).await {
                 Ok(()) => return,
                 Err(e) if e.is_unavailable() => {}
                 Err(e) => {
@@ -53,19 +53,8 @@ impl Backlog {
 /// Writes queued entries in order, waiting out the outage with backoff.
 async fn drain(store: Store, mut rx: mpsc::Receiver<AuditEntry>, waiting: Arc<AtomicUsize>) {
     while let Some(entry) = rx.recv().await {
-        let mut wait = Duration::from_millis(250);
-        loop {
-            match store.audit(&entry).await {
-                Ok(()) => break,
-                Err(e) if e.is_unavailable() => {
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, action = %entry.action, "cannot write the audit log");
-                    break;
-                }
-            }
+        if let Err(e) = ctrl_store::retry::through_outage(None, || store.audit(&entry)).await {
+            tracing::error!(error = %e, action = %entry.action, "cannot write the audit log");
         }
         waiting.fetch_sub(1, Ordering::SeqCst);
     }

@@ -33,9 +33,10 @@ use ctrl_proto::ErrorCode;
 use ctrl_proto::TokenInfo;
 use subtle::ConstantTimeEq;
 
+use ctrl_web::{Failure, Principal, Trusted, address};
+
 use crate::Access;
 use crate::password::digest;
-use ctrl_web::{Failure, Principal, Trusted, address};
 
 /// The secret every remote request must present.
 #[derive(Clone)]

@@ -5,8 +5,8 @@
 //!
 //! Its state is [`Access`]; a host router reaches it through `FromRef`, merges
 //! [`public_routes`] and [`routes`], and wraps its protected routes in
-//! [`authenticate`]. Other features check roles with [`operator`] and [`admin`]
-//! and record what they change with [`Access::audit`].
+//! [`authenticate`]. Other features check roles with [`Access::operators_only`]
+//! and [`Access::admins_only`] and record what they change with [`Access::audit`].
 
 mod audit;
 mod auth;
@@ -22,7 +22,9 @@ use ctrl_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{COOKIE, SESSION_IDLE, SESSION_MAX, Token, TokenCache, admin, authenticate, operator};
+pub use auth::{Token, authenticate};
+
+use auth::{TokenCache, admin, operator};
 pub use routes::check_new_user;
 
 /// The state of access control: one pointer, cheap to clone per request.
@@ -33,11 +35,11 @@ pub struct Access(Arc<AccessInner>);
 pub struct AccessInner {
     store: Store,
     /// API tokens by hash, re-read at most once a second.
-    pub tokens: TokenCache,
+    tokens: TokenCache,
     /// Failed logins by address and user.
-    pub limiter: limiter::LoginLimiter,
+    limiter: limiter::LoginLimiter,
     /// Whether session cookies are `Secure` (the API is served over TLS).
-    pub secure_cookies: bool,
+    secure_cookies: bool,
     /// Entries that waited out a database outage, written in order when it is back.
     backlog: audit::Backlog,
 }
@@ -66,6 +68,22 @@ impl Access {
         &self.store
     }
 
+    /// `routes` for operators and admins only (a 403, audited, for viewers).
+    pub fn operators_only<S>(&self, routes: OpenApiRouter<S>) -> OpenApiRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes.route_layer(middleware::from_fn_with_state(self.clone(), operator))
+    }
+
+    /// `routes` for admins only (a 403, audited, for everyone else).
+    pub fn admins_only<S>(&self, routes: OpenApiRouter<S>) -> OpenApiRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        routes.route_layer(middleware::from_fn_with_state(self.clone(), admin))
+    }
+
     /// Appends to the audit log. During a database outage the entry waits in a
     /// bounded backlog and is written, in order, when the database is back; a
     /// failure is logged, never shown to the client.
@@ -88,7 +106,7 @@ impl Access {
             result: result.to_owned(),
             detail: detail.map(str::to_owned),
         };
-        self.backlog.write(&self.store, entry).await;
+        self.backlog.write(entry).await;
     }
 }
 
@@ -114,7 +132,6 @@ where
         .routes(routes!(routes::remove_user))
         .routes(routes!(routes::tokens, routes::create_token))
         .routes(routes!(routes::revoke_token))
-        .routes(routes!(routes::audit))
-        .route_layer(middleware::from_fn_with_state(access.clone(), admin));
-    anyone.merge(admins)
+        .routes(routes!(routes::audit));
+    anyone.merge(access.admins_only(admins))
 }

@@ -110,26 +110,15 @@ fn operations(
     [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
 }
 
-/// The description of a response that its handler left without one.
+/// The description of a response that its handler left without one: the
+/// status's reason phrase.
 fn describe_status(status: &str) -> &'static str {
-    match status {
-        "200" => "Success",
-        "201" => "Created",
-        "202" => "Accepted: the work goes on in the background",
-        "204" => "Done, nothing to return",
-        "206" => "Part of the file (a range request)",
-        "400" => "Malformed request",
-        "401" => "Missing or wrong credentials",
-        "403" => "Role too low",
-        "404" => "Not found",
-        "409" => "Conflicts with the current state",
-        "413" => "Body too large",
-        "416" => "Range not satisfiable",
-        "422" => "Invalid request",
-        "429" => "Too many attempts",
-        "503" => "Unavailable now",
-        _ => "Answer",
-    }
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Answer")
 }
 
 /// Swagger UI's small files and our page (swagger-ui-dist 5.32.6, Apache-2.0).

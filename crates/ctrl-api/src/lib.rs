@@ -35,13 +35,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Builds the router and starts the shared stats feed.
 pub fn app(parts: Parts) -> (Router, AppState) {
     metrics::install();
+    let access = ctrl_access::Access::new(parts.sup.store().clone(), parts.settings.tls);
     let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
         jobs: parts.jobs,
         alerts: parts.alerts,
         monitor: parts.monitor,
-        access: ctrl_access::Access::new(parts.store.clone(), parts.settings.tls),
-        store: parts.store,
+        access,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,

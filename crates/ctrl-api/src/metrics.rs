@@ -154,29 +154,38 @@ fn service_gauges(out: &mut String, st: &AppState) {
 fn store_metrics(out: &mut String, st: &AppState) {
     use std::sync::atomic::Ordering::Relaxed;
     let stats = st.sup.bus().store_stats();
-    let _ = writeln!(
+    let one = |v: f64| [(Vec::new(), v)];
+    counter(
         out,
-        "# HELP ctrl_store_events_dropped_total Service events never persisted (buffer full during a database outage, or refused).\n\
-         # TYPE ctrl_store_events_dropped_total counter\nctrl_store_events_dropped_total {}",
-        stats.dropped.load(Relaxed)
+        "ctrl_store_events_dropped_total",
+        "Service events never persisted (buffer full during a database outage, or refused).",
+        &one(stats.dropped.load(Relaxed) as f64),
     );
-    let _ = writeln!(
+    counter(
         out,
-        "# HELP ctrl_service_events_total Service state transitions since the daemon started.\n\
-         # TYPE ctrl_service_events_total counter\nctrl_service_events_total {}",
-        stats.published.load(Relaxed)
+        "ctrl_service_events_total",
+        "Service state transitions since the daemon started.",
+        &one(stats.published.load(Relaxed) as f64),
     );
-    let pending = stats.pending.load(Relaxed) as f64;
     gauge(
         out,
         "ctrl_store_events_pending",
         "Service events waiting for the database.",
-        &[(Vec::new(), pending)],
+        &one(stats.pending.load(Relaxed) as f64),
     );
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    series(out, "gauge", name, help, rows);
+}
+
+fn counter(out: &mut String, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {
+    series(out, "counter", name, help, rows);
+}
+
+/// One metric in the text format: its help, its type, a line per label set.
+fn series(out: &mut String, kind: &str, name: &str, help: &str, rows: &[(Vec<(&str, &str)>, f64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (labels, value) in rows {
         out.push_str(name);
         if !labels.is_empty() {

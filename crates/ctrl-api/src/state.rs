@@ -37,8 +37,6 @@ pub struct Settings {
 
 /// Everything the API needs from the daemon.
 pub struct Parts {
-    /// The store (users, sessions, tokens and audit are read from it directly).
-    pub store: ctrl_store::Store,
     /// The control layer.
     pub sup: Supervisor,
     /// The job runner.
@@ -69,8 +67,6 @@ impl std::ops::Deref for AppState {
 
 /// What the API shares.
 pub struct AppInner {
-    /// The store, for the routes that read it directly.
-    pub store: ctrl_store::Store,
     /// The control layer.
     pub sup: Supervisor,
     /// The job runner.

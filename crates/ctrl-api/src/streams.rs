@@ -20,12 +20,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{LogLine, LogStream, ServiceChange, ServiceUpdate};
 use ctrl_supervisor::logs::{Chunk, LineSplitter};
+use ctrl_web::Failure;
 use futures_util::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::routes::services::{one, with_usage};
 use crate::state::{AppState, SocketGuard};
-use ctrl_web::Failure;
 
 /// WebSocket pings keep idle connections (and proxies) alive.
 const HEARTBEAT: Duration = Duration::from_secs(20);

@@ -9,9 +9,9 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use ctrl_web::{Failure, Path};
 
 use crate::state::AppState;
-use ctrl_web::{Failure, Path};
 
 /// The files under `/assets/`: name, content type, body.
 const ASSETS: &[(&str, &str, &str)] = &[

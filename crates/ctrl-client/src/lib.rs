@@ -149,9 +149,7 @@ impl Client {
         if !res.status().is_success() {
             let status = res.status();
             let body = res.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            return Err(decode::<serde_json::Value>(status, &body)
-                .err()
-                .unwrap_or_else(|| Error::Protocol(format!("the daemon answered {status} to a stream"))));
+            return Err(refusal(status, &body, "a stream"));
         }
         Ok(Events::new(res.into_body()))
     }
@@ -175,10 +173,7 @@ impl Client {
         let (ws, _) = tokio_tungstenite::client_async(req, stream).await.map_err(|e| match e {
             tokio_tungstenite::tungstenite::Error::Http(res) => {
                 let status = res.status();
-                let body = res.body().clone().unwrap_or_default();
-                decode::<serde_json::Value>(status, &body).err().unwrap_or_else(|| {
-                    Error::Protocol(format!("the daemon answered {status} to a WebSocket"))
-                })
+                refusal(status, res.body().as_deref().unwrap_or_default(), "a WebSocket")
             }
             e => Error::Broken(format!("the WebSocket handshake failed: {e}")),
         })?;
@@ -221,6 +216,14 @@ fn decode<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, Err
         ))
     })?;
     env.into_result().map_err(|e| Error::Api { status: status.as_u16(), code: e.code, message: e.error })
+}
+
+/// Why the daemon refused to open a stream: the error envelope it answered with.
+fn refusal(status: StatusCode, body: &[u8], what: &str) -> Error {
+    match decode::<serde_json::Value>(status, body) {
+        Err(e) => e,
+        Ok(_) => Error::Protocol(format!("the daemon answered {status} to {what}")),
+    }
 }
 
 /// Escapes a path segment (service names are user text).

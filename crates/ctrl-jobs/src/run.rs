@@ -83,29 +83,9 @@ async fn finish(jobs: &Jobs, id: i64, status: JobStatus, end: JobEnd, at: chrono
 }
 
 async fn record(jobs: &Jobs, id: i64, status: JobStatus, end: &JobEnd, at: chrono::DateTime<Utc>) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut wait = std::time::Duration::from_millis(250);
-    loop {
-        let attempt = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            jobs.store().job_finished(id, status, at, end),
-        );
-        let done = match attempt.await {
-            Ok(done) => done,
-            Err(_) => Err(ctrl_store::StoreError::Unavailable("no answer within 10 s".into())),
-        };
-        match done {
-            Ok(()) => return,
-            Err(e) if e.is_unavailable() && tokio::time::Instant::now() + wait < deadline => {
-                tracing::warn!(job = id, error = %e, "the database is unavailable: the job's end waits");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(5));
-            }
-            Err(e) => {
-                tracing::error!(job = id, error = %e, "cannot record a job's end");
-                return;
-            }
-        }
+    let write = || jobs.store().job_finished(id, status, at, end);
+    if let Err(e) = ctrl_store::retry::through_outage(Some(std::time::Duration::from_secs(60)), write).await {
+        tracing::error!(job = id, error = %e, "cannot record a job's end");
     }
 }
 

@@ -263,12 +263,12 @@ impl Store {
     /// Copies every row of this store into `target`, replacing its contents when
     /// `force`. Refused while a daemon holds either database, and when both are one.
     pub async fn copy_into(&self, target: &Store, force: bool) -> Result<CopyReport, CopyError> {
-        let Some(_source) = self.hold_alone().await? else {
+        let Some(source_hold) = self.hold_alone().await? else {
             return Err(CopyError::InUse("source", self.label.to_string()));
         };
-        let Some(_target) = target.hold_alone().await? else {
+        let Some(target_hold) = target.hold_alone().await? else {
             // Held by someone: this very copy (the same database), or a daemon.
-            _source.release().await;
+            source_hold.release().await;
             return Err(match target.hold_alone().await? {
                 Some(_) => CopyError::SameDatabase(target.label.to_string()),
                 None => CopyError::InUse("target", target.label.to_string()),
@@ -318,8 +318,8 @@ impl Store {
             report.tables.push(TableCount { table: t.name, rows: copied });
         }
         write.commit().await?;
-        _target.release().await;
-        _source.release().await;
+        target_hold.release().await;
+        source_hold.release().await;
         Ok(report)
     }
 }
@@ -335,22 +335,13 @@ async fn copy_table(read: &mut Tx, write: &mut Tx, t: &Table) -> Result<(), Stor
     let key_kind = t.columns.iter().find(|(c, _)| *c == t.key).map_or(Text, |(_, k)| *k);
     let mut after: Option<Arg> = None;
     loop {
-        let page = match &after {
-            None => {
-                db::query(format!("SELECT {list} FROM {} ORDER BY {} LIMIT {PAGE}", t.name, t.key))
-                    .fetch_all(&mut *read)
-                    .await?
-            }
-            Some(last) => {
-                db::query(format!(
-                    "SELECT {list} FROM {} WHERE {} > $1 ORDER BY {} LIMIT {PAGE}",
-                    t.name, t.key, t.key
-                ))
-                .bind(last.clone())
-                .fetch_all(&mut *read)
-                .await?
-            }
-        };
+        let since = if after.is_some() { format!("WHERE {} > $1", t.key) } else { String::new() };
+        let mut select =
+            db::query(format!("SELECT {list} FROM {} {since} ORDER BY {} LIMIT {PAGE}", t.name, t.key));
+        if let Some(last) = after.take() {
+            select = select.bind(last);
+        }
+        let page = select.fetch_all(&mut *read).await?;
         let Some(last) = page.last() else { return Ok(()) };
         after = Some(value(last, t.key, key_kind)?);
         let width = t.columns.len();

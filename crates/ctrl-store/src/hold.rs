@@ -35,16 +35,14 @@ pub struct Hold {
 #[derive(Debug)]
 enum Claim {
     File { _lock: Flock<File> },
-    Postgres { stop: Option<oneshot::Sender<oneshot::Sender<()>>> },
+    Postgres { stop: oneshot::Sender<oneshot::Sender<()>> },
 }
 
 impl Hold {
     /// Gives the claim up and waits until others can take it (dropping does the
     /// same, but a server may notice a dropped connection only later).
-    pub async fn release(mut self) {
-        if let Claim::Postgres { stop } = &mut self.claim
-            && let Some(stop) = stop.take()
-        {
+    pub async fn release(self) {
+        if let Claim::Postgres { stop } = self.claim {
             let (done, released) = oneshot::channel();
             if stop.send(done).is_ok() {
                 let _ = released.await;
@@ -64,7 +62,9 @@ impl Store {
     pub(crate) async fn hold_alone(&self) -> Result<Option<Hold>, StoreError> {
         let claim = match &self.pool {
             Pool::Sqlite(p) => {
-                let path = PathBuf::from(format!("{}.lock", p.connect_options().get_filename().display()));
+                let mut path = p.connect_options().get_filename().as_os_str().to_owned();
+                path.push(".lock");
+                let path = PathBuf::from(path);
                 let file = OpenOptions::new()
                     .create(true)
                     .truncate(false)
@@ -86,7 +86,7 @@ impl Store {
                 }
                 let (stop, stopped) = oneshot::channel();
                 tokio::spawn(keep(options, Held { conn, pid }, stopped));
-                Claim::Postgres { stop: Some(stop) }
+                Claim::Postgres { stop }
             }
         };
         Ok(Some(Hold { claim }))

@@ -13,6 +13,7 @@ mod error;
 mod hold;
 mod jobs;
 mod postgres;
+pub mod retry;
 mod schedules;
 mod services;
 mod sqlite;

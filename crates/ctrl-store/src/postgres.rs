@@ -37,10 +37,8 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, Stor
         // During an outage a request waits this long for a connection, then the
         // route answers 503: short, so nobody hangs on a dead server.
         .acquire_timeout(Duration::from_secs(2))
-        // Idle connections are checked before use, so a restarted server's dead
-        // sockets are replaced instead of failing the next query.
-        .test_before_acquire(true)
+        // sqlx checks idle connections before use (its default), so a restarted
+        // server's dead sockets are replaced instead of failing the next query.
         .connect_lazy_with(connect);
-    let pool = Pool::Postgres(pool);
-    Ok(pool)
+    Ok(Pool::Postgres(pool))
 }

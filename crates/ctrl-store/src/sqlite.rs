@@ -13,7 +13,7 @@ pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrat
 /// Opens the file of a `sqlite://PATH` URL (creating it when `options.create`).
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, StoreError> {
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+    let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| StoreError::open(path, e))?
         .create_if_missing(options.create)
         .journal_mode(SqliteJournalMode::Wal)
@@ -29,6 +29,5 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, Stor
         .connect_with(options)
         .await
         .map_err(|e| StoreError::open(path, e))?;
-    let pool = Pool::Sqlite(pool);
-    Ok(pool)
+    Ok(Pool::Sqlite(pool))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ctrl_core::ServiceEvent;
-use ctrl_store::{ServiceRecord, Store, StoreError};
+use ctrl_store::{ServiceRecord, Store, StoreError, retry};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 enum StoreMsg {
@@ -56,10 +56,7 @@ impl EventBus {
     /// Writes what it can one last time, counts the rest as dropped and stops
     /// the writer (the daemon is stopping; nothing is published after this).
     pub async fn close(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.store.send(StoreMsg::Close(tx)).is_ok() {
-            let _ = rx.await;
-        }
+        self.ask(StoreMsg::Close).await;
     }
 
     /// How persisting goes: events waiting for the database, events dropped.
@@ -67,11 +64,16 @@ impl EventBus {
         &self.stats
     }
 
-    /// Waits until everything published so far is in the store (or waits for
-    /// the database to come back).
+    /// Waits until everything published so far is in the store, or until the
+    /// writer found the database down (a flush never waits out an outage).
     pub async fn flush(&self) {
+        self.ask(StoreMsg::Flush).await;
+    }
+
+    /// Sends the writer a message with a reply channel and waits for the reply.
+    async fn ask(&self, msg: fn(oneshot::Sender<()>) -> StoreMsg) {
         let (tx, rx) = oneshot::channel();
-        if self.store.send(StoreMsg::Flush(tx)).is_ok() {
+        if self.store.send(msg(tx)).is_ok() {
             let _ = rx.await;
         }
     }
@@ -99,20 +101,26 @@ pub struct StoreStats {
 /// Persists events in batches. While the database is unavailable they wait in a
 /// bounded buffer and are retried with backoff; supervision never waits.
 async fn write_events(store: Store, mut rx: mpsc::UnboundedReceiver<StoreMsg>, stats: Arc<StoreStats>) {
-    let mut w = Writer { store, stats, pending: VecDeque::new(), uncertain: None, retry: RETRY_FIRST };
+    let mut w = Writer { store, stats, pending: VecDeque::new(), uncertain: None, pause: retry::FIRST_PAUSE };
     let mut waiters = Vec::new();
     loop {
         // Wait for news, or for the time to retry what is pending.
         let msg = if w.pending.is_empty() {
             rx.recv().await
         } else {
-            match tokio::time::timeout(w.retry, rx.recv()).await {
+            match tokio::time::timeout(w.pause, rx.recv()).await {
                 Ok(msg) => msg,
                 Err(_) => Some(StoreMsg::Retry),
             }
         };
+        // Every sender gone: nothing more can come.
+        let Some(first) = msg else {
+            w.drain().await;
+            w.give_up();
+            return;
+        };
         let mut closing = None;
-        let mut next = msg;
+        let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
                 StoreMsg::Record(r) => w.pending.push_back(r),
@@ -145,10 +153,15 @@ struct Writer {
     /// A batch (its size, its last event) whose transaction may have committed
     /// before the connection broke: checked before it is written again.
     uncertain: Option<(usize, ServiceEvent)>,
-    retry: Duration,
+    pause: Duration,
 }
 
 impl Writer {
+    /// Waits longer before the next try, up to `retry::MAX_PAUSE`.
+    fn back_off(&mut self) {
+        self.pause = (self.pause * 2).min(retry::MAX_PAUSE);
+    }
+
     /// Drops the oldest events beyond the buffer.
     fn bound(&mut self) {
         if self.pending.len() > BUFFER {
@@ -171,15 +184,15 @@ impl Writer {
             }
             let n = self.pending.len().min(BATCH);
             let batch: Vec<ServiceRecord> = self.pending.iter().take(n).cloned().collect();
-            match write(&self.store, &batch).await {
+            match retry::bounded(self.store.record(&batch)).await {
                 Ok(()) => {
                     self.pending.drain(..n);
-                    self.retry = RETRY_FIRST;
+                    self.pause = retry::FIRST_PAUSE;
                 }
                 Err(e) if e.is_unavailable() => {
                     tracing::warn!(error = %e, waiting = self.pending.len(), "database unavailable: events wait");
                     self.uncertain = batch.last().map(|r| (n, r.event.clone()));
-                    self.retry = (self.retry * 2).min(RETRY_MAX);
+                    self.back_off();
                     break;
                 }
                 Err(e) => {
@@ -202,12 +215,14 @@ impl Writer {
                 self.pending.drain(..n.min(self.pending.len()));
                 Ok(())
             }
-            Ok(false) => Ok(()),
-            Err(e) => {
+            Err(e) if e.is_unavailable() => {
                 self.uncertain = Some((n, last));
-                self.retry = (self.retry * 2).min(RETRY_MAX);
+                self.back_off();
                 Err(e)
             }
+            // Not committed, or a question the database refuses: the batch is written
+            // again rather than held back for ever.
+            Ok(false) | Err(_) => Ok(()),
         }
     }
 
@@ -215,11 +230,11 @@ impl Writer {
     /// not cost the others. False when the database went down meanwhile.
     async fn one_by_one(&mut self, batch: Vec<ServiceRecord>) -> bool {
         for record in batch {
-            match write(&self.store, std::slice::from_ref(&record)).await {
+            match retry::bounded(self.store.record(std::slice::from_ref(&record))).await {
                 Ok(()) => {}
                 Err(e) if e.is_unavailable() => {
                     self.uncertain = Some((1, record.event));
-                    self.retry = (self.retry * 2).min(RETRY_MAX);
+                    self.back_off();
                     return false;
                 }
                 Err(e) => {
@@ -245,16 +260,3 @@ impl Writer {
         self.stats.pending.store(0, Ordering::Relaxed);
     }
 }
-
-/// One transaction of events, bounded in time: a connection that hangs (a
-/// half-open socket) counts as an outage and is retried, never waited on for ever.
-async fn write(store: &Store, batch: &[ServiceRecord]) -> Result<(), StoreError> {
-    match tokio::time::timeout(WRITE_TIMEOUT, store.record(batch)).await {
-        Ok(done) => done,
-        Err(_) => Err(StoreError::Unavailable(format!("no answer within {} s", WRITE_TIMEOUT.as_secs()))),
-    }
-}
-
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-const RETRY_FIRST: Duration = Duration::from_millis(250);
-const RETRY_MAX: Duration = Duration::from_secs(5);

@@ -33,7 +33,7 @@ pub fn address(req: &Request) -> Option<String> {
 }
 
 /// The client's address from a request's extensions (TCP clients only).
-pub fn client_ip(ext: &axum::http::Extensions) -> Option<String> {
+fn client_ip(ext: &axum::http::Extensions) -> Option<String> {
     ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string())
 }
 

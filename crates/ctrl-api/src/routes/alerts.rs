@@ -1,16 +1,14 @@
 //! `/api/alerts`: what was raised and sent, the rules, and a test send.
 
 use axum::extract::State;
-use axum::middleware;
 use ctrl_proto::{AlertInfo, AlertRuleInfo, ChannelInfo, Envelope, ErrorEnvelope, TestAlert};
+use ctrl_web::{ApiResult, Body, Caller, Failure, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::Caller;
-use ctrl_web::{ApiResult, Body, Failure, Query, ok};
 
 /// Query of the alerts list.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -62,9 +60,6 @@ pub async fn test(State(st): State<AppState>, c: Caller, Body(t): Body<TestAlert
 
 /// Alerts: reading for any principal, test sends for admins.
 pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(rules)).routes(routes!(channels)).merge(
-        OpenApiRouter::new()
-            .routes(routes!(test))
-            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::admin)),
-    )
+    let read = OpenApiRouter::new().routes(routes!(list)).routes(routes!(rules)).routes(routes!(channels));
+    read.merge(access.admins_only(OpenApiRouter::new().routes(routes!(test))))
 }

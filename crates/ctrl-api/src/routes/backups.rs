@@ -1,16 +1,14 @@
 //! `/api/backups`: what backups exist, and their download.
 
 use axum::extract::{Request, State};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{BackupFile, BackupTarget, Envelope, ErrorCode, ErrorEnvelope};
+use ctrl_web::{ApiResult, Caller, Failure, Path, ok};
 use tower::ServiceExt;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::Caller;
-use ctrl_web::{ApiResult, Failure, Path, ok};
 
 fn unreadable(e: std::io::Error) -> Failure {
     match e.kind() {
@@ -87,9 +85,6 @@ pub async fn download(
 
 /// Backups: listing for any principal, downloads for operators.
 pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(targets)).routes(routes!(files)).merge(
-        OpenApiRouter::new()
-            .routes(routes!(download))
-            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
-    )
+    let read = OpenApiRouter::new().routes(routes!(targets)).routes(routes!(files));
+    read.merge(access.operators_only(OpenApiRouter::new().routes(routes!(download))))
 }

@@ -2,19 +2,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::JobStatus;
 use ctrl_proto::{ActionInfo, Envelope, ErrorCode, ErrorEnvelope, JobInfo, LogLine, LogStream, RunAction};
 use ctrl_store::JobFilter;
+use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::Caller;
-use ctrl_web::{ApiResult, Failure, Path, Query, ok};
 
 /// Every action with its parameter schema.
 #[utoipa::path(get, path = "/api/actions", tag = "jobs",
@@ -182,7 +180,7 @@ pub async fn logs(
 /// Actions and jobs: reading and their streams for any principal (each action
 /// checks its own least role when run), cancelling for operators.
 pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    let read = OpenApiRouter::new()
         .routes(routes!(actions))
         .routes(routes!(action, run))
         .routes(routes!(list))
@@ -190,10 +188,6 @@ pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
         .routes(routes!(logs))
         .routes(routes!(crate::streams::jobs_ws))
         .routes(routes!(crate::streams::jobs_sse))
-        .routes(routes!(crate::streams::job_ws))
-        .merge(
-            OpenApiRouter::new()
-                .routes(routes!(cancel))
-                .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
-        )
+        .routes(routes!(crate::streams::job_ws));
+    read.merge(access.operators_only(OpenApiRouter::new().routes(routes!(cancel))))
 }

@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorEnvelope};
+use ctrl_web::{ApiResult, ok};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::state::AppState;
-use ctrl_web::{ApiResult, ok};
 
 /// `/api`: what this server is.
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,7 +57,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/health", tag = "meta", security(()),
     responses((status = 200, body = Envelope<Health>), (status = 503, body = Envelope<Health>)))]
 pub async fn health(State(st): State<AppState>) -> Response {
-    let db = st.store.ping().await;
+    let db = st.sup.store().ping().await;
     let services = st.sup.services();
     let h = Health {
         status: if db { "ok" } else { "degraded" },

@@ -2,15 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, NewSchedule, ScheduleChange, ScheduleInfo};
+use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Query, ok};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::Caller;
-use ctrl_web::{ApiResult, Body, Failure, Path, Query, ok};
 
 /// Every schedule with its next five run times.
 #[utoipa::path(get, path = "/api/schedules", tag = "jobs",
@@ -135,10 +133,7 @@ async fn may_schedule(st: &AppState, c: &Caller, target: &str, action: &str) -> 
 
 /// Schedules: reading for any principal, changes for operators.
 pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list)).routes(routes!(preview)).routes(routes!(get)).merge(
-        OpenApiRouter::new()
-            .routes(routes!(add))
-            .routes(routes!(remove, change))
-            .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator)),
-    )
+    let read = OpenApiRouter::new().routes(routes!(list)).routes(routes!(preview)).routes(routes!(get));
+    let change = OpenApiRouter::new().routes(routes!(add)).routes(routes!(remove, change));
+    read.merge(access.operators_only(change))
 }

@@ -1,18 +1,16 @@
 //! `/api/services/*` and `/api/reload`: the supervisor's control layer over HTTP.
 
 use axum::extract::State;
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::ServiceEvent;
 use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, ServiceInfo};
+use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::Caller;
-use ctrl_web::{ApiResult, Failure, Path, Query, ok};
 
 /// Service objects with the CPU and memory of their process trees from the latest sample.
 pub fn with_usage(st: &AppState, mut list: Vec<ServiceInfo>) -> Vec<ServiceInfo> {
@@ -248,10 +246,7 @@ pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
         .routes(routes!(restart))
         .routes(routes!(start_all))
         .routes(routes!(stop_all))
-        .routes(routes!(restart_all))
-        .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::operator));
-    let admin = OpenApiRouter::new()
-        .routes(routes!(reload))
-        .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::admin));
-    read.merge(control).merge(admin)
+        .routes(routes!(restart_all));
+    let admin = OpenApiRouter::new().routes(routes!(reload));
+    read.merge(access.operators_only(control)).merge(access.admins_only(admin))
 }

@@ -1,19 +1,19 @@
 //! `/api/system/*`: the latest host sample, its history, processes and ports.
 
 use std::collections::HashMap;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ctrl_proto::{Envelope, ErrorEnvelope, History, Metric, PortInfo, ProcessInfo, Stats};
+use ctrl_web::{ApiResult, Failure, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
-use ctrl_web::{ApiResult, Failure, Query, ok};
 
 /// The most processes one request may list.
 const MAX_PROCESSES: u32 = 10_000;

@@ -1,12 +1,11 @@
 //! `ctrl actions`, `ctrl run`, `ctrl jobs` and `ctrl job show|logs|cancel`.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use std::collections::BTreeMap;
-
 use ctrl_client::JobsQuery;
 use ctrl_core::config::ParamValue;
 use ctrl_proto::{ActionInfo, JobInfo, JobUpdate, LogLine};

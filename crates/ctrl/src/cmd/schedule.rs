@@ -1,11 +1,10 @@
 //! `ctrl schedule add|list|rm|enable|disable`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use std::collections::BTreeMap;
-
 use ctrl_core::config::{Missed, ParamValue};
 use ctrl_proto::{NewSchedule, ScheduleChange, ScheduleInfo};
 

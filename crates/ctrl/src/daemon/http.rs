@@ -70,7 +70,6 @@ impl Server {
         let (shutdown, rx) = watch::channel(false);
         let reload_daemon = daemon.clone();
         let parts = Parts {
-            store: sup.store().clone(),
             sup,
             jobs: daemon.jobs.clone(),
             alerts: daemon.alerts.clone(),
