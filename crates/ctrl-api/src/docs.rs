@@ -26,6 +26,7 @@ Send the token from `state_dir/token` as `Authorization: Bearer …`."),
         (name = "jobs", description = "Actions, jobs, schedules and backups"),
         (name = "alerts", description = "Alert rules, channels and what was sent"),
         (name = "access", description = "Login, users, API tokens and the audit log"),
+        (name = "knowledge", description = "Knowledge base: agents, files, creators, scans and search"),
         (name = "meta", description = "Health, metrics and API info"))
 )]
 pub struct ApiDoc;

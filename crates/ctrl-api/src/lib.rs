@@ -42,6 +42,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         alerts: parts.alerts,
         monitor: parts.monitor,
         access,
+        knowledge: parts.knowledge,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -65,6 +66,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(routes::backups::routes(access))
         .merge(routes::alerts::routes(access))
         .merge(ctrl_access::routes(access))
+        .merge(ctrl_kb::routes(access))
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()

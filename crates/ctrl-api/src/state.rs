@@ -45,6 +45,8 @@ pub struct Parts {
     pub alerts: ctrl_alerts::Alerts,
     /// The host monitor.
     pub monitor: Monitor,
+    /// The knowledge base, when configured.
+    pub knowledge: ctrl_kb::KbState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -77,6 +79,8 @@ pub struct AppInner {
     pub monitor: Monitor,
     /// Users, sessions, tokens, roles and the audit log.
     pub access: Access,
+    /// The knowledge base, when configured.
+    pub knowledge: ctrl_kb::KbState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -123,5 +127,12 @@ impl SocketGuard {
 impl Drop for SocketGuard {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// The knowledge base's own state, for its routes.
+impl FromRef<AppState> for ctrl_kb::KbState {
+    fn from_ref(st: &AppState) -> ctrl_kb::KbState {
+        st.knowledge.clone()
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{Client, Error, Events, Socket, segment};
 
 /// `?a=1&b=x` from the parameters that are set (values escaped).
-fn query(pairs: &[(&str, Option<String>)]) -> String {
+pub(crate) fn query(pairs: &[(&str, Option<String>)]) -> String {
     let set: Vec<String> =
         pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", segment(v)))).collect();
     if set.is_empty() { String::new() } else { format!("?{}", set.join("&")) }

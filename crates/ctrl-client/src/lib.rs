@@ -9,6 +9,7 @@
 //! [`Error::code`], never on message text.
 
 mod api;
+mod knowledge;
 mod sse;
 mod transport;
 pub mod ws;
@@ -26,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use api::JobsQuery;
+pub use knowledge::{KbFiles, KbSearch};
 pub use sse::{Events, FromEvent};
 pub use ws::Socket;
 

@@ -15,7 +15,8 @@ use ctrl_supervisor::logs::{Chunk, last_lines_of};
 use tokio::sync::{Semaphore, broadcast, watch};
 
 use crate::error::JobError;
-use crate::plan::{self, Planned};
+use crate::plan::{self, Plan, Planned};
+use crate::task::Task;
 
 /// Lines of a job's output readable at once.
 pub const MAX_LOG_LINES: usize = 100_000;
@@ -40,9 +41,19 @@ pub(crate) struct Inner {
     pub live: Mutex<HashMap<i64, Live>>,
     slots: Mutex<HashMap<String, (u32, Arc<Semaphore>)>>,
     pub updates: broadcast::Sender<JobInfo>,
+    /// In-process work by kind, registered by features.
+    tasks: RwLock<HashMap<&'static str, Task>>,
     /// Wakes the scheduler when schedules change.
     pub wake: tokio::sync::Notify,
     closing: AtomicBool,
+}
+
+/// Where a job queues: its kind, its action, the slot that limits runs at once.
+struct Queue<'a> {
+    job_type: &'a str,
+    action: Option<&'a str>,
+    slot: &'a str,
+    concurrency: u32,
 }
 
 /// The job runner: every action run is a job, persisted in `job_history`,
@@ -69,6 +80,7 @@ impl Jobs {
             live: Mutex::new(HashMap::new()),
             slots: Mutex::new(HashMap::new()),
             updates: broadcast::channel(1024).0,
+            tasks: RwLock::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             closing: AtomicBool::new(false),
         }));
@@ -135,7 +147,7 @@ impl Jobs {
             return Err(JobError::NeedsConfirmation(name.to_owned()));
         }
         let planned = plan::plan(name, &spec, &req.params)?;
-        self.enqueue(name, &spec, planned, triggered_by).await
+        self.enqueue_action(name, &spec, planned, triggered_by).await
     }
 
     /// Queues a job whose request is already checked (schedules skip the confirmation).
@@ -147,23 +159,72 @@ impl Jobs {
     ) -> Result<JobInfo, JobError> {
         let spec = self.spec(name)?;
         let planned = plan::plan(name, &spec, params)?;
-        self.enqueue(name, &spec, planned, triggered_by).await
+        self.enqueue_action(name, &spec, planned, triggered_by).await
     }
 
-    async fn enqueue(
+    /// Registers the work of a kind of task (`kb_scan`): actions of that kind and
+    /// [`Jobs::run_task`] run it.
+    pub fn register_task(&self, kind: &'static str, task: Task) {
+        self.0.tasks.write().unwrap_or_else(|p| p.into_inner()).insert(kind, task);
+    }
+
+    pub(crate) fn task(&self, kind: &str) -> Option<Task> {
+        self.0.tasks.read().unwrap_or_else(|p| p.into_inner()).get(kind).cloned()
+    }
+
+    /// Queues a run of a registered task outside any action (the knowledge
+    /// base's scan button): one at a time, within `timeout`.
+    pub async fn run_task(
+        &self,
+        kind: &'static str,
+        timeout: Duration,
+        triggered_by: &str,
+    ) -> Result<JobInfo, JobError> {
+        if self.task(kind).is_none() {
+            return Err(JobError::UnknownAction(kind.to_owned()));
+        }
+        // A run already waiting does what another would: answer that one.
+        let waiting = self.0.live.lock().unwrap_or_else(|p| p.into_inner()).values().find_map(|l| {
+            let i = &l.info;
+            (i.status == JobStatus::Queued && i.action.is_none() && i.job_type == kind).then(|| i.clone())
+        });
+        if let Some(job) = waiting {
+            return Ok(job);
+        }
+        let planned = Planned { plan: Plan::Task(kind), params: BTreeMap::new(), timeout };
+        self.enqueue(
+            Queue { job_type: kind, action: None, slot: kind, concurrency: 1 },
+            planned,
+            triggered_by,
+        )
+        .await
+    }
+
+    async fn enqueue_action(
         &self,
         name: &str,
         spec: &ActionSpec,
         planned: Planned,
         triggered_by: &str,
     ) -> Result<JobInfo, JobError> {
+        let q = Queue {
+            job_type: spec.kind.as_str(),
+            action: Some(name),
+            slot: name,
+            concurrency: spec.concurrency,
+        };
+        self.enqueue(q, planned, triggered_by).await
+    }
+
+    async fn enqueue(&self, q: Queue<'_>, planned: Planned, triggered_by: &str) -> Result<JobInfo, JobError> {
+        let name = q.slot;
         if self.0.closing.load(Ordering::SeqCst) {
             return Err(JobError::ShuttingDown);
         }
         let queued = {
             let live = self.0.live.lock().unwrap_or_else(|p| p.into_inner());
             live.values()
-                .filter(|l| l.info.status == JobStatus::Queued && l.info.action.as_deref() == Some(name))
+                .filter(|l| l.info.status == JobStatus::Queued && l.info.action.as_deref() == q.action)
                 .count()
         };
         if queued >= MAX_QUEUED {
@@ -171,7 +232,7 @@ impl Jobs {
                 "'{name}' already has {MAX_QUEUED} runs waiting; let them finish or cancel some"
             )));
         }
-        let job = self.0.store.add_job(spec.kind.as_str(), Some(name), &planned.params, triggered_by).await?;
+        let job = self.0.store.add_job(q.job_type, q.action, &planned.params, triggered_by).await?;
         let (cancel, cancel_rx) = watch::channel(false);
         let follow = broadcast::channel(256).0;
         self.0
@@ -180,7 +241,7 @@ impl Jobs {
             .unwrap_or_else(|p| p.into_inner())
             .insert(job.id, Live { cancel, follow: follow.clone(), info: job.clone() });
         let _ = self.0.updates.send(job.clone());
-        let slot = self.slot(name, spec.concurrency);
+        let slot = self.slot(name, q.concurrency);
         tokio::spawn(crate::run::run(self.clone(), job.clone(), planned, slot, cancel_rx, follow));
         Ok(job)
     }

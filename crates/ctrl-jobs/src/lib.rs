@@ -17,6 +17,7 @@ mod plan;
 mod run;
 pub mod scheduler;
 mod schedules;
+mod task;
 
 pub use backup::{
     check_file_name, check_target, file_path, files as backup_files, targets as backup_targets,
@@ -27,3 +28,4 @@ pub use output::KEEP_OUTPUT;
 pub use paths::resolve_inside;
 pub use scheduler::{Clock, SystemClock};
 pub use schedules::UPCOMING;
+pub use task::{Task, TaskFuture, TaskRun};

@@ -50,6 +50,8 @@ pub enum Plan {
         /// …or feed the file to this command's standard input.
         command: Option<Exec>,
     },
+    /// Run a task registered by a feature (`kb_scan`).
+    Task(&'static str),
 }
 
 /// A process to run.
@@ -135,6 +137,7 @@ pub fn plan(
             cwd,
             env: spec.env.clone(),
         },
+        ActionKind::KbScan => Plan::Task(ActionKind::KbScan.as_str()),
     };
     Ok(Planned { plan, params: recorded, timeout })
 }

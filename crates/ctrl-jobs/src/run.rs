@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use crate::exec::{self, Io, Reports, Sinks, Stop, failed};
 use crate::jobs::Jobs;
 use crate::plan::{Plan, Planned};
+use crate::task::TaskRun;
 
 /// Output kept per job and stream: the newest 16 MB and the 16 MB before.
 const OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
@@ -44,7 +45,7 @@ pub(crate) async fn run(
         j.status = JobStatus::Running;
         j.started_at = Some(started);
     });
-    let sinks = sinks(&jobs, id, follow);
+    let sinks = Arc::new(sinks(&jobs, id, follow));
     let reports = Arc::new(Reports::default());
     let pump = tokio::spawn(pump_progress(jobs.clone(), id, reports.progress.subscribe()));
     let timeout = planned.timeout;
@@ -61,6 +62,23 @@ pub(crate) async fn run(
             let r = crate::backup::Restore { target, file, into, command };
             crate::backup::restore(&jobs, id, r, timeout, &sinks, &reports, cancel).await
         }
+        Plan::Task(kind) => match jobs.task(kind) {
+            Some(task) => {
+                let run =
+                    TaskRun { id, reports: reports.clone(), sinks: sinks.clone(), cancel: cancel.clone() };
+                match bounded(timeout, cancel, task(run)).await {
+                    Ok(Ok(result)) => {
+                        (JobStatus::Succeeded, JobEnd { result: Some(result), ..JobEnd::default() })
+                    }
+                    Ok(Err(e)) => (JobStatus::Failed, JobEnd { error: Some(e), ..JobEnd::default() }),
+                    Err(stop) => stopped(stop),
+                }
+            }
+            None => (
+                JobStatus::Failed,
+                JobEnd { error: Some(format!("nothing runs '{kind}' here")), ..JobEnd::default() },
+            ),
+        },
     };
     pump.abort();
     if let Some(e) = &end.error {

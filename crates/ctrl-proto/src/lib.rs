@@ -9,6 +9,7 @@ mod alerts;
 mod envelope;
 mod host;
 mod jobs;
+mod knowledge;
 mod objects;
 mod params;
 
@@ -21,6 +22,10 @@ pub use host::{
 pub use jobs::{
     ActionInfo, BackupFile, BackupTarget, JobInfo, JobUpdate, NewSchedule, ParamInfo, RunAction,
     ScheduleChange, ScheduleInfo,
+};
+pub use knowledge::{
+    AgentInfo, Creator, CreatorDetail, FileDetail, FilePage, Heading, Insights, KbStats, KnowledgeFile,
+    ScanProblem, ScanResult, SearchAnswer, SearchHit,
 };
 pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate, SseEvent};
 pub use params::LogStream;

@@ -11,7 +11,8 @@ use ctrl_core::config::{AlertKind, Missed, ParamValue};
 use ctrl_core::{JobStatus, Role, ServiceEvent, Status};
 use ctrl_proto::AuditEntry;
 use ctrl_store::{
-    Backend, CopyError, JobEnd, JobFilter, ScheduleRow, ServiceRecord, Store, StoreError, testing,
+    Backend, CopyError, JobEnd, JobFilter, KbAgent, KbFileWrite, KbFilter, ScheduleRow, ServiceRecord, Store,
+    StoreError, testing,
 };
 
 /// A scenario on a fresh store of each backend: `NAME::sqlite` and `NAME::postgres`.
@@ -36,7 +37,7 @@ macro_rules! on_both {
     )*};
 }
 
-on_both!(services_and_events, access, jobs, schedules, alerts, schema_too_new, copy_refusals);
+on_both!(services_and_events, access, jobs, schedules, alerts, knowledge, schema_too_new, copy_refusals);
 
 fn event(service: &str, from: Status, to: Status, pid: Option<u32>) -> ServiceEvent {
     ServiceEvent {
@@ -246,10 +247,10 @@ async fn schema_too_new(store: Store) {
     raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
     store.close().await;
     let err = Store::open(&url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 5 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 6 }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the database has schema version 9999, newer than this binary's 5; run a newer ctrl"
+        "the database has schema version 9999, newer than this binary's 6; run a newer ctrl"
     );
 }
 
@@ -350,10 +351,117 @@ async fn fill(store: &Store) {
         })
         .await
         .unwrap();
-    raw(store, "INSERT INTO agents (name, level, category, created_at) VALUES ('scout', 'senior', 'research', '2026-01-02T03:04:05Z')").await;
-    raw(store, "INSERT INTO knowledge_files (agent_id, file_path, confidence, created_at) VALUES (1, 'notes/a.md', 0.75, '2026-01-02T03:04:05Z')").await;
+    knowledge_rows(store).await;
     raw(store, "INSERT INTO api_usage (service, cost, calls, date) VALUES ('llm', 1.25, 4, '2026-01-02')")
         .await;
+}
+
+/// Two agents and three files, as a scan would leave them; answers the files' ids.
+async fn knowledge_rows(store: &Store) -> Vec<i64> {
+    let root = "/kb".to_string();
+    let keys: Vec<(String, String)> = ["coder/a.md", "coder/b.md", "writer/100%_done.md"]
+        .iter()
+        .map(|p| (root.clone(), p.to_string()))
+        .collect();
+    let ids = store.kb_reserve(&keys).await.unwrap();
+    let defs = [
+        KbAgent { name: "coder".into(), level: Some("senior".into()), category: Some("engineering".into()) },
+        KbAgent { name: "writer".into(), level: None, category: None },
+    ];
+    let agents = store.kb_agents_sync(&defs).await.unwrap();
+    let write = |i: usize, agent: &str, category: Option<&str>, tags: &[&str]| KbFileWrite {
+        id: ids[i],
+        root: root.clone(),
+        file_path: keys[i].1.clone(),
+        agent: Some(agent.into()),
+        title: format!("Note {i}"),
+        category: category.map(String::from),
+        confidence: Some(0.5),
+        creator: (i == 0).then(|| "c1".to_string()),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        front_matter: r#"{"title":"x"}"#.into(),
+        bytes: 100 * (i as i64 + 1),
+        mtime_ns: 1_700_000_000_123_456_789,
+        sha256: Some(format!("{i:064}")),
+        problem: (i == 2).then(|| "not UTF-8".to_string()),
+    };
+    store
+        .kb_save(
+            &[
+                write(0, "coder", None, &["rust", "perf"]),
+                write(1, "coder", Some("ops"), &["50%_off"]),
+                write(2, "writer", None, &[]),
+            ],
+            &agents,
+        )
+        .await
+        .unwrap();
+    ids
+}
+
+async fn knowledge(store: Store) {
+    let ids = knowledge_rows(&store).await;
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(|id| *id > 0));
+    let a = store.kb_file_state("/kb", "coder/a.md").await.unwrap().unwrap();
+    assert_eq!((a.mtime_ns, a.sha256.as_deref().map(str::len)), (Some(1_700_000_000_123_456_789), Some(64)));
+    assert_eq!(store.kb_file_state("/kb", "nope.md").await.unwrap(), None);
+
+    let agents = store.kb_agents().await.unwrap();
+    let names: Vec<_> = agents.iter().map(|a| (a.name.as_str(), a.files, a.category.as_deref())).collect();
+    assert_eq!(names, vec![("coder", 2, Some("engineering")), ("writer", 1, None)]);
+
+    // Filters: the agent's category stands in for a file without its own.
+    let by = |f: KbFilter| {
+        let store = store.clone();
+        async move {
+            let (items, total) = store.kb_files(&f, 10, 0).await.unwrap();
+            (items.iter().map(|i| i.file_path.clone()).collect::<Vec<_>>(), total)
+        }
+    };
+    let engineering = by(KbFilter { category: Some("engineering".into()), ..Default::default() }).await;
+    assert_eq!(engineering, (vec!["coder/a.md".to_string()], 1));
+    assert_eq!(by(KbFilter { category: Some("ops".into()), ..Default::default() }).await.1, 1);
+    assert_eq!(by(KbFilter { agent: Some("coder".into()), ..Default::default() }).await.1, 2);
+    assert_eq!(by(KbFilter { creator: Some("c1".into()), ..Default::default() }).await.1, 1);
+    assert_eq!(by(KbFilter { tag: Some("rust".into()), ..Default::default() }).await.1, 1);
+    // LIKE's wildcards in a tag match themselves only.
+    assert_eq!(by(KbFilter { tag: Some("50%_off".into()), ..Default::default() }).await.1, 1);
+    assert_eq!(by(KbFilter { tag: Some("%".into()), ..Default::default() }).await.1, 0);
+    assert_eq!(by(KbFilter { tag: Some("rus".into()), ..Default::default() }).await.1, 0);
+    let (page, total) = store.kb_files(&KbFilter::default(), 1, 2).await.unwrap();
+    assert_eq!((page.len(), total, page[0].file_path.as_str()), (1, 3, "writer/100%_done.md"));
+
+    let (file, root, fm) = store.kb_file(ids[0]).await.unwrap().unwrap();
+    assert_eq!((file.title.as_str(), root.as_str(), fm.as_str()), ("Note 0", "/kb", r#"{"title":"x"}"#));
+    assert_eq!(file.tags, vec!["rust", "perf"]);
+    assert_eq!(file.mtime.map(|t| t.timestamp_subsec_nanos()), Some(123_456_789));
+    assert_eq!(store.kb_file(9999).await.unwrap(), None);
+
+    // Reserving known paths answers the same ids and marks them not indexed:
+    // until saved again they are not listed (nor is a new one).
+    let again = store
+        .kb_reserve(&[("/kb".into(), "coder/b.md".into()), ("/kb".into(), "new.md".into())])
+        .await
+        .unwrap();
+    assert_eq!(again[0], ids[1]);
+    let b = store.kb_file_state("/kb", "coder/b.md").await.unwrap().unwrap();
+    assert_eq!((b.sha256, b.agent.as_deref(), b.bytes), (None, Some("coder"), Some(200)));
+    assert_eq!(store.kb_files(&KbFilter::default(), 10, 0).await.unwrap().1, 2);
+    assert_eq!(store.kb_file_states().await.unwrap().len(), 4);
+
+    store.kb_touch(&[(ids[0], 42)]).await.unwrap();
+    assert_eq!(store.kb_file_state("/kb", "coder/a.md").await.unwrap().unwrap().mtime_ns, Some(42));
+    let (files, bytes, per_creator) = store.kb_totals().await.unwrap();
+    assert_eq!((files, bytes, per_creator.get("c1").copied()), (2, 400, Some(1)));
+
+    // Removing the writer's only file removes the writer, unless it has an _agent.yaml.
+    store.kb_remove(&[ids[2]], &["writer".into()]).await.unwrap();
+    assert_eq!(store.kb_agents().await.unwrap().len(), 2);
+    store.kb_remove(&[ids[1], again[1]], &[]).await.unwrap();
+    let left: Vec<_> = store.kb_agents().await.unwrap().into_iter().map(|a| (a.name, a.files)).collect();
+    assert_eq!(left, vec![("coder".to_string(), 1)]);
+    assert_eq!(store.kb_file_states().await.unwrap().len(), 1);
 }
 
 async fn services_and_events_rows(store: &Store) {
@@ -371,7 +479,7 @@ async fn services_and_events_rows(store: &Store) {
 async fn everything(store: &Store) -> String {
     let jobs = store.jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.service_rows().await.unwrap(),
         store.events("web", 5000).await.unwrap(),
         store.users().await.unwrap(),
@@ -382,6 +490,9 @@ async fn everything(store: &Store) -> String {
         store.alerts(100).await.unwrap(),
         store.audit_log(100).await.unwrap(),
         store.counts().await.unwrap(),
+        store.kb_agents().await.unwrap(),
+        store.kb_files(&KbFilter::default(), 100, 0).await.unwrap(),
+        store.kb_file_states().await.unwrap(),
     )
 }
 

@@ -103,6 +103,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Search and scan the knowledge base.
+    #[command(subcommand)]
+    Kb(cmd::kb::KbCmd),
     /// Manage dashboard users (works without a running daemon).
     #[command(subcommand)]
     User(cmd::user::UserCmd),
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::Job(c) => cmd::jobs::job(config, remote, c),
         Command::Schedule(c) => cmd::schedule::run(config, remote, c),
         Command::Backups { target, json } => cmd::backups::run(config, remote, target.as_deref(), json),
+        Command::Kb(c) => cmd::kb::run(config, remote, c),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),

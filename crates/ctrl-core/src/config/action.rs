@@ -83,6 +83,8 @@ pub enum ActionKind {
     Backup,
     /// Restores a backup chosen by its file name (always asks for confirmation).
     Restore,
+    /// Scans the knowledge base's folders (needs `[knowledge]`).
+    KbScan,
 }
 
 impl ActionKind {
@@ -93,6 +95,7 @@ impl ActionKind {
             ActionKind::Service => "service",
             ActionKind::Backup => "backup",
             ActionKind::Restore => "restore",
+            ActionKind::KbScan => "kb_scan",
         }
     }
 }

@@ -198,6 +198,11 @@ fn action(name: &str, a: &ActionSpec, config: &Config, out: &mut Vec<Problem>) {
                 );
             }
         }
+        ActionKind::KbScan => {
+            if config.knowledge.is_none() {
+                push(at("kind"), "kind = \"kb_scan\" needs a [knowledge] section".into());
+            }
+        }
     }
     if let Some(t) = &a.target
         && !valid_name(t)

@@ -8,6 +8,7 @@ mod action;
 mod alert;
 mod check_actions;
 mod error;
+mod knowledge;
 mod locate;
 mod server;
 mod service;
@@ -25,6 +26,7 @@ pub use action::{
 };
 pub use alert::{AlertKind, AlertsConfig, ChannelFormat, ChannelSpec, RuleSpec};
 pub use error::{ConfigError, ConfigErrors};
+pub use knowledge::KnowledgeConfig;
 pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
     Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,
@@ -61,6 +63,8 @@ pub struct Config {
     /// `[alerts]`: webhooks and the rules that send to them.
     #[serde(default)]
     pub alerts: AlertsConfig,
+    /// `[knowledge]`: folders of notes, scanned and searchable; absent, no knowledge base.
+    pub knowledge: Option<KnowledgeConfig>,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.
@@ -121,6 +125,10 @@ impl Config {
                     *r = under(base, r);
                 }
             }
+        }
+        if let Some(k) = &mut self.knowledge {
+            k.roots = k.roots.iter().map(|r| under(base, r)).collect();
+            k.creators = k.creators.as_deref().map(|c| under(base, c));
         }
         self.backups.dir = Some(match self.backups.dir.take() {
             Some(d) => under(base, &d),

@@ -38,6 +38,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         service(name, spec, &config.services, &mut out);
     }
     super::check_actions::check(config, &mut out);
+    if let Some(k) = &config.knowledge {
+        super::knowledge::check(k, &mut out);
+    }
     if let Some(cycle) = find_cycle(&config.services) {
         let first = cycle[0].clone();
         out.push(problem(

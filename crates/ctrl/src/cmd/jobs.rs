@@ -145,7 +145,7 @@ fn ask(question: &str) -> anyhow::Result<bool> {
 
 /// Prints a job's output as it comes, with a progress bar on a terminal while
 /// the job reports progress; returns the ended job.
-fn follow(client: &Client, id: i64, lines: u32, quiet_stdout: bool) -> anyhow::Result<JobInfo> {
+pub(crate) fn follow(client: &Client, id: i64, lines: u32, quiet_stdout: bool) -> anyhow::Result<JobInfo> {
     let mut events = client.call(|api| api.follow_job(id, lines))?;
     let bar = indicatif::ProgressBar::new(100);
     bar.set_draw_target(if std::io::stderr().is_terminal() {
@@ -189,7 +189,7 @@ fn follow(client: &Client, id: i64, lines: u32, quiet_stdout: bool) -> anyhow::R
 }
 
 /// Exit 0 for a succeeded job; otherwise a message on stderr and exit 1.
-fn verdict(job: &JobInfo) -> ExitCode {
+pub(crate) fn verdict(job: &JobInfo) -> ExitCode {
     if job.status == ctrl_core::JobStatus::Succeeded {
         return ExitCode::SUCCESS;
     }

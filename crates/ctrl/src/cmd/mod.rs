@@ -6,6 +6,7 @@ pub mod control;
 pub mod db;
 pub mod events;
 pub mod jobs;
+pub mod kb;
 pub mod logs;
 pub mod ports;
 pub mod ps;

@@ -74,6 +74,7 @@ impl Server {
             jobs: daemon.jobs.clone(),
             alerts: daemon.alerts.clone(),
             monitor: host,
+            knowledge: ctrl_kb::KbState(daemon.knowledge.clone()),
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();
                 Box::pin(async move { d.reload().await })

@@ -47,6 +47,8 @@ pub struct Daemon {
     pub jobs: ctrl_jobs::Jobs,
     /// The alert engine.
     pub alerts: ctrl_alerts::Alerts,
+    /// The knowledge base, when configured.
+    pub knowledge: Option<ctrl_kb::Knowledge>,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -119,6 +121,14 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let sup = Supervisor::new(config, store.clone()).await?;
     let jobs = ctrl_jobs::Jobs::new(&jobs_config, store.clone(), sup.clone()).await?;
     jobs.sync_schedules(&jobs_config).await?;
+    let knowledge = match &jobs_config.knowledge {
+        Some(k) => Some(
+            ctrl_kb::Knowledge::start(k, &state_dir, store.clone(), jobs.clone())
+                .await
+                .context("cannot start the knowledge base")?,
+        ),
+        None => None,
+    };
     let (background_stop, background_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(ctrl_jobs::scheduler::run(
         jobs.clone(),
@@ -139,7 +149,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     sup.boot().await?;
-    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, config_path };
+    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, knowledge, config_path };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
     memory::release_startup_heap();
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),

@@ -12,6 +12,7 @@ mod config;
 mod deploy;
 mod health;
 mod jobs;
+mod knowledge;
 mod lifecycle;
 mod logs;
 mod postgres;

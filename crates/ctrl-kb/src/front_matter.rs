@@ -1,0 +1,267 @@
+//! Front matter: YAML between `---` lines or TOML between `+++` lines at the top
+//! of a note. Pure. A malformed block never loses the note: the body is still
+//! indexed and the problem is returned for the scan's result.
+
+use serde_json::{Map, Value};
+
+/// A note split into its front matter and its body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split<'a> {
+    /// The fields read (empty without front matter or when it is malformed).
+    pub fields: Map<String, Value>,
+    /// The text after the front matter.
+    pub body: &'a str,
+    /// What was wrong with the front matter.
+    pub problem: Option<String>,
+}
+
+/// What the knowledge base reads from the fields.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Meta {
+    /// `title`.
+    pub title: Option<String>,
+    /// `agent`: overrides the folder.
+    pub agent: Option<String>,
+    /// `level` (of an `_agent.yaml`).
+    pub level: Option<String>,
+    /// `category`.
+    pub category: Option<String>,
+    /// `confidence`, 0 to 1.
+    pub confidence: Option<f64>,
+    /// `creator`: a creator id.
+    pub creator: Option<String>,
+    /// `tags`: a list, or one string of comma-separated tags.
+    pub tags: Vec<String>,
+}
+
+/// Splits `text` into front matter and body.
+pub fn split(text: &str) -> Split<'_> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let none = |problem| Split { fields: Map::new(), body: text, problem };
+    let (fence, toml) = if text.starts_with("---") {
+        ("---", false)
+    } else if text.starts_with("+++") {
+        ("+++", true)
+    } else {
+        return none(None);
+    };
+    let first_end = text.find('\n').unwrap_or(text.len());
+    if text[..first_end].trim_end() != fence {
+        return none(None);
+    }
+    let inner_start = (first_end + 1).min(text.len());
+    // The block ends at a line that is the fence alone (YAML may also end with `...`).
+    let mut at = inner_start;
+    let mut end = None;
+    for line in text[inner_start..].split_inclusive('\n') {
+        let t = line.trim_end();
+        if t == fence || (!toml && t == "...") {
+            end = Some((at, at + line.len()));
+            break;
+        }
+        at += line.len();
+    }
+    let Some((inner_end, body_start)) = end else {
+        return none(Some(format!("front matter opened with {fence} on line 1 is never closed")));
+    };
+    let inner = &text[inner_start..inner_end];
+    let body = &text[body_start..];
+    let parsed = if toml { from_toml(inner) } else { from_yaml(inner) };
+    match parsed {
+        Ok(fields) => Split { fields, body, problem: None },
+        Err(e) => Split { fields: Map::new(), body, problem: Some(e) },
+    }
+}
+
+fn from_toml(inner: &str) -> Result<Map<String, Value>, String> {
+    let table: toml::Table = toml::from_str(inner).map_err(|e| {
+        let line = e.span().map(|s| inner[..s.start.min(inner.len())].lines().count().max(1) + 1);
+        let msg = e.message().to_owned();
+        match line {
+            Some(l) => format!("front matter (TOML), line {l}: {msg}"),
+            None => format!("front matter (TOML): {msg}"),
+        }
+    })?;
+    match serde_json::to_value(table) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err("front matter (TOML) is not a table".into()),
+    }
+}
+
+fn from_yaml(inner: &str) -> Result<Map<String, Value>, String> {
+    if inner.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match yaml(inner, 2).map_err(|e| format!("front matter (YAML): {e}"))? {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err("front matter (YAML) is not a mapping of keys to values".into()),
+    }
+}
+
+/// One YAML document as JSON (the catalogue and `_agent.yaml` read YAML too);
+/// `first_line` is the line number of `text`'s first line in its file.
+pub fn yaml(text: &str, first_line: usize) -> Result<Value, String> {
+    use saphyr::{LoadableYamlNode, Yaml};
+    let docs = Yaml::load_from_str(text).map_err(|e| {
+        let m = e.marker();
+        format!("line {}, column {}: {}", m.line() + first_line - 1, m.col() + 1, e.info())
+    })?;
+    Ok(docs.into_iter().next().map(|d| to_json(&d)).unwrap_or(Value::Null))
+}
+
+fn to_json(y: &saphyr::Yaml<'_>) -> Value {
+    use saphyr::{Scalar, Yaml};
+    match y {
+        Yaml::Value(s) => match s {
+            Scalar::Null => Value::Null,
+            Scalar::Boolean(b) => Value::Bool(*b),
+            Scalar::Integer(i) => Value::from(*i),
+            Scalar::FloatingPoint(f) => {
+                serde_json::Number::from_f64(f.into_inner()).map_or(Value::Null, Value::Number)
+            }
+            Scalar::String(s) => Value::String(s.to_string()),
+        },
+        Yaml::Representation(s, _, _) => Value::String(s.to_string()),
+        Yaml::Sequence(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Mapping(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let key = match to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Yaml::Tagged(_, inner) => to_json(inner),
+        Yaml::Alias(_) | Yaml::BadValue => Value::Null,
+    }
+}
+
+/// The fields the knowledge base uses; values of the wrong kind are problems.
+pub fn meta(fields: &Map<String, Value>, problems: &mut Vec<String>) -> Meta {
+    let mut text = |key: &str| match fields.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        Some(_) => {
+            problems.push(format!("front matter: '{key}' should be text"));
+            None
+        }
+    };
+    let mut m = Meta {
+        title: text("title"),
+        agent: text("agent"),
+        level: text("level"),
+        category: text("category"),
+        creator: text("creator"),
+        ..Meta::default()
+    };
+    match fields.get("confidence") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())) {
+            Some(c) if (0.0..=1.0).contains(&c) => m.confidence = Some(c),
+            _ => problems.push(format!("front matter: confidence {v} is not a number from 0 to 1")),
+        },
+    }
+    m.tags = match fields.get("tags") {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(s)) => {
+            s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+        }
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| match t {
+                Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        Some(_) => {
+            problems.push("front matter: 'tags' should be a list".into());
+            vec![]
+        }
+    };
+    m.tags.dedup();
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_and_toml_blocks() {
+        let s = split("---\ntitle: Hello\ntags: [a, b]\nconfidence: 0.5\n---\nBody\n");
+        assert_eq!(s.problem, None);
+        assert_eq!(s.body, "Body\n");
+        assert_eq!(
+            Value::Object(s.fields.clone()),
+            json!({"title": "Hello", "tags": ["a", "b"], "confidence": 0.5})
+        );
+        let mut p = vec![];
+        let m = meta(&s.fields, &mut p);
+        assert_eq!(
+            (m.title.as_deref(), m.tags, m.confidence),
+            (Some("Hello"), vec!["a".into(), "b".into()], Some(0.5))
+        );
+        assert!(p.is_empty());
+
+        let s = split("+++\ntitle = \"T\"\ncreator = 7\n+++\nBody");
+        assert_eq!(s.body, "Body");
+        let m = meta(&s.fields, &mut p);
+        assert_eq!((m.title.as_deref(), m.creator.as_deref()), (Some("T"), Some("7")));
+    }
+
+    #[test]
+    fn no_front_matter() {
+        for text in ["plain text", "--- not a fence\nx", "", "----\nx\n----\n"] {
+            let s = split(text);
+            assert_eq!((s.body, s.problem, s.fields.len()), (text, None, 0), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_blocks_keep_the_body() {
+        let s = split("---\ntitle: [unclosed\n---\nThe body\n");
+        assert_eq!(s.body, "The body\n");
+        // The flow sequence is found unclosed at the closing fence, line 3 of the file.
+        assert!(
+            s.problem.as_deref().is_some_and(|p| p.starts_with("front matter (YAML): line 3,")),
+            "{:?}",
+            s.problem
+        );
+
+        let s = split("---\ntitle: x\nno end\n");
+        assert_eq!(s.body, "---\ntitle: x\nno end\n");
+        assert!(s.problem.unwrap().contains("never closed"));
+
+        let s = split("+++\ntitle = \n+++\nB");
+        assert_eq!(s.body, "B");
+        assert!(s.problem.unwrap().starts_with("front matter (TOML), line 2"));
+
+        let s = split("---\n- a list\n---\nB");
+        assert!(s.problem.unwrap().contains("not a mapping"));
+    }
+
+    #[test]
+    fn wrong_kinds_are_problems_not_failures() {
+        let fields = json!({"title": {"a": 1}, "confidence": 7, "tags": "x, y,,z", "creator": null});
+        let mut p = vec![];
+        let m = meta(fields.as_object().unwrap(), &mut p);
+        assert_eq!((m.title, m.confidence, m.creator), (None, None, None));
+        assert_eq!(m.tags, vec!["x", "y", "z"]);
+        assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn bom_and_crlf() {
+        let s = split("\u{feff}---\r\ntitle: W\r\n---\r\nBody");
+        assert_eq!(s.body, "Body");
+        assert_eq!(s.fields.get("title"), Some(&json!("W")));
+    }
+}

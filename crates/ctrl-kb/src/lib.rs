@@ -1,0 +1,227 @@
+//! The knowledge base: folders of notes, each belonging to an agent, with a
+//! catalogue of creators, scanned into the store's `agents` and
+//! `knowledge_files` and searchable with ranked, highlighted full-text search.
+//!
+//! A scan is a job (`kb_scan`) of the job runner; it reads only files whose size
+//! or mtime changed. The search index is derived data in `<state_dir>/kb/`,
+//! checked against the store at every scan and rebuilt when it is missing.
+//! With `watch = true`, saved files are re-read in debounced batches. The
+//! router ([`routes`]) serves `/api/knowledge/…` with its own state,
+//! [`Knowledge`], reached through `FromRef`.
+
+mod creators;
+mod error;
+pub mod front_matter;
+mod index;
+pub mod insights;
+pub mod note;
+pub mod query;
+mod routes;
+mod scan;
+pub mod walk;
+mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ctrl_core::config::KnowledgeConfig;
+use ctrl_jobs::Jobs;
+use ctrl_proto::{Creator, FileDetail, JobInfo, KbStats};
+use ctrl_store::{KbAgent, Store};
+
+pub use error::KbError;
+pub use index::{Doc, Found, SearchIndex};
+pub use routes::{KbState, routes};
+
+/// The job type of a scan.
+pub const SCAN_JOB: &str = "kb_scan";
+/// A scan still running after this long is stopped.
+pub const SCAN_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The knowledge base: cheap to clone.
+#[derive(Clone)]
+pub struct Knowledge(Arc<Inner>);
+
+/// What [`Knowledge`] holds.
+pub struct Inner {
+    config: KnowledgeConfig,
+    store: Store,
+    jobs: Jobs,
+    index: SearchIndex,
+    /// Scans and the watcher's batches take turns.
+    scanning: tokio::sync::Mutex<()>,
+    /// Agents defined by an `_agent.yaml`, by name (kept between scans for the watcher).
+    agent_defs: Mutex<HashMap<String, KbAgent>>,
+    /// The creators catalogue as last read.
+    creators: Mutex<Vec<Creator>>,
+    last_scan_at: Mutex<Option<DateTime<Utc>>>,
+    /// Whether the watcher runs, and what stopped or limited it.
+    watch_state: Mutex<(bool, Option<String>)>,
+}
+
+impl std::ops::Deref for Knowledge {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Knowledge {
+    /// Opens the index in `state_dir/kb`, registers the scan with the job runner,
+    /// queues a first scan (cheap when nothing changed) and starts watching.
+    pub async fn start(
+        config: &KnowledgeConfig,
+        state_dir: &Path,
+        store: Store,
+        jobs: Jobs,
+    ) -> Result<Knowledge, KbError> {
+        let dir = state_dir.join("kb").join("index");
+        let (index, fresh) = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
+            .await
+            .map_err(|_| KbError::Stopped)??;
+        if fresh {
+            tracing::info!("the search index is new; the first scan reads every file into it");
+        }
+        let kb = Knowledge(Arc::new(Inner {
+            config: config.clone(),
+            store,
+            jobs: jobs.clone(),
+            index,
+            scanning: tokio::sync::Mutex::new(()),
+            agent_defs: Mutex::new(HashMap::new()),
+            creators: Mutex::new(Vec::new()),
+            last_scan_at: Mutex::new(None),
+            watch_state: Mutex::new((false, None)),
+        }));
+        let weak = Arc::downgrade(&kb.0);
+        jobs.register_task(
+            SCAN_JOB,
+            Arc::new(move |run| {
+                let weak = weak.clone();
+                Box::pin(async move {
+                    let kb = weak.upgrade().map(Knowledge).ok_or("the knowledge base is stopping")?;
+                    let result = scan::full(&kb, Some(&run)).await.map_err(|e| e.to_string())?;
+                    serde_json::to_value(result).map_err(|e| e.to_string())
+                })
+            }),
+        );
+        kb.scan("startup").await?;
+        if config.watch {
+            watch::start(&kb);
+        }
+        Ok(kb)
+    }
+
+    /// Queues a scan (or answers the one already waiting).
+    pub async fn scan(&self, triggered_by: &str) -> Result<JobInfo, KbError> {
+        self.jobs.run_task(SCAN_JOB, SCAN_TIMEOUT, triggered_by).await.map_err(|e| match e {
+            ctrl_jobs::JobError::Store(s) => KbError::Store(s),
+            other => KbError::Index(other.to_string()),
+        })
+    }
+
+    /// Forgets the index and reads every file into a new one (a scan job).
+    pub async fn reindex(&self, triggered_by: &str) -> Result<JobInfo, KbError> {
+        {
+            let _turn = self.scanning.lock().await;
+            let kb = self.clone();
+            tokio::task::spawn_blocking(move || kb.index.clear()).await.map_err(|_| KbError::Stopped)??;
+        }
+        self.scan(triggered_by).await
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &KnowledgeConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The job runner (scan jobs).
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// The creators catalogue as last read.
+    pub fn creators(&self) -> Vec<Creator> {
+        self.creators.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The numbers of `GET /api/knowledge/stats`.
+    pub async fn stats(&self) -> Result<KbStats, KbError> {
+        let (files, bytes, _) = self.store.kb_totals().await?;
+        let agents = self.store.kb_agents().await?.len() as u64;
+        let (watching, watch_problem) = self.watch_state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(KbStats {
+            files,
+            agents,
+            creators: self.creators.lock().unwrap_or_else(|p| p.into_inner()).len() as u64,
+            bytes,
+            last_scan_at: *self.last_scan_at.lock().unwrap_or_else(|p| p.into_inner()),
+            index_docs: self.index.docs(),
+            index_bytes: self.index.bytes(),
+            watching,
+            watch_problem,
+        })
+    }
+
+    /// Searches; blocking work goes to a blocking thread.
+    pub async fn search(
+        &self,
+        q: query::Query,
+        filters: query::Filters,
+        limit: usize,
+    ) -> Result<Found, KbError> {
+        let kb = self.clone();
+        tokio::task::spawn_blocking(move || kb.index.search(&q, &filters, limit))
+            .await
+            .map_err(|_| KbError::Stopped)?
+    }
+
+    /// The canonical roots, as they are stored (`root` of a file row).
+    pub(crate) fn roots(&self) -> Vec<(PathBuf, Result<PathBuf, String>)> {
+        walk::roots(&self.config)
+    }
+
+    /// The path of a file on disk, only when it is still inside its root.
+    pub fn resolve(&self, root: &str, file_path: &str) -> Option<PathBuf> {
+        let root = Path::new(root);
+        let known = self.roots().into_iter().any(|(_, r)| r.as_deref().ok() == Some(root));
+        if !known || file_path.split('/').any(|c| c == ".." || c.is_empty()) {
+            return None;
+        }
+        let target = root.join(file_path).canonicalize().ok()?;
+        target.starts_with(root).then_some(target)
+    }
+}
+
+/// A file with its content, front matter and insights; unknown when its path
+/// now leads outside its root.
+pub(crate) async fn detail(kb: &Knowledge, id: i64) -> Result<FileDetail, KbError> {
+    let (file, root, front_matter) = kb.store.kb_file(id).await?.ok_or(KbError::UnknownFile(id))?;
+    let path = kb.resolve(&root, &file.file_path).ok_or(KbError::UnknownFile(id))?;
+    let limit = kb.config.max_file_size.0;
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut buf)).map(|_| buf)
+    })
+    .await
+    .map_err(|_| KbError::Stopped)?;
+    // Gone since the last scan: as unknown as a file never seen.
+    let bytes = read.map_err(|_| KbError::UnknownFile(id))?;
+    let content = String::from_utf8_lossy(&bytes).into_owned();
+    let insights = insights::insights(front_matter::split(&content).body);
+    Ok(FileDetail {
+        file,
+        content,
+        front_matter: serde_json::from_str(&front_matter).unwrap_or_else(|_| serde_json::json!({})),
+        insights,
+    })
+}

@@ -1,0 +1,156 @@
+//! The files of a root: every file with an indexed extension, hidden folders
+//! and files skipped, symlinks kept inside the root.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use ctrl_core::config::KnowledgeConfig;
+
+/// A file found under a root, with what decides whether to read it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Its path under the root, `/`-separated.
+    pub rel: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Its modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+}
+
+/// Every indexed file under `root` (canonical), sorted by path, and what was
+/// passed over with why.
+pub fn walk(root: &Path, config: &KnowledgeConfig) -> (Vec<Found>, Vec<(String, String)>) {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let entries = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !hidden(e.file_name()));
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let at = e.path().map(|p| rel(root, p)).unwrap_or_default();
+                skipped.push((at, e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if entry.depth() == 0 || !indexed(path, config) {
+            continue;
+        }
+        let meta = if entry.path_is_symlink() {
+            // A link is read only when it leads to a file inside the root.
+            match path.canonicalize() {
+                Ok(target) if target.starts_with(root) => match std::fs::metadata(&target) {
+                    Ok(m) if m.is_file() => m,
+                    _ => continue,
+                },
+                Ok(_) => {
+                    skipped.push((rel(root, path), "a link to outside the root; not followed".into()));
+                    continue;
+                }
+                Err(e) => {
+                    skipped.push((rel(root, path), format!("a broken link: {e}")));
+                    continue;
+                }
+            }
+        } else if entry.file_type().is_file() {
+            match entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    skipped.push((rel(root, path), e.to_string()));
+                    continue;
+                }
+            }
+        } else {
+            continue;
+        };
+        found.push(Found { rel: rel(root, path), bytes: meta.len(), mtime_ns: mtime_ns(&meta) });
+    }
+    (found, skipped)
+}
+
+/// The stat of one file under `root`, if it is one the walk would list.
+pub fn stat(root: &Path, rel_path: &str, config: &KnowledgeConfig) -> Option<Found> {
+    let path = root.join(rel_path);
+    if !indexed(&path, config) || rel_path.split('/').any(|c| hidden(std::ffi::OsStr::new(c))) {
+        return None;
+    }
+    let target = path.canonicalize().ok()?;
+    if !target.starts_with(root) {
+        return None;
+    }
+    let meta = std::fs::metadata(&target).ok().filter(|m| m.is_file())?;
+    Some(Found { rel: rel_path.to_owned(), bytes: meta.len(), mtime_ns: mtime_ns(&meta) })
+}
+
+/// Hidden: a name starting with a dot (`.git`, `.obsidian`, editors' swap files).
+pub fn hidden(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes().first() == Some(&b'.')
+}
+
+/// Whether `path` has one of the indexed extensions.
+pub fn indexed(path: &Path, config: &KnowledgeConfig) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| config.indexes(e))
+}
+
+/// `path` under `root`, `/`-separated (lossy for names that are not UTF-8).
+pub fn rel(root: &Path, path: &Path) -> String {
+    let r = path.strip_prefix(root).unwrap_or(path);
+    r.iter().map(|c| c.to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The canonical form of each root; a root that does not exist is named, not fatal.
+pub fn roots(config: &KnowledgeConfig) -> Vec<(PathBuf, Result<PathBuf, String>)> {
+    config
+        .roots
+        .iter()
+        .map(|r| (r.clone(), r.canonicalize().map_err(|e| format!("{}: {e}", r.display()))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_inside_the_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("coder/notes")).unwrap();
+        std::fs::create_dir_all(root.join(".obsidian")).unwrap();
+        std::fs::write(root.join("coder/a.md"), "a").unwrap();
+        std::fs::write(root.join("coder/notes/b.MD"), "bb").unwrap();
+        std::fs::write(root.join("coder/c.png"), "x").unwrap();
+        std::fs::write(root.join("coder/.hidden.md"), "x").unwrap();
+        std::fs::write(root.join(".obsidian/d.md"), "x").unwrap();
+        std::fs::write(outside.path().join("secret.md"), "s").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.md"), root.join("coder/leak.md")).unwrap();
+        std::os::unix::fs::symlink(root.join("coder/a.md"), root.join("coder/alias.md")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.join("elsewhere")).unwrap();
+        let config = KnowledgeConfig::default();
+        let (found, skipped) = walk(&root, &config);
+        let names: Vec<_> = found.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(names, vec!["coder/a.md", "coder/alias.md", "coder/notes/b.MD"]);
+        assert_eq!(found[2].bytes, 2);
+        assert!(found[0].mtime_ns > 0);
+        assert_eq!(
+            skipped,
+            vec![("coder/leak.md".to_string(), "a link to outside the root; not followed".to_string())]
+        );
+        assert_eq!(stat(&root, "coder/leak.md", &config), None);
+        assert_eq!(stat(&root, ".obsidian/d.md", &config), None);
+        assert_eq!(stat(&root, "coder/notes/b.MD", &config).map(|f| f.bytes), Some(2));
+        assert_eq!(stat(&root, "../x.md", &config), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! Live re-indexing: inotify events on every root, gathered until the folder
+//! has been quiet for a moment (at most half a second after the first), then
+//! applied as one batch: one index commit and one transaction for a burst of
+//! thousands of saves. Editors that save by rename show up as an event on the
+//! note's own name. What a single path cannot say (a folder moved in, an
+//! `_agent.yaml`, the catalogue, a lost event) makes a full scan, which reads
+//! only what changed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::Knowledge;
+
+/// Quiet time that closes a batch.
+const QUIET: Duration = Duration::from_millis(120);
+/// A batch closes this long after its first event even if saves keep coming.
+const MAX_WAIT: Duration = Duration::from_millis(500);
+/// Events waiting at most; beyond, a full scan catches up.
+const QUEUE: usize = 65_536;
+
+enum Change {
+    Path(PathBuf),
+    /// Something a path does not describe: scan everything.
+    Rescan,
+}
+
+/// Starts watching the roots for the daemon's life.
+pub(crate) fn start(kb: &Knowledge) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let overflow = tx.clone();
+    let handler = move |res: notify::Result<notify::Event>| {
+        let changes: Vec<Change> = match res {
+            Ok(ev) if ev.need_rescan() => vec![Change::Rescan],
+            Ok(ev) => match ev.kind {
+                EventKind::Access(_) => vec![],
+                _ => ev.paths.into_iter().map(Change::Path).collect(),
+            },
+            Err(_) => vec![Change::Rescan],
+        };
+        for c in changes {
+            if tx.try_send(c).is_err() {
+                let _ = overflow.try_send(Change::Rescan);
+            }
+        }
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(w) => w,
+        Err(e) => return report(kb, false, Some(format!("cannot watch: {e}"))),
+    };
+    let mut problems = Vec::new();
+    let mut watching = false;
+    for (given, root) in kb.roots() {
+        match root {
+            Ok(root) => match watcher.watch(&root, RecursiveMode::Recursive) {
+                Ok(()) => watching = true,
+                Err(e) => problems.push(describe(&given, &e)),
+            },
+            Err(e) => problems.push(e),
+        }
+    }
+    report(kb, watching, (!problems.is_empty()).then(|| problems.join("; ")));
+    let kb = kb.clone();
+    tokio::spawn(async move {
+        // The watcher lives as long as this task.
+        let _watcher = watcher;
+        batches(kb, rx).await;
+    });
+}
+
+fn describe(root: &std::path::Path, e: &notify::Error) -> String {
+    match &e.kind {
+        notify::ErrorKind::MaxFilesWatch => format!(
+            "{}: the inotify watch limit is reached; saved files there are picked up by the next scan \
+             (raise fs.inotify.max_user_watches)",
+            root.display()
+        ),
+        _ => format!("{}: cannot watch: {e}", root.display()),
+    }
+}
+
+fn report(kb: &Knowledge, watching: bool, problem: Option<String>) {
+    if let Some(p) = &problem {
+        tracing::warn!(problem = %p, "knowledge base watching is limited");
+    }
+    *kb.watch_state.lock().unwrap_or_else(|p| p.into_inner()) = (watching, problem);
+}
+
+/// Gathers events into batches and applies each.
+async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
+    while let Some(first) = rx.recv().await {
+        let started = tokio::time::Instant::now();
+        let mut paths = Vec::new();
+        let mut rescan = false;
+        let mut take = |c: Change, paths: &mut Vec<PathBuf>| match c {
+            Change::Rescan => rescan = true,
+            Change::Path(p) => paths.push(p),
+        };
+        take(first, &mut paths);
+        loop {
+            let left = MAX_WAIT.saturating_sub(started.elapsed());
+            match tokio::time::timeout(QUIET.min(left), rx.recv()).await {
+                Ok(Some(c)) => take(c, &mut paths),
+                Ok(None) => return,
+                Err(_) => break,
+            }
+            if started.elapsed() >= MAX_WAIT {
+                break;
+            }
+        }
+        let config = kb.config();
+        // Only paths that can be notes matter; anything else that is not plainly
+        // another kind of file (a folder, an `_agent.yaml`, the catalogue) asks for a scan.
+        let mut notes = Vec::new();
+        for p in paths {
+            let name = p.file_name().map(|n| n.to_owned()).unwrap_or_default();
+            if crate::walk::hidden(&name) || p.components().any(|c| crate::walk::hidden(c.as_os_str())) {
+                continue;
+            }
+            if crate::walk::indexed(&p, config) {
+                notes.push(p);
+            } else if p.extension().is_none()
+                || name == "_agent.yaml"
+                || config.creators.as_deref() == Some(p.as_path())
+            {
+                rescan = true;
+            }
+        }
+        let done = if rescan {
+            crate::scan::full(&kb, None).await
+        } else if notes.is_empty() {
+            continue;
+        } else {
+            crate::scan::paths(&kb, notes).await
+        };
+        match done {
+            Ok(r) if r.added + r.changed + r.removed > 0 => {
+                tracing::debug!(
+                    added = r.added,
+                    changed = r.changed,
+                    removed = r.removed,
+                    "knowledge files re-indexed"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot re-index changed knowledge files"),
+        }
+    }
+}
