@@ -19,6 +19,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", "application/javascript; charset=utf-8", include_str!("../ui/app.js")),
     ("login.js", "application/javascript; charset=utf-8", include_str!("../ui/login.js")),
     ("jobs.js", "application/javascript; charset=utf-8", include_str!("../ui/jobs.js")),
+    ("knowledge.js", "application/javascript; charset=utf-8", include_str!("../ui/knowledge.js")),
 ];
 
 /// `/`, `/login`, `/assets/{file}`.

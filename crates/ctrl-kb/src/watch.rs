@@ -88,6 +88,34 @@ fn report(kb: &Knowledge, watching: bool, problem: Option<String>) {
     *kb.watch_state.lock().unwrap_or_else(|p| p.into_inner()) = (watching, problem);
 }
 
+/// The paths that can be notes, and whether something else changed that only a
+/// scan can account for: a folder (created, moved in, or gone with files), an
+/// `_agent.yaml`, the creators catalogue. Hidden names and other kinds of file
+/// (an editor's temporary files) are nothing.
+async fn classify(kb: &Knowledge, paths: Vec<PathBuf>) -> Result<(Vec<PathBuf>, bool), crate::KbError> {
+    let config = kb.config();
+    let roots: Vec<PathBuf> = kb.roots().into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let catalogue = config.creators.as_ref().and_then(|c| c.canonicalize().ok());
+    let mut notes = Vec::new();
+    let mut rescan = false;
+    for p in paths {
+        let Some(root) = roots.iter().find(|r| p.starts_with(r)) else { continue };
+        let rel = crate::walk::rel(root, &p);
+        if rel.is_empty() || rel.split('/').any(|c| c.starts_with('.')) {
+            continue;
+        }
+        if crate::walk::indexed(&p, config) {
+            notes.push(p);
+            continue;
+        }
+        let special = rel.ends_with("/_agent.yaml") || catalogue.as_deref() == Some(p.as_path());
+        let folder =
+            p.is_dir() || (!p.exists() && kb.store.kb_has_folder(&root.to_string_lossy(), &rel).await?);
+        rescan |= special || folder;
+    }
+    Ok((notes, rescan))
+}
+
 /// Gathers events into batches and applies each.
 async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
     while let Some(first) = rx.recv().await {
@@ -110,24 +138,17 @@ async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
                 break;
             }
         }
-        let config = kb.config();
-        // Only paths that can be notes matter; anything else that is not plainly
-        // another kind of file (a folder, an `_agent.yaml`, the catalogue) asks for a scan.
-        let mut notes = Vec::new();
-        for p in paths {
-            let name = p.file_name().map(|n| n.to_owned()).unwrap_or_default();
-            if crate::walk::hidden(&name) || p.components().any(|c| crate::walk::hidden(c.as_os_str())) {
-                continue;
+        let notes = match classify(&kb, paths).await {
+            Ok((notes, needs_scan)) => {
+                rescan |= needs_scan;
+                notes
             }
-            if crate::walk::indexed(&p, config) {
-                notes.push(p);
-            } else if p.extension().is_none()
-                || name == "_agent.yaml"
-                || config.creators.as_deref() == Some(p.as_path())
-            {
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell what changed in the knowledge folders; scanning");
                 rescan = true;
+                vec![]
             }
-        }
+        };
         let done = if rescan {
             crate::scan::full(&kb, None).await
         } else if notes.is_empty() {

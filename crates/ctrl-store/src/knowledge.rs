@@ -145,10 +145,14 @@ fn placeholders(rows: usize, width: usize) -> String {
         .join(", ")
 }
 
-/// A LIKE pattern matching `needle` anywhere, with `\` escaping the wildcards.
+/// `text` inside a LIKE pattern, its wildcards escaped with `\`.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// A LIKE pattern matching `needle` anywhere.
 fn contains(needle: &str) -> String {
-    let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", escape_like(needle))
 }
 
 impl Store {
@@ -170,6 +174,19 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(state_of).transpose()
+    }
+
+    /// Whether any file is known under the folder `dir` of `root` (a folder that
+    /// vanished from the tree had files only if so).
+    pub async fn kb_has_folder(&self, root: &str, dir: &str) -> Result<bool, StoreError> {
+        let row = db::query(
+            "SELECT 1 AS x FROM knowledge_files WHERE root = $1 AND file_path LIKE $2 ESCAPE '\\' LIMIT 1",
+        )
+        .bind(root)
+        .bind(format!("{}/%", escape_like(dir)))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     /// Reserves a row for each `(root, file_path)`, marked not indexed; answers their ids in order.

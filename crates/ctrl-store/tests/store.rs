@@ -437,6 +437,11 @@ async fn knowledge(store: Store) {
     assert_eq!(file.tags, vec!["rust", "perf"]);
     assert_eq!(file.mtime.map(|t| t.timestamp_subsec_nanos()), Some(123_456_789));
     assert_eq!(store.kb_file(9999).await.unwrap(), None);
+    assert!(store.kb_has_folder("/kb", "coder").await.unwrap());
+    for not_a_folder in ["cod", "c_der", "c%", "coder/a.md", "writer/100%_done.md"] {
+        assert!(!store.kb_has_folder("/kb", not_a_folder).await.unwrap(), "{not_a_folder}");
+    }
+    assert!(!store.kb_has_folder("/elsewhere", "coder").await.unwrap());
 
     // Reserving known paths answers the same ids and marks them not indexed:
     // until saved again they are not listed (nor is a new one).

@@ -155,7 +155,9 @@ impl Engine for Fts5 {
 mod tv {
     use super::*;
     use tantivy::collector::{Count, FacetCollector, TopDocs};
-    use tantivy::query::QueryParser;
+    use tantivy::query::{BooleanQuery, Occur, PhrasePrefixQuery, PhraseQuery, Query, TermQuery};
+    use tantivy::schema::IndexRecordOption;
+    use tantivy::Term;
     use tantivy::schema::{FacetOptions, Field, STORED, Schema, TEXT, Value};
     use tantivy::snippet::SnippetGenerator;
     use tantivy::{Index, IndexReader, TantivyDocument, doc, schema::Facet};
@@ -179,6 +181,38 @@ mod tv {
         }
     }
 
+    impl Tantivy {
+        /// The neutral query as the daemon builds it: every word over title and
+        /// body, a phrase on the body, a prefix expanded by the index (at most 50 words).
+        fn query(&self, q: &str) -> Box<dyn Query> {
+            let text = |f: Field, w: &str| Term::from_field_text(f, &w.to_lowercase());
+            if let Some(p) = q.strip_prefix('"') {
+                let terms = p.trim_end_matches('"').split_whitespace().map(|w| text(self.body, w)).collect();
+                return Box::new(PhraseQuery::new(terms));
+            }
+            let clauses = q
+                .split_whitespace()
+                .map(|w| {
+                    let q: Box<dyn Query> = match w.strip_suffix('*') {
+                        Some(pre) => Box::new(PhrasePrefixQuery::new(vec![text(self.body, pre)])),
+                        None => Box::new(BooleanQuery::new(
+                            [self.title, self.body]
+                                .into_iter()
+                                .map(|f| {
+                                    let t: Box<dyn Query> =
+                                        Box::new(TermQuery::new(text(f, w), IndexRecordOption::WithFreqs));
+                                    (Occur::Should, t)
+                                })
+                                .collect(),
+                        )),
+                    };
+                    (Occur::Must, q)
+                })
+                .collect();
+            Box::new(BooleanQuery::new(clauses))
+        }
+    }
+
     impl Engine for Tantivy {
         fn index(&mut self, root: &Path, files: &[PathBuf]) -> Res<()> {
             let mut w: tantivy::IndexWriter = self.index.writer_with_num_threads(2, 100_000_000)?;
@@ -199,9 +233,7 @@ mod tv {
         fn search(&mut self, q: &str) -> Res<Answer> {
             let Some(reader) = &self.reader else { return Err("not indexed".into()) };
             let searcher = reader.searcher();
-            let mut qp = QueryParser::for_index(&self.index, vec![self.title, self.body]);
-            qp.set_conjunction_by_default();
-            let query = qp.parse_query(q)?;
+            let query = self.query(q);
             let mut facets = FacetCollector::for_field("agent");
             facets.add_facet("/");
             let (top, total, counts) =

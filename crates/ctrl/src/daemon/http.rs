@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Extension;
-use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
 use ctrl_api::{Parts, Settings, Trusted};
 use ctrl_core::config::{MonitorConfig, ServerConfig};
 use ctrl_host::Monitor;
@@ -34,9 +32,9 @@ pub async fn bind(listen: &str, state_dir: &Path) -> anyhow::Result<TcpListener>
 }
 
 /// Reads `[server.tls]`'s certificate and key (PEM), naming the files on failure.
-pub async fn tls(config: &ServerConfig) -> anyhow::Result<Option<RustlsConfig>> {
+pub fn tls(config: &ServerConfig) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
     let Some(tls) = &config.tls else { return Ok(None) };
-    let loaded = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await.with_context(|| {
+    let loaded = super::https::config(&tls.cert, &tls.key).with_context(|| {
         format!(
             "[server.tls]: cannot load the certificate {} and key {}",
             tls.cert.display(),
@@ -53,7 +51,6 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     api: ctrl_api::AppState,
-    tls_handle: Option<Handle<SocketAddr>>,
 }
 
 impl Server {
@@ -63,7 +60,7 @@ impl Server {
         (server, monitor): (ServerConfig, MonitorConfig),
         host: Monitor,
         tcp: TcpListener,
-        tls: Option<RustlsConfig>,
+        tls: Option<Arc<rustls::ServerConfig>>,
         unix: UnixListener,
     ) -> anyhow::Result<Server> {
         let sup = daemon.sup.clone();
@@ -95,7 +92,6 @@ impl Server {
         };
         // Connect info gives handlers the client's address (audit log, login limits).
         let app = router.clone().into_make_service_with_connect_info::<SocketAddr>();
-        let mut tls_handle = None;
         let tcp_task = match tls {
             None => {
                 let serve = axum::serve(tcp, app).with_graceful_shutdown(until(rx.clone()));
@@ -105,16 +101,7 @@ impl Server {
                     }
                 })
             }
-            Some(cfg) => {
-                let handle = Handle::new();
-                tls_handle = Some(handle.clone());
-                let serve = axum_server::from_tcp_rustls(tcp.into_std()?, cfg)?.handle(handle).serve(app);
-                tokio::spawn(async move {
-                    if let Err(e) = serve.await {
-                        tracing::error!(error = %e, "the HTTPS API stopped");
-                    }
-                })
-            }
+            Some(cfg) => tokio::spawn(super::https::serve(tcp, cfg, router.clone(), rx.clone(), DRAIN)),
         };
         let unix_task = tokio::spawn({
             let serve = axum::serve(unix, router.layer(Extension(Trusted))).with_graceful_shutdown(until(rx));
@@ -124,16 +111,13 @@ impl Server {
                 }
             }
         });
-        Ok(Server { addr, shutdown, tasks: vec![tcp_task, unix_task], api, tls_handle })
+        Ok(Server { addr, shutdown, tasks: vec![tcp_task, unix_task], api })
     }
 
     /// Ends every stream, lets in-flight requests finish (bounded), then stops.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         self.api.sockets_closed(DRAIN).await;
-        if let Some(h) = &self.tls_handle {
-            h.graceful_shutdown(Some(DRAIN));
-        }
         for mut t in self.tasks {
             if tokio::time::timeout(DRAIN, &mut t).await.is_err() {
                 t.abort();

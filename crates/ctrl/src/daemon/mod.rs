@@ -3,6 +3,7 @@
 
 mod console;
 mod http;
+mod https;
 mod memory;
 
 use std::fs::OpenOptions;
@@ -108,7 +109,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let unix = unix.with_context(|| format!("cannot listen on {}", sock_path.display()))?;
     std::fs::set_permissions(&sock_path, std::fs::Permissions::from_mode(0o600))?;
     let tcp = http::bind(&config.server.listen, &state_dir).await?;
-    let tls = http::tls(&config.server).await?;
+    let tls = http::tls(&config.server)?;
     let token = ctrl_access::Token::load_or_create(&state_dir)
         .with_context(|| format!("cannot write the API token in {}", state_dir.display()))?;
     let server_settings = (config.server.clone(), config.monitor.clone());

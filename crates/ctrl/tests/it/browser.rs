@@ -59,6 +59,22 @@ on = ["crash"]
 channels = ["void"]
 "#;
 
+const KNOWLEDGE: &str = "[knowledge]\nroots = [\"knowledge\"]\nwatch = false\n";
+
+/// Notes for the knowledge page, one of them hostile.
+const NOTES: &[(&str, &str)] = &[
+    (
+        "keeper/wombats.md",
+        "---\ntitle: Wombat care\ntags: [animals]\n---\n# Feeding\nWombats eat **grass** and roots.\n",
+    ),
+    (
+        "keeper/evil.md",
+        "---\ntitle: <img src=x onerror=window.__xss=4>\n---\n## Heading\n<script>window.__xss=5</script>\n\
+         [click](javascript:window.__xss=6) and [ok](https://example.org)\n\nA wombat mention.\n",
+    ),
+    ("writer/plain.md", "Numbats and wombats.\n"),
+];
+
 fn screenshot_dir() -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -71,9 +87,14 @@ impl Ui {
         let config = dir.path().join("ctrl.toml");
         std::fs::write(
             &config,
-            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{SERVICES}"),
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{SERVICES}\n{KNOWLEDGE}"),
         )
         .unwrap();
+        for (rel, text) in NOTES {
+            let p = dir.path().join("knowledge").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
         add_user(&config, "ann", "admin", "ann-secret-1");
         add_user(&config, "vic", "viewer", "vic-secret-1");
         let d = Daemon::adopt(dir, config);
@@ -513,5 +534,49 @@ async fn actions_jobs_schedules_backups_and_alerts_pages_work() {
     ui.wait_text("#rules-table", "crashes").await;
     ui.wait_text("#main", "void (json)").await;
     ui.shot("alerts").await;
+    ui.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_knowledge_page_searches_as_you_type_scans_and_renders_notes_as_text() {
+    let ui = Ui::start("knowledge").await;
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/knowledge'; return null;").await;
+    ui.wait_text("#kb-stats", "3 files").await;
+    ui.wait_text("#kb-agents", "keeper").await;
+    // Search as you type: every keystroke may search; the last answer wins.
+    ui.c.find(Locator::Id("kb-q")).await.unwrap().send_keys("wombat").await.unwrap();
+    ui.wait_text("#kb-total", "2 files").await;
+    ui.wait_text("#kb-hits", "Wombat care").await;
+    let marks = ui
+        .js("return [...document.querySelectorAll('#kb-hits mark')].map(m => m.textContent.toLowerCase());")
+        .await;
+    assert!(marks.as_array().unwrap().iter().any(|m| m == "wombat" || m == "wombats"), "{marks}");
+    ui.shot("search").await;
+    // The per-agent counts filter when clicked.
+    ui.c.find(Locator::Css("#kb-counts button.chip")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#kb-total", "2 files").await;
+    assert_eq!(ui.js("return document.getElementById('kb-agent').value;").await, json!("keeper"));
+    // Prefixes and the hostile note's title, shown as text.
+    ui.c.find(Locator::Id("kb-q")).await.unwrap().clear().await.unwrap();
+    ui.c.find(Locator::Id("kb-q")).await.unwrap().send_keys("mention").await.unwrap();
+    ui.wait_text("#kb-total", "1 files").await;
+    ui.wait_text("#kb-hits", "<img src=x onerror=window.__xss=4>").await;
+    ui.c.find(Locator::Css("#kb-hits h3 a")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#kb-content", "Heading").await;
+    ui.wait_text("#kb-content", "<script>window.__xss=5</script>").await;
+    ui.shot("file").await;
+    let page = ui.js("const c = document.getElementById('kb-content'); return { h3: c.querySelector('h3')?.textContent,         bad: c.querySelectorAll('a[href^=\"javascript\"], script, img').length, ok: c.querySelector('a[href=\"https://example.org\"]')?.textContent };").await;
+    assert_eq!(page, json!({"h3": "Heading", "bad": 0, "ok": "ok"}));
+    assert_eq!(ui.js("return typeof window.__xss;").await, json!("undefined"));
+    // A scan from the page, with its outcome shown where it was asked for.
+    std::fs::write(ui.d.path("knowledge/writer/new.md"), "Quolls at night.\n").unwrap();
+    ui.js("location.hash = '#/knowledge'; return null;").await;
+    ui.c.find(Locator::Id("kb-scan")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#kb-scan-state", "added 1, changed 0, removed 0, unchanged 3").await;
+    ui.wait_text("#kb-stats", "4 files").await;
+    ui.c.find(Locator::Id("kb-q")).await.unwrap().send_keys("quolls").await.unwrap();
+    ui.wait_text("#kb-hits", "writer/new.md").await;
+    ui.shot("scanned").await;
     ui.finish().await;
 }

@@ -105,3 +105,27 @@ fn unknown_service_is_not_found() {
         assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "ctrl: no service named 'nope'", "{verb}");
     }
 }
+
+#[test]
+fn the_demo_config_is_valid_and_its_knowledge_folder_exists() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let (ok, out, err) = run(&["check", "--config", "demo.toml"], &examples);
+    assert!(ok, "{out}{err}");
+    for p in ["knowledge/creators.yaml", "knowledge/coder/_agent.yaml", "knowledge/coder/async-rust.md"] {
+        assert!(examples.join(p).is_file(), "{p}");
+    }
+}
+
+#[test]
+fn a_kb_scan_action_needs_a_knowledge_section() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), "[actions.scan]\nkind = \"kb_scan\"\n").unwrap();
+    let (ok, _, err) = run(&["check", "--config", "c.toml"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("actions.scan.kind: kind = \"kb_scan\" needs a [knowledge] section"), "{err}");
+    std::fs::write(dir.path().join("c.toml"), "[knowledge]\nroots = []\nextensions = [\".md\"]\n").unwrap();
+    let (ok, _, err) = run(&["check", "--config", "c.toml"], dir.path());
+    assert!(!ok);
+    assert!(err.contains("knowledge.roots: needs at least one folder"), "{err}");
+    assert!(err.contains("'.md' is not an extension"), "{err}");
+}
