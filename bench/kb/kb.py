@@ -28,7 +28,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ctrlapi import Api, proc_cpu_rss, start_daemon  # noqa: E402
+from ctrlapi import Api, start_daemon  # noqa: E402
 
 
 def pct(xs, p):
@@ -73,6 +73,7 @@ def cold_and_restart(binary, corpus):
     cold = scan_done(api)
     proc.terminate()
     proc.wait(timeout=60)
+    Path(work, "state/http.addr").unlink()  # the new daemon writes its own
     t0 = time.perf_counter()
     proc, addr, token = start_daemon(binary, work)
     api = Api(addr, token)
@@ -86,14 +87,26 @@ def cold_and_restart(binary, corpus):
     }
 
 
+def rss_parts(pid):
+    """Resident bytes: all, anonymous (heap), and file-backed (the binary, the index's mapped files)."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key = line.split(":")[0]
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(line.split()[1]) * 1024
+    return out
+
+
 def rss_while_indexing(binary, corpus):
     work, proc, api = daemon(binary, corpus, watch=False)
-    peak, stop_flag = [0], threading.Event()
+    peak, stop_flag = {"VmRSS": 0, "RssAnon": 0, "RssFile": 0}, threading.Event()
 
     def sample():
         while not stop_flag.is_set():
             try:
-                peak[0] = max(peak[0], proc_cpu_rss(proc.pid)[1])
+                for k, v in rss_parts(proc.pid).items():
+                    peak[k] = max(peak[k], v)
             except OSError:
                 return
             time.sleep(0.05)
@@ -102,9 +115,11 @@ def rss_while_indexing(binary, corpus):
     job = scan_done(api)
     stop_flag.set()
     t.join()
-    idle = proc_cpu_rss(proc.pid)[1]
+    after = rss_parts(proc.pid)
     return work, proc, api, {"files": job["result"]["added"], "index_s": took(job),
-                             "peak_rss_mb": peak[0] / 2**20, "rss_after_mb": idle / 2**20}
+                             "peak_rss_mb": peak["VmRSS"] / 2**20, "peak_anon_mb": peak["RssAnon"] / 2**20,
+                             "peak_file_mb": peak["RssFile"] / 2**20, "rss_after_mb": after["VmRSS"] / 2**20,
+                             "anon_after_mb": after["RssAnon"] / 2**20}
 
 
 def searchable_after_save(binary, corpus, n=40):
@@ -184,7 +199,13 @@ def main():
     ap.add_argument("--large", required=True)
     ap.add_argument("--words", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only-rss", action="store_true", help="index the large corpus and report memory only")
     a = ap.parse_args()
+    if a.only_rss:
+        work, proc, api, r = rss_while_indexing(a.bin, a.large)
+        stop(proc, work)
+        print(json.dumps(r))
+        return
     words = json.loads(Path(a.words).read_text())
     result = {"small": cold_and_restart(a.bin, a.small)}
     print("small:", json.dumps(result["small"]), flush=True)

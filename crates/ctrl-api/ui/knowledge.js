@@ -23,6 +23,8 @@
 
   // ---- markdown, safely: blocks and inline marks become elements; text stays text ----
   function inline(text) {
+    // Very long lines are shown as they are: the patterns below stay linear in practice.
+    if (text.length > 4000) return [text];
     const out = [];
     // Emphasis only between word boundaries: snake_case and __dunder__ stay as written.
     const re = /(`[^`]+`)|(\*\*[^*]+\*\*)|((?<!\w)\*(?!\s)[^*]+?\*(?!\w)|(?<!\w)_(?![\s_])[^_]+?_(?!\w))|\[([^\]]+)\]\(([^)\s]+)[^)]*\)|\[\[([^\]]+)\]\]/g;

@@ -28,6 +28,9 @@ pub enum KbError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] ctrl_store::StoreError),
+    /// The job runner refused (shutting down, too many waiting).
+    #[error(transparent)]
+    Jobs(#[from] ctrl_jobs::JobError),
     /// Work on a blocking thread did not finish (the daemon is stopping).
     #[error("the knowledge base is stopping")]
     Stopped,
@@ -44,6 +47,7 @@ impl From<KbError> for ApiError {
     fn from(e: KbError) -> ApiError {
         let e = match e {
             KbError::Store(s) => return s.into(),
+            KbError::Jobs(j) => return j.into(),
             e => e,
         };
         let code = match &e {
@@ -52,7 +56,7 @@ impl From<KbError> for ApiError {
             }
             KbError::Query(_) | KbError::BadRequest(_) => ErrorCode::BadRequest,
             KbError::Stopped => ErrorCode::Unavailable,
-            KbError::Index(_) | KbError::Store(_) => ErrorCode::Internal,
+            KbError::Index(_) | KbError::Store(_) | KbError::Jobs(_) => ErrorCode::Internal,
         };
         if code == ErrorCode::Internal {
             tracing::error!(error = %e, "internal error answering a knowledge request");

@@ -15,6 +15,9 @@ pub struct Split<'a> {
     pub problem: Option<String>,
 }
 
+/// Largest front matter read: metadata, not a document of its own.
+pub const MAX_FRONT_MATTER: usize = 64 * 1024;
+
 /// What the knowledge base reads from the fields.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Meta {
@@ -34,42 +37,64 @@ pub struct Meta {
     pub tags: Vec<String>,
 }
 
-/// Splits `text` into front matter and body.
-pub fn split(text: &str) -> Split<'_> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let none = |problem| Split { fields: Map::new(), body: text, problem };
+/// Where a front matter block is: its fields' text, the body after it, and
+/// whether it is TOML; `Err` when a block opens and never closes.
+struct Block<'a> {
+    inner: &'a str,
+    body: &'a str,
+    toml: bool,
+}
+
+fn block(text: &str) -> Option<Result<Block<'_>, String>> {
     let (fence, toml) = if text.starts_with("---") {
         ("---", false)
     } else if text.starts_with("+++") {
         ("+++", true)
     } else {
-        return none(None);
+        return None;
     };
     let first_end = text.find('\n').unwrap_or(text.len());
     if text[..first_end].trim_end() != fence {
-        return none(None);
+        return None;
     }
     let inner_start = (first_end + 1).min(text.len());
     // The block ends at a line that is the fence alone (YAML may also end with `...`).
     let mut at = inner_start;
-    let mut end = None;
     for line in text[inner_start..].split_inclusive('\n') {
         let t = line.trim_end();
         if t == fence || (!toml && t == "...") {
-            end = Some((at, at + line.len()));
-            break;
+            return Some(Ok(Block { inner: &text[inner_start..at], body: &text[at + line.len()..], toml }));
         }
         at += line.len();
     }
-    let Some((inner_end, body_start)) = end else {
-        return none(Some(format!("front matter opened with {fence} on line 1 is never closed")));
+    Some(Err(format!("front matter opened with {fence} on line 1 is never closed")))
+}
+
+/// The body of `text`, its front matter (if any) skipped unread.
+pub fn body(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match block(text) {
+        Some(Ok(b)) => b.body,
+        _ => text,
+    }
+}
+
+/// Splits `text` into front matter and body.
+pub fn split(text: &str) -> Split<'_> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let b = match block(text) {
+        None => return Split { fields: Map::new(), body: text, problem: None },
+        Some(Err(e)) => return Split { fields: Map::new(), body: text, problem: Some(e) },
+        Some(Ok(b)) => b,
     };
-    let inner = &text[inner_start..inner_end];
-    let body = &text[body_start..];
-    let parsed = if toml { from_toml(inner) } else { from_yaml(inner) };
+    if b.inner.len() > MAX_FRONT_MATTER {
+        let problem = Some(format!("front matter over {MAX_FRONT_MATTER} bytes; not read"));
+        return Split { fields: Map::new(), body: b.body, problem };
+    }
+    let parsed = if b.toml { from_toml(b.inner) } else { from_yaml(b.inner) };
     match parsed {
-        Ok(fields) => Split { fields, body, problem: None },
-        Err(e) => Split { fields: Map::new(), body, problem: Some(e) },
+        Ok(fields) => Split { fields, body: b.body, problem: None },
+        Err(e) => Split { fields: Map::new(), body: b.body, problem: Some(e) },
     }
 }
 
@@ -99,14 +124,35 @@ fn from_yaml(inner: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Deepest nesting of lists and maps read: the tree is walked recursively, and a
+/// few kilobytes of `- - - - …` must not overflow a thread's stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// One YAML document as JSON (the catalogue and `_agent.yaml` read YAML too);
 /// `first_line` is the line number of `text`'s first line in its file.
 pub fn yaml(text: &str, first_line: usize) -> Result<Value, String> {
     use saphyr::{LoadableYamlNode, Yaml};
-    let docs = Yaml::load_from_str(text).map_err(|e| {
+    let located = |e: saphyr_parser::ScanError| {
         let m = e.marker();
         format!("line {}, column {}: {}", m.line() + first_line - 1, m.col() + 1, e.info())
-    })?;
+    };
+    // The parser is a state machine; only building and walking the tree recurse.
+    let mut depth = 0usize;
+    for event in saphyr_parser::Parser::new_from_str(text) {
+        match event.map_err(located)?.0 {
+            saphyr_parser::Event::SequenceStart(..) | saphyr_parser::Event::MappingStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("nested more than {MAX_DEPTH} levels deep"));
+                }
+            }
+            saphyr_parser::Event::SequenceEnd | saphyr_parser::Event::MappingEnd => {
+                depth = depth.saturating_sub(1)
+            }
+            _ => {}
+        }
+    }
+    let docs = Yaml::load_from_str(text).map_err(located)?;
     Ok(docs.into_iter().next().map(|d| to_json(&d)).unwrap_or(Value::Null))
 }
 
@@ -256,6 +302,29 @@ mod tests {
         assert_eq!((m.title, m.confidence, m.creator), (None, None, None));
         assert_eq!(m.tags, vec!["x", "y", "z"]);
         assert_eq!(p.len(), 2, "{p:?}");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_problem_not_a_stack_overflow() {
+        let deep = format!("---\nx: {}1{}\n---\nbody", "[".repeat(100), "]".repeat(100));
+        let s = split(&deep);
+        assert_eq!(s.body, "body");
+        assert!(s.problem.is_some());
+        let block: String = (0..200).map(|i| format!("{}- \n", " ".repeat(i))).collect();
+        let text = format!("---\n{block}---\nbody");
+        let s = split(&text);
+        assert_eq!(s.body, "body");
+        assert!(s.problem.is_some_and(|p| p.contains("nested more than 64")), "block nesting is bounded");
+        let fine = format!("---\nx: {}1{}\n---\n", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        assert_eq!(split(&fine).problem, None);
+    }
+
+    #[test]
+    fn the_body_alone_skips_the_block_unread() {
+        assert_eq!(body("---\ntitle: [broken\n---\nB"), "B");
+        assert_eq!(body("+++\nx = 1\n+++\nB"), "B");
+        assert_eq!(body("---\nnever closed"), "---\nnever closed");
+        assert_eq!(body("plain"), "plain");
     }
 
     #[test]

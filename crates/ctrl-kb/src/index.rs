@@ -26,7 +26,7 @@ use crate::query::{Filters, Query, Term as QTerm};
 
 /// Memory the writer may buffer before it writes a segment: small, so indexing
 /// a large tree keeps the daemon's memory in bounds.
-const WRITER_HEAP: usize = 32 * 1024 * 1024;
+const WRITER_HEAP: usize = 15_000_000; // tantivy's least
 /// Words a `prefix*` stands for at most (the first in order).
 const PREFIX_EXPANSIONS: usize = 64;
 /// Characters of a snippet.
@@ -37,6 +37,8 @@ const SNIPPET_CHARS: usize = 220;
 pub struct Doc {
     /// The file's id in the store.
     pub id: i64,
+    /// Its root (canonical).
+    pub root: String,
     /// Its path under its root.
     pub path: String,
     /// Its title.
@@ -67,6 +69,7 @@ pub struct Found {
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    root: Field,
     path: Field,
     title: Field,
     body: Field,
@@ -81,9 +84,12 @@ fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let f = Fields {
         id: b.add_i64_field("id", INDEXED | STORED | FAST),
+        root: b.add_text_field("root", STORED),
         path: b.add_text_field("path", STORED),
         title: b.add_text_field("title", TEXT | STORED),
-        body: b.add_text_field("body", TEXT | STORED),
+        // Not stored: snippets are cut from the file itself, which keeps the index
+        // (and what merging it reads) to postings, a third of the size.
+        body: b.add_text_field("body", TEXT),
         agent: b.add_facet_field("agent", FacetOptions::default()),
         agent_name: b.add_text_field("agent_name", STORED),
         category: b.add_text_field("category", STRING),
@@ -133,7 +139,14 @@ impl SearchIndex {
                 Index::create_in_dir(dir, schema).map_err(KbError::index)?
             }
         };
-        let writer = index.writer_with_num_threads(1, WRITER_HEAP).map_err(KbError::index)?;
+        // One thread builds segments and one merges them: the daemon shares two cores
+        // with what it supervises, and each merge at once holds its own buffers.
+        let options = tantivy::indexer::IndexWriterOptions::builder()
+            .memory_budget_per_thread(WRITER_HEAP)
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .build();
+        let writer = index.writer_with_options(options).map_err(KbError::index)?;
         let reader =
             index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(KbError::index)?;
         Ok((SearchIndex { index, reader, writer: Mutex::new(writer), f, dir: dir.to_path_buf() }, fresh))
@@ -170,6 +183,7 @@ impl SearchIndex {
         let f = &self.f;
         let mut doc = TantivyDocument::default();
         doc.add_i64(f.id, d.id);
+        doc.add_text(f.root, &d.root);
         doc.add_text(f.path, &d.path);
         doc.add_text(f.title, &d.title);
         doc.add_text(f.body, &d.body);
@@ -183,8 +197,9 @@ impl SearchIndex {
         if let Some(c) = &d.creator {
             doc.add_text(f.creator, c);
         }
+        // Tags match whatever their case, as the store's listing does.
         for t in &d.tags {
-            doc.add_text(f.tag, t);
+            doc.add_text(f.tag, t.to_lowercase());
         }
         doc
     }
@@ -277,7 +292,8 @@ impl SearchIndex {
             let doc: TantivyDocument = searcher.doc(addr).map_err(KbError::index)?;
             let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_owned();
             let agent = doc.get_first(f.agent_name).and_then(|v| v.as_str()).map(str::to_owned);
-            let (snippet, highlights) = snippet_of(&snippets, &doc, &text(f.body));
+            let body = read_body(&text(f.root), &text(f.path));
+            let (snippet, highlights) = snippet_of(&snippets, &body);
             hits.push(SearchHit {
                 file_id: doc.get_first(f.id).and_then(|v| v.as_i64()).unwrap_or(0),
                 path: text(f.path),
@@ -386,10 +402,32 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Bytes of a note read to cut its snippet from.
+const SNIPPET_READ: u64 = 512 * 1024;
+
+/// The text of a hit as it is now (its start, without front matter); empty when it
+/// is gone or its path now leads outside its root.
+fn read_body(root: &str, rel: &str) -> String {
+    use std::io::Read;
+    let root = Path::new(root);
+    let Ok(target) = root.join(rel).canonicalize() else { return String::new() };
+    if !target.starts_with(root) {
+        return String::new();
+    }
+    let mut bytes = Vec::new();
+    if std::fs::File::open(&target).and_then(|f| f.take(SNIPPET_READ).read_to_end(&mut bytes)).is_err()
+        || bytes[..bytes.len().min(8192)].contains(&0)
+    {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    crate::front_matter::body(&text).to_owned()
+}
+
 /// The snippet of a hit and its highlights in characters; the start of the body
 /// when the match is only in the title.
-fn snippet_of(generator: &SnippetGenerator, doc: &TantivyDocument, body: &str) -> (String, Vec<[usize; 2]>) {
-    let s = generator.snippet_from_doc(doc);
+fn snippet_of(generator: &SnippetGenerator, body: &str) -> (String, Vec<[usize; 2]>) {
+    let s = generator.snippet(body);
     let fragment = s.fragment();
     if fragment.is_empty() || s.highlighted().is_empty() {
         let start: String = body.chars().take(SNIPPET_CHARS).collect();

@@ -12,6 +12,7 @@
 mod creators;
 mod error;
 pub mod front_matter;
+mod heap;
 mod index;
 pub mod insights;
 pub mod note;
@@ -58,6 +59,8 @@ pub struct Inner {
     /// The creators catalogue as last read.
     creators: Mutex<Vec<Creator>>,
     last_scan_at: Mutex<Option<DateTime<Utc>>>,
+    /// The next scan starts from an empty index (a reindex was asked for).
+    clear_next: std::sync::atomic::AtomicBool,
     /// Whether the watcher runs, and what stopped or limited it.
     watch_state: Mutex<(bool, Option<String>)>,
 }
@@ -94,6 +97,7 @@ impl Knowledge {
             agent_defs: Mutex::new(HashMap::new()),
             creators: Mutex::new(Vec::new()),
             last_scan_at: Mutex::new(None),
+            clear_next: std::sync::atomic::AtomicBool::new(false),
             watch_state: Mutex::new((false, None)),
         }));
         let weak = Arc::downgrade(&kb.0);
@@ -103,7 +107,15 @@ impl Knowledge {
                 let weak = weak.clone();
                 Box::pin(async move {
                     let kb = weak.upgrade().map(Knowledge).ok_or("the knowledge base is stopping")?;
-                    let result = scan::full(&kb, Some(&run)).await.map_err(|e| e.to_string())?;
+                    // Its own task: a job stopped at its timeout drops this future, and the
+                    // scan then ends at its next batch boundary, never inside a batch.
+                    let follow = scan::Follow { run: Some(run), ..scan::Follow::default() };
+                    let _abandon = Abandon(follow.abandoned.clone());
+                    let scanning = tokio::spawn(async move { scan::full(&kb, &follow).await });
+                    let result = scanning
+                        .await
+                        .map_err(|_| "the scan stopped".to_owned())?
+                        .map_err(|e| e.to_string())?;
                     serde_json::to_value(result).map_err(|e| e.to_string())
                 })
             }),
@@ -117,19 +129,12 @@ impl Knowledge {
 
     /// Queues a scan (or answers the one already waiting).
     pub async fn scan(&self, triggered_by: &str) -> Result<JobInfo, KbError> {
-        self.jobs.run_task(SCAN_JOB, SCAN_TIMEOUT, triggered_by).await.map_err(|e| match e {
-            ctrl_jobs::JobError::Store(s) => KbError::Store(s),
-            other => KbError::Index(other.to_string()),
-        })
+        Ok(self.jobs.run_task(SCAN_JOB, SCAN_TIMEOUT, triggered_by).await?)
     }
 
-    /// Forgets the index and reads every file into a new one (a scan job).
+    /// Queues a scan that starts from an empty index and reads every file into it.
     pub async fn reindex(&self, triggered_by: &str) -> Result<JobInfo, KbError> {
-        {
-            let _turn = self.scanning.lock().await;
-            let kb = self.clone();
-            tokio::task::spawn_blocking(move || kb.index.clear()).await.map_err(|_| KbError::Stopped)??;
-        }
+        self.clear_next.store(true, std::sync::atomic::Ordering::SeqCst);
         self.scan(triggered_by).await
     }
 
@@ -157,15 +162,18 @@ impl Knowledge {
     pub async fn stats(&self) -> Result<KbStats, KbError> {
         let (files, bytes, _) = self.store.kb_totals().await?;
         let agents = self.store.kb_agents().await?.len() as u64;
+        let kb = self.clone();
+        let index_bytes = scan::blocking(move || kb.index.bytes()).await?;
         let (watching, watch_problem) = self.watch_state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let creators = self.creators.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
         Ok(KbStats {
             files,
             agents,
-            creators: self.creators.lock().unwrap_or_else(|p| p.into_inner()).len() as u64,
+            creators,
             bytes,
             last_scan_at: *self.last_scan_at.lock().unwrap_or_else(|p| p.into_inner()),
             index_docs: self.index.docs(),
-            index_bytes: self.index.bytes(),
+            index_bytes,
             watching,
             watch_problem,
         })
@@ -202,26 +210,37 @@ impl Knowledge {
 }
 
 /// A file with its content, front matter and insights; unknown when its path
-/// now leads outside its root.
+/// now leads outside its root, or it is gone.
 pub(crate) async fn detail(kb: &Knowledge, id: i64) -> Result<FileDetail, KbError> {
     let (file, root, front_matter) = kb.store.kb_file(id).await?.ok_or(KbError::UnknownFile(id))?;
-    let path = kb.resolve(&root, &file.file_path).ok_or(KbError::UnknownFile(id))?;
+    let k = kb.clone();
     let limit = kb.config.max_file_size.0;
-    let read = tokio::task::spawn_blocking(move || {
+    let rel = file.file_path.clone();
+    // Reading and parsing are blocking work: off the async threads.
+    let read = scan::blocking(move || {
         use std::io::Read;
+        let path = k.resolve(&root, &rel)?;
         let mut buf = Vec::new();
-        std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut buf)).map(|_| buf)
+        std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut buf)).ok()?;
+        let content = String::from_utf8_lossy(&buf).into_owned();
+        let insights = insights::insights(front_matter::body(&content));
+        Some((content, insights))
     })
-    .await
-    .map_err(|_| KbError::Stopped)?;
-    // Gone since the last scan: as unknown as a file never seen.
-    let bytes = read.map_err(|_| KbError::UnknownFile(id))?;
-    let content = String::from_utf8_lossy(&bytes).into_owned();
-    let insights = insights::insights(front_matter::split(&content).body);
+    .await?;
+    let (content, insights) = read.ok_or(KbError::UnknownFile(id))?;
     Ok(FileDetail {
         file,
         content,
         front_matter: serde_json::from_str(&front_matter).unwrap_or_else(|_| serde_json::json!({})),
         insights,
     })
+}
+
+/// Sets its flag when dropped: the scan's awaiting job is gone.
+struct Abandon(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }

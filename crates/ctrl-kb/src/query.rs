@@ -72,9 +72,13 @@ pub enum QueryError {
     TooManyTerms(usize),
 }
 
-/// The words of `text` as the index sees them: runs of letters and digits, lowercased.
+/// The words of `text` as the index sees them: runs of letters and digits,
+/// lowercased letter by letter (as the index's lowercaser does: a final Σ is σ).
 pub fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().flat_map(char::to_lowercase).collect())
+        .collect()
 }
 
 /// Parses what a person typed.
@@ -195,7 +199,7 @@ mod tests {
         );
         assert_eq!(parse("agent:").unwrap().must, vec![w("agent")]);
         assert_eq!(parse("-agent:x").unwrap().not, vec![Term::Phrase(vec!["agent".into(), "x".into()])]);
-        assert_eq!(parse("Ünïcode ÉTÉ").unwrap().must, vec![w("ünïcode"), w("été")]);
+        assert_eq!(parse("Ünïcode ÉTÉ ΟΔΟΣ").unwrap().must, vec![w("ünïcode"), w("été"), w("οδοσ")]);
     }
 
     #[test]

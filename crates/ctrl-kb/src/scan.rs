@@ -4,11 +4,15 @@
 //!
 //! Order makes a crash harmless: a row is reserved (not indexed) before its
 //! document is written, and saved (indexed) only after the index committed; a
-//! scan also checks the index against the store and reads again whatever one
-//! has and the other lacks.
+//! scan also checks the index against the store and reads again whatever the
+//! index lacks. Nothing is forgotten because it could not be read: rows under
+//! a root or folder that cannot be read now are kept.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
 use ctrl_jobs::TaskRun;
@@ -17,24 +21,44 @@ use ctrl_store::{KbAgent, KbFileState, KbFileWrite};
 
 use crate::index::Doc;
 use crate::note::{self, Note};
-use crate::walk::{self, Found};
+use crate::walk::{self, Found, Walked};
 use crate::{KbError, Knowledge, creators};
 
 /// Files read, indexed and saved together: one commit of the index each.
-const BATCH_FILES: usize = 5000;
-/// Bytes read per batch at most.
-const BATCH_BYTES: u64 = 64 * 1024 * 1024;
+const BATCH_FILES: usize = 2000;
+/// Bytes read per batch at most: a batch's notes are in memory at once.
+const BATCH_BYTES: u64 = 16 * 1024 * 1024;
 /// Problems listed in a result at most (the count of the rest is said).
 const MAX_PROBLEMS: usize = 1000;
 
 /// The file of an agent's level and category, in its folder.
 const AGENT_FILE: &str = "_agent.yaml";
 
-/// Work decided for one file.
+/// Who follows a scan: its job (progress, cancel) and whether whoever awaited it
+/// is gone (a timeout); checked between batches, never in the middle of one.
+#[derive(Clone, Default)]
+pub(crate) struct Follow {
+    pub run: Option<TaskRun>,
+    pub abandoned: Arc<AtomicBool>,
+}
+
+impl Follow {
+    fn progress(&self, done: u64, total: u64) {
+        if let Some(r) = &self.run {
+            r.progress(done, total);
+        }
+    }
+
+    fn stop(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst) || self.run.as_ref().is_some_and(TaskRun::cancelled)
+    }
+}
+
+/// Work decided for one file (a hundred thousand of them on a cold scan: kept small).
 struct Todo {
-    root: String,
+    root: Arc<str>,
     found: Found,
-    state: Option<KbFileState>,
+    state: Option<Box<KbFileState>>,
     /// Read even if unchanged (its agent's category changed, or the index lacks it).
     force: bool,
 }
@@ -66,42 +90,57 @@ impl Tally {
     }
 }
 
+/// A root as this scan sees it.
+struct Root {
+    key: Arc<str>,
+    walked: Walked,
+    defs: Vec<Result<KbAgent, (String, String)>>,
+}
+
 /// Scans every root.
-pub(crate) async fn full(kb: &Knowledge, run: Option<&TaskRun>) -> Result<ScanResult, KbError> {
+pub(crate) async fn full(kb: &Knowledge, follow: &Follow) -> Result<ScanResult, KbError> {
     let _turn = kb.scanning.lock().await;
+    if kb.clear_next.swap(false, Ordering::SeqCst) {
+        let k = kb.clone();
+        blocking(move || k.index.clear()).await??;
+    }
     let mut tally = Tally::default();
-    load_creators(kb, &mut tally);
-    let previous: HashMap<String, (Option<String>, Option<String>)> =
-        kb.store.kb_agents().await?.into_iter().map(|a| (a.name, (a.level, a.category))).collect();
-    let roots: Vec<PathBuf> = kb
-        .roots()
-        .into_iter()
-        .filter_map(|(given, r)| match r {
-            Ok(p) => Some(p),
+    load_creators(kb, &mut tally).await?;
+    let previous: HashMap<String, Option<String>> =
+        kb.store.kb_agents().await?.into_iter().map(|a| (a.name, a.category)).collect();
+    let mut readable: Vec<PathBuf> = Vec::new();
+    let mut all_readable = true;
+    for (given, r) in kb.roots() {
+        match r {
             Err(e) => {
+                all_readable = false;
                 tally.problem(given.display().to_string(), format!("root not readable: {e}"));
-                None
             }
-        })
-        .collect();
+            // The same folder twice, or one inside another, would list its notes twice.
+            Ok(p) if readable.iter().any(|o| p.starts_with(o) || o.starts_with(&p)) => {
+                tally.problem(given.display().to_string(), "inside another root (or the same); skipped");
+            }
+            Ok(p) => readable.push(p),
+        }
+    }
     let config = kb.config.clone();
-    let walked = blocking(move || {
-        roots
+    let roots = blocking(move || {
+        readable
             .into_iter()
-            .map(|root| {
-                let (found, skipped) = walk::walk(&root, &config);
-                let defs = agent_defs(&root);
-                (root, found, skipped, defs)
+            .map(|path| {
+                let walked = walk::walk(&path, &config);
+                let defs = agent_defs(&path);
+                Root { key: path.to_string_lossy().into(), walked, defs }
             })
             .collect::<Vec<_>>()
     })
     .await?;
     let mut defs: HashMap<String, KbAgent> = HashMap::new();
-    for (_, _, skipped, root_defs) in &walked {
-        for (path, why) in skipped {
+    for root in &roots {
+        for (path, why) in &root.walked.skipped {
             tally.problem(path.clone(), why.clone());
         }
-        for d in root_defs {
+        for d in &root.defs {
             match d {
                 Ok(a) => {
                     defs.entry(a.name.clone()).or_insert_with(|| a.clone());
@@ -113,40 +152,35 @@ pub(crate) async fn full(kb: &Knowledge, run: Option<&TaskRun>) -> Result<ScanRe
     // Agents whose category changed: their files' documents carry it, so they are read again.
     let changed_agents: HashSet<String> = previous
         .iter()
-        .filter(|(name, (_, category))| {
-            defs.get(*name).and_then(|d| d.category.as_ref()) != category.as_ref()
-        })
+        .filter(|(name, category)| defs.get(*name).and_then(|d| d.category.as_ref()) != category.as_ref())
         .map(|(name, _)| name.clone())
         .collect();
     *kb.agent_defs.lock().unwrap_or_else(|p| p.into_inner()) = defs.clone();
 
-    // What the store knows, checked against what the index holds.
-    let mut states: HashMap<(String, String), KbFileState> = HashMap::new();
+    // What the store knows, checked against what the index holds. Documents the
+    // store has no row for (an index kept beside a new database) go first, before
+    // new rows could take their ids.
     let in_store = kb.store.kb_file_states().await?;
-    let kb2 = kb.clone();
-    let in_index: HashSet<i64> = blocking(move || kb2.index.ids()).await??.into_iter().collect();
-    let mut index_strays: Vec<i64> = Vec::new();
-    let stored_ids: HashSet<i64> = in_store.iter().map(|s| s.id).collect();
-    for id in &in_index {
-        if !stored_ids.contains(id) {
-            index_strays.push(*id);
-        }
+    let k = kb.clone();
+    let in_index: HashSet<i64> = blocking(move || k.index.ids()).await??.into_iter().collect();
+    let stored: HashSet<i64> = in_store.iter().map(|s| s.id).collect();
+    let strays: Vec<i64> = in_index.iter().filter(|id| !stored.contains(id)).copied().collect();
+    if !strays.is_empty() {
+        let k = kb.clone();
+        blocking(move || k.index.apply(&[], &strays)).await??;
     }
-    let mut missing_from_index: HashSet<i64> = HashSet::new();
+    let mut states: HashMap<(String, String), KbFileState> = HashMap::with_capacity(in_store.len());
     for s in in_store {
-        if s.sha256.is_some() && !in_index.contains(&s.id) {
-            missing_from_index.insert(s.id);
-        }
         states.insert((s.root.clone(), s.file_path.clone()), s);
     }
 
     let mut todo = Vec::new();
-    for (root, found, _, _) in walked {
-        let root_s = root.to_string_lossy().into_owned();
-        for f in found {
-            let state = states.remove(&(root_s.clone(), f.rel.clone()));
+    let mut roots = roots;
+    for root in &mut roots {
+        for f in std::mem::take(&mut root.walked.found) {
+            let state = states.remove(&(root.key.to_string(), f.rel.clone())).map(Box::new);
             let force = state.as_ref().is_some_and(|s| {
-                missing_from_index.contains(&s.id)
+                (s.sha256.is_some() && !in_index.contains(&s.id))
                     || s.agent.as_ref().is_some_and(|a| changed_agents.contains(a))
             });
             let same = state.as_ref().is_some_and(|s| {
@@ -155,18 +189,30 @@ pub(crate) async fn full(kb: &Knowledge, run: Option<&TaskRun>) -> Result<ScanRe
             if same && !force {
                 tally.result.unchanged += 1;
             } else {
-                todo.push(Todo { root: root_s.clone(), found: f, state, force });
+                todo.push(Todo { root: root.key.clone(), found: f, state, force });
             }
         }
     }
-    // Rows of files gone, or of roots no longer configured.
-    let gone: Vec<i64> = states.into_values().map(|s| s.id).chain(index_strays).collect();
+    // Rows of files gone: under a root that was walked, and not under a path that
+    // could not be read. Roots no longer configured go too, unless one is unreadable
+    // now (it may be a configured root that is unmounted).
+    let gone: Vec<i64> = states
+        .into_values()
+        .filter(|s| match roots.iter().find(|r| *r.key == *s.root) {
+            Some(r) => !r.walked.unreadable.iter().any(|u| walk::under(&s.file_path, u)),
+            None => all_readable,
+        })
+        .map(|s| s.id)
+        .collect();
     let total = todo.len() as u64 + tally.result.unchanged;
-    if let Some(r) = run {
-        r.progress(tally.result.unchanged, total);
-    }
-    apply(kb, todo, gone, &defs, &mut tally, run, total).await?;
+    follow.progress(tally.result.unchanged, total);
+    apply(kb, todo, gone, &defs, &mut tally, follow, total).await?;
+    // Levels and categories of agents without a changed file, and agents left with no file.
+    let agents: Vec<KbAgent> = defs.values().cloned().collect();
+    kb.store.kb_agents_sync(&agents, true).await?;
+    kb.store.kb_remove(&[], &defs.keys().cloned().collect::<Vec<_>>()).await?;
     *kb.last_scan_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
+    crate::heap::give_back();
     let result = tally.finish();
     tracing::info!(
         added = result.added,
@@ -180,7 +226,6 @@ pub(crate) async fn full(kb: &Knowledge, run: Option<&TaskRun>) -> Result<ScanRe
 }
 
 /// Re-reads the files at these paths (from the watcher): new, changed or gone.
-/// A change to an `_agent.yaml` or the creators catalogue asks for a full scan instead.
 pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanResult, KbError> {
     let _turn = kb.scanning.lock().await;
     let mut tally = Tally::default();
@@ -190,12 +235,14 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
     let mut seen = HashSet::new();
     for path in changed {
         let Some(root) = roots.iter().find(|r| path.starts_with(r)) else { continue };
-        let rel = walk::rel(root, &path);
+        let Some(rel) = path.strip_prefix(root).ok().and_then(Path::to_str).map(str::to_owned) else {
+            continue;
+        };
         if rel.is_empty() || !seen.insert(path.clone()) {
             continue;
         }
-        let root_s = root.to_string_lossy().into_owned();
-        let state = kb.store.kb_file_state(&root_s, &rel).await?;
+        let key: Arc<str> = root.to_string_lossy().into();
+        let state = kb.store.kb_file_state(&key, &rel).await?.map(Box::new);
         let config = kb.config.clone();
         let (root2, rel2) = (root.clone(), rel.clone());
         match blocking(move || walk::stat(&root2, &rel2, &config)).await? {
@@ -206,7 +253,7 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
                         && s.mtime_ns == Some(found.mtime_ns)
                 });
                 if !same {
-                    todo.push(Todo { root: root_s, found, state, force: false });
+                    todo.push(Todo { root: key, found, state, force: false });
                 }
             }
             None => gone.extend(state.map(|s| s.id)),
@@ -214,7 +261,7 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
     }
     let defs = kb.agent_defs.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let total = todo.len() as u64;
-    apply(kb, todo, gone, &defs, &mut tally, None, total).await?;
+    apply(kb, todo, gone, &defs, &mut tally, &Follow::default(), total).await?;
     Ok(tally.finish())
 }
 
@@ -225,14 +272,14 @@ async fn apply(
     gone: Vec<i64>,
     defs: &HashMap<String, KbAgent>,
     tally: &mut Tally,
-    run: Option<&TaskRun>,
+    follow: &Follow,
     total: u64,
 ) -> Result<(), KbError> {
     let max = kb.config.max_file_size.0;
     let mut done = tally.result.unchanged;
     let mut rest = todo.into_iter().peekable();
     while rest.peek().is_some() {
-        if run.is_some_and(TaskRun::cancelled) {
+        if follow.stop() {
             return Err(KbError::Index("cancelled".into()));
         }
         let mut batch = Vec::new();
@@ -245,14 +292,12 @@ async fn apply(
         let read = blocking(move || batch.into_iter().map(|t| read(t, max)).collect::<Vec<_>>()).await?;
         write(kb, read, defs, tally).await?;
         done += n;
-        if let Some(r) = run {
-            r.progress(done, total);
-        }
+        follow.progress(done, total);
     }
     if !gone.is_empty() {
-        let kb2 = kb.clone();
+        let k = kb.clone();
         let ids = gone.clone();
-        blocking(move || kb2.index.apply(&[], &ids)).await??;
+        blocking(move || k.index.apply(&[], &ids)).await??;
         let keep: Vec<String> = defs.keys().cloned().collect();
         kb.store.kb_remove(&gone, &keep).await?;
         tally.result.removed += gone.len() as u64;
@@ -260,31 +305,46 @@ async fn apply(
     Ok(())
 }
 
-/// A file read: the decision, the note, and whether its content changed.
+/// A file read: the decision, and the note, or why it could not be read.
 struct Read {
     todo: Todo,
-    note: Note,
-    /// False when only the mtime moved (same hash).
-    content_changed: bool,
+    note: Result<Note, String>,
 }
 
+impl Read {
+    /// False when only the mtime moved (the same bytes as indexed).
+    fn content_changed(&self) -> bool {
+        let indexed = self.todo.state.as_ref().and_then(|s| s.sha256.as_deref());
+        indexed != self.note.as_ref().ok().map(|n| n.sha256.as_str())
+    }
+}
+
+/// Reads one file, at most `max` bytes of it, only while it is still inside its root.
 fn read(todo: Todo, max: u64) -> Read {
-    let path = Path::new(&todo.root).join(&todo.found.rel);
-    let note = if todo.found.bytes > max {
-        let mut n = note::unread(
-            &todo.found.rel,
-            format!("over max_file_size ({max} bytes); listed by its metadata only"),
-        );
-        n.sha256 = String::new();
-        n
-    } else {
-        match std::fs::read(&path) {
-            Ok(bytes) => note::read(&todo.found.rel, &bytes),
-            Err(e) => note::unread(&todo.found.rel, format!("cannot read it: {e}")),
+    let root = Path::new(&*todo.root);
+    let path = root.join(&todo.found.rel);
+    let note = match path.canonicalize() {
+        // Swapped for a link out of the root since the walk: not read.
+        Ok(target) if !target.starts_with(root) => Err("now a link to outside the root; not read".to_owned()),
+        Err(e) => Err(format!("cannot read it: {e}")),
+        Ok(target) => {
+            let mut bytes = Vec::new();
+            match std::fs::File::open(&target).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)) {
+                Err(e) => Err(format!("cannot read it: {e}")),
+                // Too large (or grown so since the walk): listed by its name only, never hashed.
+                Ok(_) if bytes.len() as u64 > max => {
+                    let mut n = note::unread(
+                        &todo.found.rel,
+                        format!("over max_file_size ({max} bytes); listed by its name only"),
+                    );
+                    n.sha256 = String::new();
+                    Ok(n)
+                }
+                Ok(_) => Ok(note::read(&todo.found.rel, &bytes)),
+            }
         }
     };
-    let content_changed = todo.state.as_ref().and_then(|s| s.sha256.as_deref()) != Some(note.sha256.as_str());
-    Read { todo, note, content_changed }
+    Read { todo, note }
 }
 
 async fn write(
@@ -296,21 +356,32 @@ async fn write(
     let mut touched = Vec::new();
     let mut todo = Vec::new();
     for r in read {
-        for p in &r.note.problems {
+        let note = match &r.note {
+            Ok(n) => n,
+            // Left as it was: an unreadable file is tried again at the next scan.
+            Err(e) => {
+                tally.problem(r.todo.found.rel.clone(), e.clone());
+                continue;
+            }
+        };
+        for p in &note.problems {
             tally.problem(r.todo.found.rel.clone(), p.clone());
         }
-        if !r.content_changed && !r.todo.force && r.todo.state.as_ref().is_some_and(|s| s.sha256.is_some()) {
-            // Same bytes, new mtime: remember the mtime, index nothing.
+        let indexed = r.todo.state.as_ref().is_some_and(|s| s.sha256.is_some());
+        if indexed && !r.content_changed() && !r.todo.force {
+            // Same bytes, new size or mtime: remember them, index nothing.
             if let Some(s) = &r.todo.state {
-                touched.push((s.id, r.todo.found.mtime_ns));
+                touched.push((s.id, r.todo.found.bytes as i64, r.todo.found.mtime_ns));
             }
             tally.result.unchanged += 1;
             continue;
         }
-        match &r.todo.state {
-            None => tally.result.added += 1,
-            Some(_) if r.content_changed => tally.result.changed += 1,
-            Some(_) => tally.result.unchanged += 1,
+        if !indexed {
+            tally.result.added += 1;
+        } else if r.content_changed() {
+            tally.result.changed += 1;
+        } else {
+            tally.result.unchanged += 1;
         }
         todo.push(r);
     }
@@ -321,25 +392,23 @@ async fn write(
         return Ok(());
     }
     let keys: Vec<(String, String)> =
-        todo.iter().map(|r| (r.todo.root.clone(), r.todo.found.rel.clone())).collect();
+        todo.iter().map(|r| (r.todo.root.to_string(), r.todo.found.rel.clone())).collect();
     let ids = kb.store.kb_reserve(&keys).await?;
-    let mut agents: Vec<KbAgent> = defs.values().cloned().collect();
-    for r in &todo {
-        if let Some(a) = &r.note.agent
-            && !defs.contains_key(a)
-            && !agents.iter().any(|x| &x.name == a)
-        {
-            agents.push(KbAgent { name: a.clone(), level: None, category: None });
-        }
-    }
-    let agent_ids = kb.store.kb_agents_sync(&agents).await?;
     let mut docs = Vec::with_capacity(todo.len());
     let mut writes = Vec::with_capacity(todo.len());
+    let mut agents: Vec<KbAgent> = Vec::new();
     for (r, id) in todo.into_iter().zip(ids) {
-        let n = r.note;
+        let Ok(n) = r.note else { continue };
+        if let Some(a) = &n.agent
+            && !agents.iter().any(|x| &x.name == a)
+        {
+            let def = defs.get(a).cloned();
+            agents.push(def.unwrap_or_else(|| KbAgent { name: a.clone(), level: None, category: None }));
+        }
         let agent_category = n.agent.as_ref().and_then(|a| defs.get(a)).and_then(|d| d.category.clone());
         docs.push(Doc {
             id,
+            root: r.todo.root.to_string(),
             path: r.todo.found.rel.clone(),
             title: n.title.clone(),
             body: n.body,
@@ -350,7 +419,7 @@ async fn write(
         });
         writes.push(KbFileWrite {
             id,
-            root: r.todo.root,
+            root: r.todo.root.to_string(),
             file_path: r.todo.found.rel,
             agent: n.agent,
             title: n.title,
@@ -365,21 +434,27 @@ async fn write(
             problem: (!n.problems.is_empty()).then(|| n.problems.join("; ")),
         });
     }
-    let kb2 = kb.clone();
-    blocking(move || kb2.index.apply(&docs, &[])).await??;
+    let k = kb.clone();
+    blocking(move || k.index.apply(&docs, &[])).await??;
+    // New agents are added; known ones keep their level and category until a whole
+    // scan has re-indexed their files (the store's category says what the index holds).
+    let agent_ids = kb.store.kb_agents_sync(&agents, false).await?;
     kb.store.kb_save(&writes, &agent_ids).await?;
     Ok(())
 }
 
-/// Every `_agent.yaml` of a root's first-level folders.
+/// Every `_agent.yaml` of a root's first-level folders (not through links).
 fn agent_defs(root: &Path) -> Vec<Result<KbAgent, (String, String)>> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if walk::hidden(&e.file_name()) || !e.path().is_dir() {
+        let Ok(name) = e.file_name().into_string() else { continue };
+        if name.starts_with('.') || !e.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let file = e.path().join(AGENT_FILE);
+        if std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()) {
+            continue;
+        }
         let Ok(text) = std::fs::read_to_string(&file) else { continue };
         let rel = format!("{name}/{AGENT_FILE}");
         match crate::front_matter::yaml(&text, 1) {
@@ -396,16 +471,20 @@ fn agent_defs(root: &Path) -> Vec<Result<KbAgent, (String, String)>> {
     out
 }
 
-fn load_creators(kb: &Knowledge, tally: &mut Tally) {
-    let Some(path) = &kb.config.creators else { return };
-    match creators::load(path) {
+async fn load_creators(kb: &Knowledge, tally: &mut Tally) -> Result<(), KbError> {
+    let Some(path) = kb.config.creators.clone() else { return Ok(()) };
+    let shown = path.display().to_string();
+    match blocking(move || creators::load(&path)).await? {
         Ok(c) => *kb.creators.lock().unwrap_or_else(|p| p.into_inner()) = c,
         // The last good catalogue stays.
-        Err(e) => tally.problem(path.display().to_string(), format!("creators catalogue: {e}")),
+        Err(e) => tally.problem(shown, format!("creators catalogue: {e}")),
     }
+    Ok(())
 }
 
 /// Runs blocking work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, KbError> {
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, KbError> {
     tokio::task::spawn_blocking(f).await.map_err(|_| KbError::Stopped)
 }

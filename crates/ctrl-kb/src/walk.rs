@@ -17,11 +17,20 @@ pub struct Found {
     pub mtime_ns: i64,
 }
 
-/// Every indexed file under `root` (canonical), sorted by path, and what was
-/// passed over with why.
-pub fn walk(root: &Path, config: &KnowledgeConfig) -> (Vec<Found>, Vec<(String, String)>) {
-    let mut found = Vec::new();
-    let mut skipped = Vec::new();
+/// What a walk of one root found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// The notes, sorted by path.
+    pub found: Vec<Found>,
+    /// What was passed over, with why (listed in the scan's result).
+    pub skipped: Vec<(String, String)>,
+    /// Paths that could not be read: what the store knows under them is kept.
+    pub unreadable: Vec<String>,
+}
+
+/// Every indexed file under `root` (canonical), and what was passed over with why.
+pub fn walk(root: &Path, config: &KnowledgeConfig) -> Walked {
+    let mut w = Walked::default();
     let entries = walkdir::WalkDir::new(root)
         .follow_links(false)
         .sort_by_file_name()
@@ -32,12 +41,18 @@ pub fn walk(root: &Path, config: &KnowledgeConfig) -> (Vec<Found>, Vec<(String, 
             Ok(e) => e,
             Err(e) => {
                 let at = e.path().map(|p| rel(root, p)).unwrap_or_default();
-                skipped.push((at, e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())));
+                w.skipped.push((at.clone(), e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())));
+                w.unreadable.push(at);
                 continue;
             }
         };
         let path = entry.path();
         if entry.depth() == 0 || !indexed(path, config) {
+            continue;
+        }
+        // Names are keys and paths to read back: one that is not UTF-8 cannot be both.
+        if path.strip_prefix(root).map_or(true, |r| r.to_str().is_none()) {
+            w.skipped.push((rel(root, path), "its name is not UTF-8; skipped".into()));
             continue;
         }
         let meta = if entry.path_is_symlink() {
@@ -48,11 +63,11 @@ pub fn walk(root: &Path, config: &KnowledgeConfig) -> (Vec<Found>, Vec<(String, 
                     _ => continue,
                 },
                 Ok(_) => {
-                    skipped.push((rel(root, path), "a link to outside the root; not followed".into()));
+                    w.skipped.push((rel(root, path), "a link to outside the root; not followed".into()));
                     continue;
                 }
                 Err(e) => {
-                    skipped.push((rel(root, path), format!("a broken link: {e}")));
+                    w.skipped.push((rel(root, path), format!("a broken link: {e}")));
                     continue;
                 }
             }
@@ -60,23 +75,39 @@ pub fn walk(root: &Path, config: &KnowledgeConfig) -> (Vec<Found>, Vec<(String, 
             match entry.metadata() {
                 Ok(m) => m,
                 Err(e) => {
-                    skipped.push((rel(root, path), e.to_string()));
+                    w.skipped.push((rel(root, path), e.to_string()));
+                    w.unreadable.push(rel(root, path));
                     continue;
                 }
             }
         } else {
             continue;
         };
-        found.push(Found { rel: rel(root, path), bytes: meta.len(), mtime_ns: mtime_ns(&meta) });
+        w.found.push(Found { rel: rel(root, path), bytes: meta.len(), mtime_ns: mtime_ns(&meta) });
     }
-    (found, skipped)
+    w
 }
 
-/// The stat of one file under `root`, if it is one the walk would list.
+/// Whether `rel` is `dir` or inside it.
+pub fn under(rel: &str, dir: &str) -> bool {
+    dir.is_empty() || rel == dir || rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// The stat of one file under `root`, if it is one the walk would list: no
+/// hidden part, no folder reached through a link (the walk does not follow them).
 pub fn stat(root: &Path, rel_path: &str, config: &KnowledgeConfig) -> Option<Found> {
     let path = root.join(rel_path);
-    if !indexed(&path, config) || rel_path.split('/').any(|c| hidden(std::ffi::OsStr::new(c))) {
+    if !indexed(&path, config) || rel_path.split('/').any(|c| c.is_empty() || c == ".." || c.starts_with('.'))
+    {
         return None;
+    }
+    let mut dir = root.to_path_buf();
+    let parts: Vec<&str> = rel_path.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        dir.push(part);
+        if std::fs::symlink_metadata(&dir).map_or(true, |m| !m.is_dir()) {
+            return None;
+        }
     }
     let target = path.canonicalize().ok()?;
     if !target.starts_with(root) {
@@ -122,6 +153,14 @@ pub fn roots(config: &KnowledgeConfig) -> Vec<(PathBuf, Result<PathBuf, String>)
 mod tests {
     use super::*;
 
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn under_is_by_whole_folders() {
+        assert!(under("a/b.md", "a") && under("a", "a") && under("x", ""));
+        assert!(!under("ab/c.md", "a"));
+    }
+
     #[test]
     fn walks_inside_the_root_only() {
         let dir = tempfile::tempdir().unwrap();
@@ -138,16 +177,23 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret.md"), root.join("coder/leak.md")).unwrap();
         std::os::unix::fs::symlink(root.join("coder/a.md"), root.join("coder/alias.md")).unwrap();
         std::os::unix::fs::symlink(outside.path(), root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(root.join("coder"), root.join("via")).unwrap();
+        std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"caf\xe9.md")), "x").unwrap();
         let config = KnowledgeConfig::default();
-        let (found, skipped) = walk(&root, &config);
+        let Walked { found, skipped, unreadable } = walk(&root, &config);
         let names: Vec<_> = found.iter().map(|f| f.rel.as_str()).collect();
         assert_eq!(names, vec!["coder/a.md", "coder/alias.md", "coder/notes/b.MD"]);
         assert_eq!(found[2].bytes, 2);
         assert!(found[0].mtime_ns > 0);
         assert_eq!(
             skipped,
-            vec![("coder/leak.md".to_string(), "a link to outside the root; not followed".to_string())]
+            vec![
+                ("caf\u{fffd}.md".to_string(), "its name is not UTF-8; skipped".to_string()),
+                ("coder/leak.md".to_string(), "a link to outside the root; not followed".to_string()),
+            ]
         );
+        assert!(unreadable.is_empty());
+        assert_eq!(stat(&root, "via/a.md", &config), None, "not through a linked folder");
         assert_eq!(stat(&root, "coder/leak.md", &config), None);
         assert_eq!(stat(&root, ".obsidian/d.md", &config), None);
         assert_eq!(stat(&root, "coder/notes/b.MD", &config).map(|f| f.bytes), Some(2));

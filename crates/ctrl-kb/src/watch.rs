@@ -7,6 +7,8 @@
 //! only what changed.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -27,47 +29,71 @@ enum Change {
     Rescan,
 }
 
-/// Starts watching the roots for the daemon's life.
+/// Starts watching the roots for the daemon's life (the first watches are set
+/// on a blocking thread: inotify needs one per folder of the tree).
 pub(crate) fn start(kb: &Knowledge) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    let overflow = tx.clone();
+    // Events that did not fit in the queue: the next batch scans instead.
+    let lost = Arc::new(AtomicBool::new(false));
+    let lost_in_handler = lost.clone();
+    let roots: Vec<PathBuf> = kb.roots().into_iter().filter_map(|(_, r)| r.ok()).collect();
     let handler = move |res: notify::Result<notify::Event>| {
         let changes: Vec<Change> = match res {
             Ok(ev) if ev.need_rescan() => vec![Change::Rescan],
             Ok(ev) => match ev.kind {
                 EventKind::Access(_) => vec![],
-                _ => ev.paths.into_iter().map(Change::Path).collect(),
+                // Hidden names (.git, editors' swap files) never reach the queue.
+                _ => ev.paths.into_iter().filter(|p| !hidden_in(&roots, p)).map(Change::Path).collect(),
             },
             Err(_) => vec![Change::Rescan],
         };
         for c in changes {
             if tx.try_send(c).is_err() {
-                let _ = overflow.try_send(Change::Rescan);
+                lost_in_handler.store(true, Ordering::SeqCst);
+                // Wakes the batcher if it sleeps on an empty queue (never happens when full).
+                let _ = tx.try_send(Change::Rescan);
+                break;
             }
         }
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    // Links are not followed: the walk does not follow them either, and a link to `/`
+    // would otherwise ask for a watch on every folder of the machine.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let mut watcher = match notify::RecommendedWatcher::new(handler, config) {
         Ok(w) => w,
         Err(e) => return report(kb, false, Some(format!("cannot watch: {e}"))),
     };
-    let mut problems = Vec::new();
-    let mut watching = false;
-    for (given, root) in kb.roots() {
-        match root {
-            Ok(root) => match watcher.watch(&root, RecursiveMode::Recursive) {
-                Ok(()) => watching = true,
-                Err(e) => problems.push(describe(&given, &e)),
-            },
-            Err(e) => problems.push(e),
-        }
-    }
-    report(kb, watching, (!problems.is_empty()).then(|| problems.join("; ")));
     let kb = kb.clone();
     tokio::spawn(async move {
+        let roots = kb.roots();
+        let watched = tokio::task::spawn_blocking(move || {
+            let mut problems = Vec::new();
+            let mut watching = false;
+            for (given, root) in roots {
+                match root {
+                    Ok(root) => match watcher.watch(&root, RecursiveMode::Recursive) {
+                        Ok(()) => watching = true,
+                        Err(e) => problems.push(describe(&given, &e)),
+                    },
+                    Err(e) => problems.push(e),
+                }
+            }
+            (watcher, watching, problems)
+        })
+        .await;
+        let Ok((watcher, watching, problems)) = watched else { return };
+        report(&kb, watching, (!problems.is_empty()).then(|| problems.join("; ")));
         // The watcher lives as long as this task.
         let _watcher = watcher;
-        batches(kb, rx).await;
+        batches(kb, rx, lost).await;
     });
+}
+
+/// Whether a part of `p` below its root is hidden (a root may itself sit in a
+/// hidden folder).
+fn hidden_in(roots: &[PathBuf], p: &std::path::Path) -> bool {
+    let below = roots.iter().find_map(|r| p.strip_prefix(r).ok()).unwrap_or(p);
+    below.iter().any(crate::walk::hidden)
 }
 
 fn describe(root: &std::path::Path, e: &notify::Error) -> String {
@@ -117,7 +143,7 @@ async fn classify(kb: &Knowledge, paths: Vec<PathBuf>) -> Result<(Vec<PathBuf>, 
 }
 
 /// Gathers events into batches and applies each.
-async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
+async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>, lost: Arc<AtomicBool>) {
     while let Some(first) = rx.recv().await {
         let started = tokio::time::Instant::now();
         let mut paths = Vec::new();
@@ -138,6 +164,7 @@ async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
                 break;
             }
         }
+        rescan |= lost.swap(false, Ordering::SeqCst);
         let notes = match classify(&kb, paths).await {
             Ok((notes, needs_scan)) => {
                 rescan |= needs_scan;
@@ -150,7 +177,7 @@ async fn batches(kb: Knowledge, mut rx: mpsc::Receiver<Change>) {
             }
         };
         let done = if rescan {
-            crate::scan::full(&kb, None).await
+            crate::scan::full(&kb, &crate::scan::Follow::default()).await
         } else if notes.is_empty() {
             continue;
         } else {

@@ -213,14 +213,23 @@ impl Store {
         Ok(files.iter().map(|k| ids.get(k).copied().unwrap_or(0)).collect())
     }
 
-    /// Makes the agents exist with these levels and categories; answers every agent's id by name.
-    pub async fn kb_agents_sync(&self, agents: &[KbAgent]) -> Result<HashMap<String, i64>, StoreError> {
+    /// Makes the agents exist; with `update`, known ones take these levels and
+    /// categories too. Answers every agent's id by name.
+    pub async fn kb_agents_sync(
+        &self,
+        agents: &[KbAgent],
+        update: bool,
+    ) -> Result<HashMap<String, i64>, StoreError> {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         for chunk in agents.chunks(CHUNK) {
+            let on_conflict = if update {
+                "DO UPDATE SET level = excluded.level, category = excluded.category"
+            } else {
+                "DO NOTHING"
+            };
             let sql = format!(
-                "INSERT INTO agents (name, level, category, created_at) VALUES {}
-                 ON CONFLICT (name) DO UPDATE SET level = excluded.level, category = excluded.category",
+                "INSERT INTO agents (name, level, category, created_at) VALUES {} ON CONFLICT (name) {on_conflict}",
                 placeholders(chunk.len(), 4)
             );
             let mut q = db::query(sql);
@@ -282,12 +291,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records a new mtime for files whose content did not change.
-    pub async fn kb_touch(&self, files: &[(i64, i64)]) -> Result<(), StoreError> {
+    /// Records a new size and mtime (`(id, bytes, mtime_ns)`) for files whose content did not change.
+    pub async fn kb_touch(&self, files: &[(i64, i64, i64)]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (id, mtime_ns) in files {
-            db::query("UPDATE knowledge_files SET mtime_ns = $2 WHERE id = $1")
+        for (id, bytes, mtime_ns) in files {
+            db::query("UPDATE knowledge_files SET bytes = $2, mtime_ns = $3 WHERE id = $1")
                 .bind(*id)
+                .bind(*bytes)
                 .bind(*mtime_ns)
                 .execute(&mut tx)
                 .await?;
@@ -369,8 +379,10 @@ impl Store {
             add("f.creator = ?", c.clone());
         }
         if let Some(t) = &filter.tag {
-            let quoted = serde_json::to_string(t).unwrap_or_default();
-            add("f.tags LIKE ? ESCAPE '\\'", contains(&quoted));
+            // Tags match whatever their case, on both backends (SQLite's LIKE ignores
+            // ASCII case only; PostgreSQL's not at all).
+            let quoted = serde_json::to_string(&t.to_lowercase()).unwrap_or_default();
+            add("LOWER(f.tags) LIKE ? ESCAPE '\\'", contains(&quoted));
         }
         // Rows reserved by a scan that has not saved them yet are not files yet.
         clauses.push("f.sha256 IS NOT NULL".into());

@@ -368,7 +368,7 @@ async fn knowledge_rows(store: &Store) -> Vec<i64> {
         KbAgent { name: "coder".into(), level: Some("senior".into()), category: Some("engineering".into()) },
         KbAgent { name: "writer".into(), level: None, category: None },
     ];
-    let agents = store.kb_agents_sync(&defs).await.unwrap();
+    let agents = store.kb_agents_sync(&defs, true).await.unwrap();
     let write = |i: usize, agent: &str, category: Option<&str>, tags: &[&str]| KbFileWrite {
         id: ids[i],
         root: root.clone(),
@@ -425,6 +425,7 @@ async fn knowledge(store: Store) {
     assert_eq!(by(KbFilter { agent: Some("coder".into()), ..Default::default() }).await.1, 2);
     assert_eq!(by(KbFilter { creator: Some("c1".into()), ..Default::default() }).await.1, 1);
     assert_eq!(by(KbFilter { tag: Some("rust".into()), ..Default::default() }).await.1, 1);
+    assert_eq!(by(KbFilter { tag: Some("RUST".into()), ..Default::default() }).await.1, 1, "any case");
     // LIKE's wildcards in a tag match themselves only.
     assert_eq!(by(KbFilter { tag: Some("50%_off".into()), ..Default::default() }).await.1, 1);
     assert_eq!(by(KbFilter { tag: Some("%".into()), ..Default::default() }).await.1, 0);
@@ -455,10 +456,22 @@ async fn knowledge(store: Store) {
     assert_eq!(store.kb_files(&KbFilter::default(), 10, 0).await.unwrap().1, 2);
     assert_eq!(store.kb_file_states().await.unwrap().len(), 4);
 
-    store.kb_touch(&[(ids[0], 42)]).await.unwrap();
-    assert_eq!(store.kb_file_state("/kb", "coder/a.md").await.unwrap().unwrap().mtime_ns, Some(42));
+    store.kb_touch(&[(ids[0], 7, 42)]).await.unwrap();
+    let a = store.kb_file_state("/kb", "coder/a.md").await.unwrap().unwrap();
+    assert_eq!((a.bytes, a.mtime_ns), (Some(7), Some(42)));
+    // Without `update`, a known agent keeps its category; a new one is added.
+    let quiet = [
+        KbAgent { name: "coder".into(), level: None, category: Some("other".into()) },
+        KbAgent { name: "new".into(), level: None, category: Some("x".into()) },
+    ];
+    store.kb_agents_sync(&quiet, false).await.unwrap();
+    let cats: Vec<_> = store.kb_agents().await.unwrap().into_iter().map(|a| (a.name, a.category)).collect();
+    assert!(
+        cats.contains(&("coder".into(), Some("engineering".into())))
+            && cats.contains(&("new".into(), Some("x".into())))
+    );
     let (files, bytes, per_creator) = store.kb_totals().await.unwrap();
-    assert_eq!((files, bytes, per_creator.get("c1").copied()), (2, 400, Some(1)));
+    assert_eq!((files, bytes, per_creator.get("c1").copied()), (2, 307, Some(1)));
 
     // Removing the writer's only file removes the writer, unless it has an _agent.yaml.
     store.kb_remove(&[ids[2]], &["writer".into()]).await.unwrap();

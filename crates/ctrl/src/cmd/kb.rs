@@ -79,8 +79,9 @@ fn search(client: &Client, a: SearchArgs) -> anyhow::Result<ExitCode> {
     }
     let color = std::io::stdout().is_terminal();
     for hit in &answer.hits {
-        let agent = hit.agent.as_deref().unwrap_or("-");
-        println!("{:>6.2}  {}  {}  (#{}, {agent})", hit.score, hit.title, hit.path, hit.file_id);
+        let agent = printable(hit.agent.as_deref().unwrap_or("-"));
+        let (title, path) = (printable(&hit.title), printable(&hit.path));
+        println!("{:>6.2}  {title}  {path}  (#{}, {agent})", hit.score, hit.file_id);
         println!("        {}", marked(&hit.snippet, &hit.highlights, color));
     }
     let per_agent: Vec<String> = answer.agents.iter().map(|(a, n)| format!("{a} {n}")).collect();
@@ -94,6 +95,12 @@ fn search(client: &Client, a: SearchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Text from notes with control characters shown as `?`: a note cannot send
+/// escape sequences to the terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 /// The snippet on one line, its matches bold on a terminal and in [brackets] elsewhere.
 fn marked(snippet: &str, highlights: &[[usize; 2]], color: bool) -> String {
     let (open, close) = if color { ("\x1b[1m", "\x1b[0m") } else { ("[", "]") };
@@ -102,7 +109,13 @@ fn marked(snippet: &str, highlights: &[[usize; 2]], color: bool) -> String {
         if highlights.iter().any(|h| h[0] == i) {
             out.push_str(open);
         }
-        out.push(if c.is_whitespace() { ' ' } else { c });
+        out.push(if c.is_whitespace() {
+            ' '
+        } else if c.is_control() {
+            '?'
+        } else {
+            c
+        });
         if highlights.iter().any(|h| h[1] == i + 1) {
             out.push_str(close);
         }
@@ -153,7 +166,11 @@ fn scan(client: &Client, a: ScanArgs, rebuild: bool) -> anyhow::Result<ExitCode>
             r.added, r.changed, r.removed, r.unchanged
         );
         for p in &r.errors {
-            println!("  {}: {}", if p.path.is_empty() { "…" } else { &p.path }, p.error);
+            println!(
+                "  {}: {}",
+                if p.path.is_empty() { "…".into() } else { printable(&p.path) },
+                printable(&p.error)
+            );
         }
     }
     Ok(verdict(&end))
@@ -161,11 +178,13 @@ fn scan(client: &Client, a: ScanArgs, rebuild: bool) -> anyhow::Result<ExitCode>
 
 #[cfg(test)]
 mod tests {
-    use super::marked;
+    use super::{marked, printable};
 
     #[test]
     fn highlights_are_marked_by_character() {
         assert_eq!(marked("été fast\nbuild", &[[0, 3], [9, 14]], false), "[été] fast [build]");
         assert_eq!(marked("x", &[], true), "x");
+        assert_eq!(marked("a\x1b[2Jb", &[], false), "a?[2Jb");
+        assert_eq!(printable("t\x1b]0;owned\x07"), "t?]0;owned?");
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -25,6 +25,8 @@ use tower::ServiceExt;
 /// A TLS handshake that has not finished by then is dropped (a slow or idle client
 /// holds no task for long).
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Time to send a request's head, on a new or an idle kept-alive connection.
+const HEADERS: Duration = Duration::from_secs(30);
 
 /// The server side of TLS from a PEM certificate chain and its key.
 pub fn config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
@@ -87,7 +89,10 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
+            // A client that sends no complete request head in time is dropped.
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADERS)
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
                 .with_upgrades();
             tokio::pin!(conn);
@@ -108,7 +113,17 @@ pub async fn serve(
             }
         });
     }
-    if tokio::time::timeout(drain, connections.join_all()).await.is_err() {
+    // No new connection waits in the backlog meanwhile.
+    drop(listener);
+    let drained = async {
+        // A connection task that failed says so in the log; the others still drain.
+        while let Some(ended) = connections.join_next().await {
+            if let Err(e) = ended {
+                tracing::warn!(error = %e, "an HTTPS connection task failed");
+            }
+        }
+    };
+    if tokio::time::timeout(drain, drained).await.is_err() {
         tracing::debug!("HTTPS connections still open at the end of the drain");
     }
 }

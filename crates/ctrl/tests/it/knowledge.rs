@@ -248,6 +248,19 @@ async fn a_scan_indexes_the_folder_and_search_finds_what_the_syntax_says() {
     assert_eq!(paths(&search(&api, "quokkas").await), vec!["writer/style.md"]);
     assert_eq!(api.data("/api/knowledge/stats").await["index_docs"], 5);
 
+    // A new database beside the old index: the index's documents are not taken for
+    // the new rows (whose ids start over), and nothing just added is removed.
+    d.stop();
+    for f in ["state/ctrl.db", "state/ctrl.db-wal", "state/ctrl.db-shm"] {
+        let _ = std::fs::remove_file(d.path(f));
+    }
+    d.up();
+    let api = Api::new(&d);
+    let r = last_scan(&api, 0).await["result"].clone();
+    assert_eq!((r["added"].as_u64(), r["removed"].as_u64()), (Some(5), Some(0)), "{r}");
+    assert_eq!(api.data("/api/knowledge/stats").await["index_docs"], 5);
+    assert_eq!(paths(&search(&api, "quokkas").await), vec!["writer/style.md"]);
+
     // The CLI: search, stats, rebuild.
     let hits: Value = serde_json::from_str(&d.ok(&["kb", "search", "mold", "--json"])).unwrap();
     assert_eq!(hits["hits"][0]["path"], "coder/builds.md");
