@@ -1,6 +1,6 @@
 //! The daemon on PostgreSQL: a slice of every feature (services and events,
-//! users, login, tokens and audit, an action's job, a schedule), and a database
-//! outage that the services and their events live through.
+//! users, login, tokens and audit, an action's job, a schedule, the knowledge
+//! base), and a database outage that the services and their events live through.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -361,4 +361,52 @@ async fn db_copy_moves_a_daemons_data_to_postgres() {
     d.up();
     let seen: Vec<String> = d.events("app").iter().map(|e| e["to"].as_str().unwrap().to_owned()).collect();
     assert_eq!(&seen[..4], ["starting", "running", "stopping", "stopped"]);
+}
+
+#[tokio::test]
+async fn the_knowledge_base_runs_on_postgres() {
+    let url = ctrl_store::testing::postgres().await;
+    let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("knowledge/coder")).unwrap();
+    std::fs::write(dir.path().join("knowledge/coder/_agent.yaml"), "category: engineering\n").unwrap();
+    std::fs::write(
+        dir.path().join("knowledge/coder/a.md"),
+        "---\ntags: [Rust]\n---\nTokio tasks and wombats.\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("knowledge/coder/b.md"), "Wombats only.\n").unwrap();
+    let config = dir.path().join("ctrl.toml");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[storage]\nurl = \"{url}\"\n\n\
+         [knowledge]\nroots = [\"knowledge\"]\nwatch = false\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut d = Daemon::adopt(dir, config);
+    let api = Api::new(&d);
+    let first = eventually("the first scan", Duration::from_secs(20), || async {
+        let jobs = api.data("/api/knowledge/jobs").await;
+        let j = jobs.as_array()?.first()?.clone();
+        j["completed_at"].is_string().then_some(j)
+    })
+    .await;
+    assert_eq!(first["result"]["added"], 2, "{first}");
+    let found = api.data("/api/knowledge/search?q=wombats%20tag:rust").await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["hits"][0]["path"], "coder/a.md");
+    let page = api.data("/api/knowledge/files?category=engineering&tag=RUST").await;
+    assert_eq!(page["total"], 1, "{page}");
+    // The index lives in the state folder whatever the database: a restart reads nothing.
+    d.stop();
+    d.up();
+    let api = Api::new(&d);
+    let again = eventually("the start-up scan", Duration::from_secs(20), || async {
+        let jobs = api.data("/api/knowledge/jobs").await;
+        let j = jobs.as_array()?.first()?.clone();
+        (j["id"] != first["id"] && j["completed_at"].is_string()).then_some(j)
+    })
+    .await;
+    assert_eq!(
+        (again["result"]["added"].as_u64(), again["result"]["unchanged"].as_u64()),
+        (Some(0), Some(2))
+    );
 }
