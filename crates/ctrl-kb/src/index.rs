@@ -21,6 +21,7 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::directory::ReadDirectory;
 use crate::error::KbError;
 use crate::query::{Filters, Query, Term as QTerm};
 
@@ -116,7 +117,7 @@ impl SearchIndex {
         let (schema, f) = schema();
         let io = |e: std::io::Error| KbError::Index(format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(io)?;
-        let existing = match tantivy::directory::MmapDirectory::open(dir) {
+        let existing = match ReadDirectory::open(dir) {
             Ok(d) if Index::exists(&d).unwrap_or(false) => match Index::open(d) {
                 Ok(i) if i.schema() == schema => Some(i),
                 Ok(_) => {
@@ -136,7 +137,8 @@ impl SearchIndex {
             None => {
                 std::fs::remove_dir_all(dir).map_err(io)?;
                 std::fs::create_dir_all(dir).map_err(io)?;
-                Index::create_in_dir(dir, schema).map_err(KbError::index)?
+                let d = ReadDirectory::open(dir).map_err(KbError::index)?;
+                Index::create(d, schema, tantivy::IndexSettings::default()).map_err(KbError::index)?
             }
         };
         // One thread builds segments and one merges them: the daemon shares two cores

@@ -10,6 +10,7 @@
 //! [`Knowledge`], reached through `FromRef`.
 
 mod creators;
+mod directory;
 mod error;
 pub mod front_matter;
 mod heap;
