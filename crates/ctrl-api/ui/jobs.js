@@ -128,7 +128,15 @@
         } }, "Cancel")) : "";
       info.replaceChildren(cancel, h("dl", { class: "kv" }, kv.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
     };
-    api("GET", `/api/jobs/${enc(id)}`).then(render).catch((e) => toast(e.message, true));
+    // The first answer and the stream race: an answer that comes after the job's
+    // end was shown is older than it, and is dropped.
+    let ended = false;
+    const show = (j) => {
+      if (ended && !FINAL.has(j.status)) return;
+      ended = FINAL.has(j.status);
+      render(j);
+    };
+    api("GET", `/api/jobs/${enc(id)}`).then(show).catch((e) => toast(e.message, true));
     const src = new EventSource(`/api/jobs/${enc(id)}/logs?follow=true&lines=5000`);
     // A reconnect replays the output from the start.
     src.addEventListener("open", () => out.replaceChildren());
@@ -141,7 +149,7 @@
     });
     src.addEventListener("job", (e) => {
       const j = JSON.parse(e.data);
-      if (j) render(j);
+      if (j) show(j);
       if (j && FINAL.has(j.status)) src.close();
     });
     return { close: () => src.close() };

@@ -18,7 +18,7 @@ pub struct Split<'a> {
 /// Largest front matter read: metadata, not a document of its own.
 pub const MAX_FRONT_MATTER: usize = 64 * 1024;
 
-/// What the knowledge base reads from the fields.
+/// What the knowledge base reads from the fields (tags lowercase).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Meta {
     /// `title`.
@@ -231,6 +231,10 @@ pub fn meta(fields: &Map<String, Value>, problems: &mut Vec<String>) -> Meta {
             vec![]
         }
     };
+    // Tags are matched in any case: kept lowercase (letter by letter, as search lowercases).
+    for t in &mut m.tags {
+        *t = t.chars().flat_map(char::to_lowercase).collect();
+    }
     m.tags.dedup();
     m
 }
@@ -296,11 +300,11 @@ mod tests {
 
     #[test]
     fn wrong_kinds_are_problems_not_failures() {
-        let fields = json!({"title": {"a": 1}, "confidence": 7, "tags": "x, y,,z", "creator": null});
+        let fields = json!({"title": {"a": 1}, "confidence": 7, "tags": "X, y,,Über", "creator": null});
         let mut p = vec![];
         let m = meta(fields.as_object().unwrap(), &mut p);
         assert_eq!((m.title, m.confidence, m.creator), (None, None, None));
-        assert_eq!(m.tags, vec!["x", "y", "z"]);
+        assert_eq!(m.tags, vec!["x", "y", "über"]);
         assert_eq!(p.len(), 2, "{p:?}");
     }
 

@@ -199,9 +199,9 @@ impl SearchIndex {
         if let Some(c) = &d.creator {
             doc.add_text(f.creator, c);
         }
-        // Tags match whatever their case, as the store's listing does.
+        // Tags are lowercase already (front_matter::meta); filters are lowercased to match.
         for t in &d.tags {
-            doc.add_text(f.tag, t.to_lowercase());
+            doc.add_text(f.tag, t);
         }
         doc
     }
@@ -240,7 +240,13 @@ impl SearchIndex {
     }
 
     /// The best `limit` files for `q` within `filters`, with the count per agent. Blocking.
-    pub fn search(&self, q: &Query, filters: &Filters, limit: usize) -> Result<Found, KbError> {
+    pub fn search(
+        &self,
+        q: &Query,
+        filters: &Filters,
+        limit: usize,
+        roots: &[PathBuf],
+    ) -> Result<Found, KbError> {
         let searcher = self.reader.searcher();
         let f = self.f;
         // Words to highlight: the query's, with every prefix's expansions.
@@ -258,9 +264,8 @@ impl SearchIndex {
         let keyword = |field: Field, v: &str| -> Box<dyn TQuery> {
             Box::new(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic))
         };
-        for (field, v) in
-            [(f.category, &filters.category), (f.creator, &filters.creator), (f.tag, &filters.tag)]
-        {
+        let tag = filters.tag.as_ref().map(|t| t.chars().flat_map(char::to_lowercase).collect::<String>());
+        for (field, v) in [(f.category, &filters.category), (f.creator, &filters.creator), (f.tag, &tag)] {
             if let Some(v) = v {
                 clauses.push((Occur::Must, keyword(field, v)));
             }
@@ -294,7 +299,12 @@ impl SearchIndex {
             let doc: TantivyDocument = searcher.doc(addr).map_err(KbError::index)?;
             let text = |field: Field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("").to_owned();
             let agent = doc.get_first(f.agent_name).and_then(|v| v.as_str()).map(str::to_owned);
-            let body = read_body(&text(f.root), &text(f.path));
+            let root = text(f.root);
+            let body = if roots.iter().any(|r| r.as_path() == Path::new(&root)) {
+                read_body(&root, &text(f.path))
+            } else {
+                String::new()
+            };
             let (snippet, highlights) = snippet_of(&snippets, &body);
             hits.push(SearchHit {
                 file_id: doc.get_first(f.id).and_then(|v| v.as_i64()).unwrap_or(0),

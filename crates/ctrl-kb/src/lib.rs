@@ -180,7 +180,8 @@ impl Knowledge {
         })
     }
 
-    /// Searches; blocking work goes to a blocking thread.
+    /// Searches; blocking work goes to a blocking thread. Snippets are read only
+    /// from files under the roots configured now.
     pub async fn search(
         &self,
         q: query::Query,
@@ -188,14 +189,36 @@ impl Knowledge {
         limit: usize,
     ) -> Result<Found, KbError> {
         let kb = self.clone();
-        tokio::task::spawn_blocking(move || kb.index.search(&q, &filters, limit))
-            .await
-            .map_err(|_| KbError::Stopped)?
+        let (roots, _, _) = self.accepted_roots();
+        scan::blocking(move || kb.index.search(&q, &filters, limit, &roots)).await?
     }
 
     /// The canonical roots, as they are stored (`root` of a file row).
     pub(crate) fn roots(&self) -> Vec<(PathBuf, Result<PathBuf, String>)> {
         walk::roots(&self.config)
+    }
+
+    /// The roots scans, the watcher and snippets use: readable, canonical, none
+    /// inside another (its notes would be listed twice); with what was wrong with
+    /// the others, and whether every configured root could be read.
+    pub(crate) fn accepted_roots(&self) -> (Vec<PathBuf>, Vec<(String, String)>, bool) {
+        let mut accepted: Vec<PathBuf> = Vec::new();
+        let mut problems = Vec::new();
+        let mut all_readable = true;
+        for (given, r) in self.roots() {
+            let shown = given.display().to_string();
+            match r {
+                Err(e) => {
+                    all_readable = false;
+                    problems.push((shown, format!("root not readable: {e}")));
+                }
+                Ok(p) if accepted.iter().any(|o| p.starts_with(o) || o.starts_with(&p)) => {
+                    problems.push((shown, "inside another root (or the same); skipped".into()));
+                }
+                Ok(p) => accepted.push(p),
+            }
+        }
+        (accepted, problems, all_readable)
     }
 
     /// The path of a file on disk, only when it is still inside its root.

@@ -108,20 +108,9 @@ pub(crate) async fn full(kb: &Knowledge, follow: &Follow) -> Result<ScanResult, 
     load_creators(kb, &mut tally).await?;
     let previous: HashMap<String, Option<String>> =
         kb.store.kb_agents().await?.into_iter().map(|a| (a.name, a.category)).collect();
-    let mut readable: Vec<PathBuf> = Vec::new();
-    let mut all_readable = true;
-    for (given, r) in kb.roots() {
-        match r {
-            Err(e) => {
-                all_readable = false;
-                tally.problem(given.display().to_string(), format!("root not readable: {e}"));
-            }
-            // The same folder twice, or one inside another, would list its notes twice.
-            Ok(p) if readable.iter().any(|o| p.starts_with(o) || o.starts_with(&p)) => {
-                tally.problem(given.display().to_string(), "inside another root (or the same); skipped");
-            }
-            Ok(p) => readable.push(p),
-        }
+    let (readable, root_problems, all_readable) = kb.accepted_roots();
+    for (root, problem) in root_problems {
+        tally.problem(root, problem);
     }
     let config = kb.config.clone();
     let roots = blocking(move || {
@@ -208,7 +197,13 @@ pub(crate) async fn full(kb: &Knowledge, follow: &Follow) -> Result<ScanResult, 
     follow.progress(tally.result.unchanged, total);
     apply(kb, todo, gone, &defs, &mut tally, follow, total).await?;
     // Levels and categories of agents without a changed file, and agents left with no file.
-    let agents: Vec<KbAgent> = defs.values().cloned().collect();
+    // Agents whose `_agent.yaml` is gone lose its level and category.
+    let cleared = previous.keys().filter(|n| !defs.contains_key(*n)).map(|n| KbAgent {
+        name: n.clone(),
+        level: None,
+        category: None,
+    });
+    let agents: Vec<KbAgent> = defs.values().cloned().chain(cleared).collect();
     kb.store.kb_agents_sync(&agents, true).await?;
     kb.store.kb_remove(&[], &defs.keys().cloned().collect::<Vec<_>>()).await?;
     *kb.last_scan_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
@@ -231,7 +226,7 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
     let mut tally = Tally::default();
     let mut todo = Vec::new();
     let mut gone = Vec::new();
-    let roots: Vec<PathBuf> = kb.roots().into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let (roots, _, _) = kb.accepted_roots();
     let mut seen = HashSet::new();
     for path in changed {
         let Some(root) = roots.iter().find(|r| path.starts_with(r)) else { continue };
@@ -246,7 +241,9 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
         let config = kb.config.clone();
         let (root2, rel2) = (root.clone(), rel.clone());
         match blocking(move || walk::stat(&root2, &rel2, &config)).await? {
-            Some(found) => {
+            // Not readable now: left as it is (a scan keeps such rows too).
+            Err(e) => tally.problem(rel, format!("cannot read it: {e}")),
+            Ok(Some(found)) => {
                 let same = state.as_ref().is_some_and(|s| {
                     s.sha256.is_some()
                         && s.bytes == Some(found.bytes as i64)
@@ -256,7 +253,7 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
                     todo.push(Todo { root: key, found, state, force: false });
                 }
             }
-            None => gone.extend(state.map(|s| s.id)),
+            Ok(None) => gone.extend(state.map(|s| s.id)),
         }
     }
     let defs = kb.agent_defs.lock().unwrap_or_else(|p| p.into_inner()).clone();

@@ -95,26 +95,38 @@ pub fn under(rel: &str, dir: &str) -> bool {
 
 /// The stat of one file under `root`, if it is one the walk would list: no
 /// hidden part, no folder reached through a link (the walk does not follow them).
-pub fn stat(root: &Path, rel_path: &str, config: &KnowledgeConfig) -> Option<Found> {
+/// `Ok(None)`: gone, or not a note; `Err`: there, but not readable now.
+pub fn stat(root: &Path, rel_path: &str, config: &KnowledgeConfig) -> std::io::Result<Option<Found>> {
+    let gone = |e: std::io::Error| if e.kind() == std::io::ErrorKind::NotFound { Ok(None) } else { Err(e) };
     let path = root.join(rel_path);
     if !indexed(&path, config) || rel_path.split('/').any(|c| c.is_empty() || c == ".." || c.starts_with('.'))
     {
-        return None;
+        return Ok(None);
     }
     let mut dir = root.to_path_buf();
     let parts: Vec<&str> = rel_path.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
         dir.push(part);
-        if std::fs::symlink_metadata(&dir).map_or(true, |m| !m.is_dir()) {
-            return None;
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Ok(None),
+            Err(e) => return gone(e),
         }
     }
-    let target = path.canonicalize().ok()?;
+    let target = match path.canonicalize() {
+        Ok(t) => t,
+        Err(e) => return gone(e),
+    };
     if !target.starts_with(root) {
-        return None;
+        return Ok(None);
     }
-    let meta = std::fs::metadata(&target).ok().filter(|m| m.is_file())?;
-    Some(Found { rel: rel_path.to_owned(), bytes: meta.len(), mtime_ns: mtime_ns(&meta) })
+    match std::fs::metadata(&target) {
+        Ok(m) if m.is_file() => {
+            Ok(Some(Found { rel: rel_path.to_owned(), bytes: m.len(), mtime_ns: mtime_ns(&m) }))
+        }
+        Ok(_) => Ok(None),
+        Err(e) => gone(e),
+    }
 }
 
 /// Hidden: a name starting with a dot (`.git`, `.obsidian`, editors' swap files).
@@ -193,10 +205,13 @@ mod tests {
             ]
         );
         assert!(unreadable.is_empty());
-        assert_eq!(stat(&root, "via/a.md", &config), None, "not through a linked folder");
-        assert_eq!(stat(&root, "coder/leak.md", &config), None);
-        assert_eq!(stat(&root, ".obsidian/d.md", &config), None);
-        assert_eq!(stat(&root, "coder/notes/b.MD", &config).map(|f| f.bytes), Some(2));
-        assert_eq!(stat(&root, "../x.md", &config), None);
+        assert_eq!(stat(&root, "via/a.md", &config).unwrap(), None, "not through a linked folder");
+        let st = |rel: &str| stat(&root, rel, &config).unwrap();
+        assert_eq!(st("coder/leak.md"), None);
+        assert_eq!(st(".obsidian/d.md"), None);
+        assert_eq!(st("coder/notes/b.MD").map(|f| f.bytes), Some(2));
+        assert_eq!(st("../x.md"), None);
+        assert_eq!(st("coder/gone.md"), None);
+        assert_eq!(st("nowhere/gone.md"), None);
     }
 }

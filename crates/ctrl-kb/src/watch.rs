@@ -36,7 +36,7 @@ pub(crate) fn start(kb: &Knowledge) {
     // Events that did not fit in the queue: the next batch scans instead.
     let lost = Arc::new(AtomicBool::new(false));
     let lost_in_handler = lost.clone();
-    let roots: Vec<PathBuf> = kb.roots().into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let (roots, _, _) = kb.accepted_roots();
     let handler = move |res: notify::Result<notify::Event>| {
         let changes: Vec<Change> = match res {
             Ok(ev) if ev.need_rescan() => vec![Change::Rescan],
@@ -120,7 +120,7 @@ fn report(kb: &Knowledge, watching: bool, problem: Option<String>) {
 /// (an editor's temporary files) are nothing.
 async fn classify(kb: &Knowledge, paths: Vec<PathBuf>) -> Result<(Vec<PathBuf>, bool), crate::KbError> {
     let config = kb.config();
-    let roots: Vec<PathBuf> = kb.roots().into_iter().filter_map(|(_, r)| r.ok()).collect();
+    let (roots, _, _) = kb.accepted_roots();
     let catalogue = config.creators.as_ref().and_then(|c| c.canonicalize().ok());
     let mut notes = Vec::new();
     let mut rescan = false;
@@ -130,14 +130,15 @@ async fn classify(kb: &Knowledge, paths: Vec<PathBuf>) -> Result<(Vec<PathBuf>, 
         if rel.is_empty() || rel.split('/').any(|c| c.starts_with('.')) {
             continue;
         }
-        if crate::walk::indexed(&p, config) {
-            notes.push(p);
-            continue;
-        }
-        let special = rel.ends_with("/_agent.yaml") || catalogue.as_deref() == Some(p.as_path());
+        // A folder first: one may be named like a note (`archive.md/`).
         let folder =
             p.is_dir() || (!p.exists() && kb.store.kb_has_folder(&root.to_string_lossy(), &rel).await?);
-        rescan |= special || folder;
+        let special = rel.ends_with("/_agent.yaml") || catalogue.as_deref() == Some(p.as_path());
+        if folder || special {
+            rescan = true;
+        } else if crate::walk::indexed(&p, config) {
+            notes.push(p);
+        }
     }
     Ok((notes, rescan))
 }

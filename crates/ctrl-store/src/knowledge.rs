@@ -379,10 +379,10 @@ impl Store {
             add("f.creator = ?", c.clone());
         }
         if let Some(t) = &filter.tag {
-            // Tags match whatever their case, on both backends (SQLite's LIKE ignores
-            // ASCII case only; PostgreSQL's not at all).
-            let quoted = serde_json::to_string(&t.to_lowercase()).unwrap_or_default();
-            add("LOWER(f.tags) LIKE ? ESCAPE '\\'", contains(&quoted));
+            // Tags are stored lowercase (by the scan); the filter matches in any case.
+            let lower: String = t.chars().flat_map(char::to_lowercase).collect();
+            let quoted = serde_json::to_string(&lower).unwrap_or_default();
+            add("f.tags LIKE ? ESCAPE '\\'", contains(&quoted));
         }
         // Rows reserved by a scan that has not saved them yet are not files yet.
         clauses.push("f.sha256 IS NOT NULL".into());

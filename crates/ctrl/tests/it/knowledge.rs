@@ -271,6 +271,18 @@ async fn a_scan_indexes_the_folder_and_search_finds_what_the_syntax_says() {
     let out = d.ok(&["kb", "reindex"]);
     assert!(out.contains("unchanged 5"), "{out}");
     assert_eq!(paths(&search(&api, "mold").await), vec!["coder/builds.md"]);
+
+    // Tags match in any case; an agent whose _agent.yaml is gone loses its category
+    // in the listing and in search alike.
+    assert_eq!(paths(&search(&api, "tag:PERF").await), vec!["coder/builds.md"]);
+    assert_eq!(api.data("/api/knowledge/files?tag=Rust").await["total"], 1);
+    std::fs::remove_file(d.path("knowledge/coder/_agent.yaml")).unwrap();
+    d.ok(&["kb", "scan"]);
+    assert_eq!(search(&api, "category:engineering").await["total"], 0);
+    assert_eq!(api.data("/api/knowledge/files?category=engineering").await["total"], 0);
+    let agents = api.data("/api/knowledge/agents").await;
+    let coder = agents.as_array().unwrap().iter().find(|a| a["name"] == "coder").unwrap().clone();
+    assert_eq!((coder["level"].clone(), coder["category"].clone()), (Value::Null, Value::Null));
 }
 
 #[tokio::test]
