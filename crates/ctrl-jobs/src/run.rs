@@ -45,7 +45,7 @@ pub(crate) async fn run(
         j.status = JobStatus::Running;
         j.started_at = Some(started);
     });
-    let sinks = Arc::new(sinks(&jobs, id, follow));
+    let sinks = sinks(&jobs, id, follow);
     let reports = Arc::new(Reports::default());
     let pump = tokio::spawn(pump_progress(jobs.clone(), id, reports.progress.subscribe()));
     let timeout = planned.timeout;
@@ -64,8 +64,7 @@ pub(crate) async fn run(
         }
         Plan::Task(kind) => match jobs.task(kind) {
             Some(task) => {
-                let run =
-                    TaskRun { id, reports: reports.clone(), sinks: sinks.clone(), cancel: cancel.clone() };
+                let run = TaskRun { reports: reports.clone(), cancel: cancel.clone() };
                 match bounded(timeout, cancel, task(run)).await {
                     Ok(Ok(result)) => {
                         (JobStatus::Succeeded, JobEnd { result: Some(result), ..JobEnd::default() })

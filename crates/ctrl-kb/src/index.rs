@@ -274,26 +274,22 @@ impl SearchIndex {
         let mut facets = FacetCollector::for_field("agent");
         facets.add_facet(Facet::root());
         let top = TopDocs::with_limit(limit.max(1)).order_by_score();
-        let (top, total, counts, query): (Vec<(f32, _)>, usize, _, Box<dyn TQuery>) = match &filters.agent {
-            None => {
-                let (top, total, counts) =
-                    searcher.search(&unfiltered, &(top, Count, facets)).map_err(KbError::index)?;
-                (top, total, counts, Box::new(unfiltered))
-            }
+        let (top, total, counts) = match &filters.agent {
+            None => searcher.search(&unfiltered, &(top, Count, facets)).map_err(KbError::index)?,
             Some(agent) => {
                 let counts = searcher.search(&unfiltered, &facets).map_err(KbError::index)?;
                 let term = Term::from_facet(f.agent, &Facet::from_path(std::iter::once(agent.as_str())));
                 clauses.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
                 let filtered = BooleanQuery::new(clauses);
                 let (top, total) = searcher.search(&filtered, &(top, Count)).map_err(KbError::index)?;
-                (top, total, counts, Box::new(filtered))
+                (top, total, counts)
             }
         };
         let agents = counts
             .get(Facet::root())
             .filter_map(|(facet, n)| facet.to_path().first().map(|a| ((*a).to_owned(), n)))
             .collect();
-        let snippets = self.snippets(&searcher, &*query, &highlight)?;
+        let snippets = self.snippets(&searcher, &highlight)?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, addr) in top.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(addr).map_err(KbError::index)?;
@@ -383,12 +379,8 @@ impl SearchIndex {
         Ok(out.into_iter().take(PREFIX_EXPANSIONS).collect())
     }
 
-    fn snippets(
-        &self,
-        searcher: &tantivy::Searcher,
-        query: &dyn TQuery,
-        words: &[String],
-    ) -> Result<SnippetGenerator, KbError> {
+    /// Highlights every query word (prefixes expanded), rarer words weighing more.
+    fn snippets(&self, searcher: &tantivy::Searcher, words: &[String]) -> Result<SnippetGenerator, KbError> {
         let mut terms = BTreeMap::new();
         for w in words {
             let df = searcher.doc_freq(&Term::from_field_text(self.f.body, w)).map_err(KbError::index)?;
@@ -396,7 +388,6 @@ impl SearchIndex {
                 terms.insert(w.clone(), 1.0 / (1.0 + df as f32));
             }
         }
-        let _ = query;
         let tokenizer = self.index.tokenizer_for_field(self.f.body).map_err(KbError::index)?;
         Ok(SnippetGenerator::new(terms, tokenizer, self.f.body, SNIPPET_CHARS))
     }
@@ -420,20 +411,12 @@ const SNIPPET_READ: u64 = 512 * 1024;
 /// The text of a hit as it is now (its start, without front matter); empty when it
 /// is gone or its path now leads outside its root.
 fn read_body(root: &str, rel: &str) -> String {
-    use std::io::Read;
-    let root = Path::new(root);
-    let Ok(target) = root.join(rel).canonicalize() else { return String::new() };
-    if !target.starts_with(root) {
-        return String::new();
+    match crate::walk::read_inside(Path::new(root), rel, SNIPPET_READ) {
+        Ok(bytes) if !bytes[..bytes.len().min(8192)].contains(&0) => {
+            crate::front_matter::body(&String::from_utf8_lossy(&bytes)).to_owned()
+        }
+        _ => String::new(),
     }
-    let mut bytes = Vec::new();
-    if std::fs::File::open(&target).and_then(|f| f.take(SNIPPET_READ).read_to_end(&mut bytes)).is_err()
-        || bytes[..bytes.len().min(8192)].contains(&0)
-    {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    crate::front_matter::body(&text).to_owned()
 }
 
 /// The snippet of a hit and its highlights in characters; the start of the body

@@ -13,7 +13,6 @@ mod creators;
 mod directory;
 mod error;
 pub mod front_matter;
-mod heap;
 mod index;
 pub mod insights;
 pub mod note;
@@ -83,9 +82,7 @@ impl Knowledge {
         jobs: Jobs,
     ) -> Result<Knowledge, KbError> {
         let dir = state_dir.join("kb").join("index");
-        let (index, fresh) = tokio::task::spawn_blocking(move || SearchIndex::open(&dir))
-            .await
-            .map_err(|_| KbError::Stopped)??;
+        let (index, fresh) = scan::blocking(move || SearchIndex::open(&dir)).await??;
         if fresh {
             tracing::info!("the search index is new; the first scan reads every file into it");
         }
@@ -161,8 +158,7 @@ impl Knowledge {
 
     /// The numbers of `GET /api/knowledge/stats`.
     pub async fn stats(&self) -> Result<KbStats, KbError> {
-        let (files, bytes, _) = self.store.kb_totals().await?;
-        let agents = self.store.kb_agents().await?.len() as u64;
+        let (files, bytes, agents) = self.store.kb_totals().await?;
         let kb = self.clone();
         let index_bytes = scan::blocking(move || kb.index.bytes()).await?;
         let (watching, watch_problem) = self.watch_state.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -221,15 +217,15 @@ impl Knowledge {
         (accepted, problems, all_readable)
     }
 
-    /// The path of a file on disk, only when it is still inside its root.
-    pub fn resolve(&self, root: &str, file_path: &str) -> Option<PathBuf> {
+    /// The bytes of a file (at most `limit`), only while its root is configured and
+    /// its path still leads inside it.
+    pub fn read(&self, root: &str, file_path: &str, limit: u64) -> Option<Vec<u8>> {
         let root = Path::new(root);
         let known = self.roots().into_iter().any(|(_, r)| r.as_deref().ok() == Some(root));
-        if !known || file_path.split('/').any(|c| c == ".." || c.is_empty()) {
+        if !known {
             return None;
         }
-        let target = root.join(file_path).canonicalize().ok()?;
-        target.starts_with(root).then_some(target)
+        walk::read_inside(root, file_path, limit).ok()
     }
 }
 
@@ -242,10 +238,7 @@ pub(crate) async fn detail(kb: &Knowledge, id: i64) -> Result<FileDetail, KbErro
     let rel = file.file_path.clone();
     // Reading and parsing are blocking work: off the async threads.
     let read = scan::blocking(move || {
-        use std::io::Read;
-        let path = k.resolve(&root, &rel)?;
-        let mut buf = Vec::new();
-        std::fs::File::open(&path).and_then(|f| f.take(limit).read_to_end(&mut buf)).ok()?;
+        let buf = k.read(&root, &rel, limit)?;
         let content = String::from_utf8_lossy(&buf).into_owned();
         let insights = insights::insights(front_matter::body(&content));
         Some((content, insights))

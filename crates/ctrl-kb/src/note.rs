@@ -36,7 +36,7 @@ const SNIFF: usize = 8192;
 
 /// Reads the note at `rel` (its path under its root) from its bytes.
 pub fn read(rel: &str, bytes: &[u8]) -> Note {
-    let sha256 = hex(&Sha256::digest(bytes));
+    let sha256 = ctrl_core::hex::hex(&Sha256::digest(bytes));
     let mut note = Note { sha256, agent: folder_agent(rel), title: file_title(rel), ..Note::default() };
     if bytes[..bytes.len().min(SNIFF)].contains(&0) {
         note.problems.push("a binary file; listed by its name only".into());
@@ -89,11 +89,6 @@ fn first_heading(body: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix("# "))
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

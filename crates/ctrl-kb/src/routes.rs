@@ -115,7 +115,7 @@ pub async fn agent_files(
 ) -> ApiResult<FilePage> {
     let kb = kb.get()?;
     let limit = limit(p.limit, 50, 500)?;
-    if !kb.store().kb_agents().await.map_err(KbError::from)?.iter().any(|a| a.name == name) {
+    if !kb.store().kb_agent_exists(&name).await.map_err(KbError::from)? {
         return Err(KbError::UnknownAgent(name).into());
     }
     let filter = KbFilter { agent: Some(name), ..KbFilter::default() };
@@ -172,7 +172,7 @@ pub async fn file(State(kb): State<KbState>, Path(id): Path<i64>) -> ApiResult<F
     responses((status = 200, body = Envelope<Vec<Creator>>), (status = 404, body = ErrorEnvelope)))]
 pub async fn creators(State(kb): State<KbState>) -> ApiResult<Vec<Creator>> {
     let kb = kb.get()?;
-    let (_, _, counts) = kb.store().kb_totals().await.map_err(KbError::from)?;
+    let counts = kb.store().kb_creator_counts().await.map_err(KbError::from)?;
     let list = kb
         .creators()
         .into_iter()

@@ -9,7 +9,6 @@
 //! a root or folder that cannot be read now are kept.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -172,10 +171,7 @@ pub(crate) async fn full(kb: &Knowledge, follow: &Follow) -> Result<ScanResult, 
                 (s.sha256.is_some() && !in_index.contains(&s.id))
                     || s.agent.as_ref().is_some_and(|a| changed_agents.contains(a))
             });
-            let same = state.as_ref().is_some_and(|s| {
-                s.sha256.is_some() && s.bytes == Some(f.bytes as i64) && s.mtime_ns == Some(f.mtime_ns)
-            });
-            if same && !force {
+            if !force && unchanged(state.as_deref(), &f) {
                 tally.result.unchanged += 1;
             } else {
                 todo.push(Todo { root: root.key.clone(), found: f, state, force });
@@ -207,7 +203,7 @@ pub(crate) async fn full(kb: &Knowledge, follow: &Follow) -> Result<ScanResult, 
     kb.store.kb_agents_sync(&agents, true).await?;
     kb.store.kb_remove(&[], &defs.keys().cloned().collect::<Vec<_>>()).await?;
     *kb.last_scan_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Utc::now());
-    crate::heap::give_back();
+    ctrl_supervisor::memory::give_back_heap();
     let result = tally.finish();
     tracing::info!(
         added = result.added,
@@ -244,12 +240,7 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
             // Not readable now: left as it is (a scan keeps such rows too).
             Err(e) => tally.problem(rel, format!("cannot read it: {e}")),
             Ok(Some(found)) => {
-                let same = state.as_ref().is_some_and(|s| {
-                    s.sha256.is_some()
-                        && s.bytes == Some(found.bytes as i64)
-                        && s.mtime_ns == Some(found.mtime_ns)
-                });
-                if !same {
+                if !unchanged(state.as_deref(), &found) {
                     todo.push(Todo { root: key, found, state, force: false });
                 }
             }
@@ -260,6 +251,13 @@ pub(crate) async fn paths(kb: &Knowledge, changed: Vec<PathBuf>) -> Result<ScanR
     let total = todo.len() as u64;
     apply(kb, todo, gone, &defs, &mut tally, &Follow::default(), total).await?;
     Ok(tally.finish())
+}
+
+/// Whether a file is as indexed: same size and mtime as its saved row.
+fn unchanged(state: Option<&KbFileState>, f: &Found) -> bool {
+    state.is_some_and(|s| {
+        s.sha256.is_some() && s.bytes == Some(f.bytes as i64) && s.mtime_ns == Some(f.mtime_ns)
+    })
 }
 
 /// Reads, indexes and saves `todo` in batches, then removes `gone`.
@@ -318,28 +316,19 @@ impl Read {
 
 /// Reads one file, at most `max` bytes of it, only while it is still inside its root.
 fn read(todo: Todo, max: u64) -> Read {
-    let root = Path::new(&*todo.root);
-    let path = root.join(&todo.found.rel);
-    let note = match path.canonicalize() {
+    let rel = &todo.found.rel;
+    let note = match walk::read_inside(Path::new(&*todo.root), rel, max + 1) {
         // Swapped for a link out of the root since the walk: not read.
-        Ok(target) if !target.starts_with(root) => Err("now a link to outside the root; not read".to_owned()),
-        Err(e) => Err(format!("cannot read it: {e}")),
-        Ok(target) => {
-            let mut bytes = Vec::new();
-            match std::fs::File::open(&target).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)) {
-                Err(e) => Err(format!("cannot read it: {e}")),
-                // Too large (or grown so since the walk): listed by its name only, never hashed.
-                Ok(_) if bytes.len() as u64 > max => {
-                    let mut n = note::unread(
-                        &todo.found.rel,
-                        format!("over max_file_size ({max} bytes); listed by its name only"),
-                    );
-                    n.sha256 = String::new();
-                    Ok(n)
-                }
-                Ok(_) => Ok(note::read(&todo.found.rel, &bytes)),
-            }
+        Err(walk::Unreadable::Outside) => Err("now a link to outside the root; not read".to_owned()),
+        Err(walk::Unreadable::Io(e)) => Err(format!("cannot read it: {e}")),
+        // Too large (or grown so since the walk): listed by its name only, never hashed.
+        Ok(bytes) if bytes.len() as u64 > max => {
+            let mut n =
+                note::unread(rel, format!("over max_file_size ({max} bytes); listed by its name only"));
+            n.sha256 = String::new();
+            Ok(n)
         }
+        Ok(bytes) => Ok(note::read(rel, &bytes)),
     };
     Read { todo, note }
 }
@@ -365,7 +354,8 @@ async fn write(
             tally.problem(r.todo.found.rel.clone(), p.clone());
         }
         let indexed = r.todo.state.as_ref().is_some_and(|s| s.sha256.is_some());
-        if indexed && !r.content_changed() && !r.todo.force {
+        let changed = r.content_changed();
+        if indexed && !changed && !r.todo.force {
             // Same bytes, new size or mtime: remember them, index nothing.
             if let Some(s) = &r.todo.state {
                 touched.push((s.id, r.todo.found.bytes as i64, r.todo.found.mtime_ns));
@@ -375,7 +365,7 @@ async fn write(
         }
         if !indexed {
             tally.result.added += 1;
-        } else if r.content_changed() {
+        } else if changed {
             tally.result.changed += 1;
         } else {
             tally.result.unchanged += 1;

@@ -129,6 +129,33 @@ pub fn stat(root: &Path, rel_path: &str, config: &KnowledgeConfig) -> std::io::R
     }
 }
 
+/// Why a note could not be read.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// Its path leads outside its root now (a link swapped in since the walk).
+    Outside,
+    /// The system said no.
+    Io(std::io::Error),
+}
+
+/// At most `limit` bytes of `rel` under `root`, read only while its path still
+/// leads inside the root (scans, snippets and the file view read through here).
+pub fn read_inside(root: &Path, rel: &str, limit: u64) -> Result<Vec<u8>, Unreadable> {
+    use std::io::Read;
+    if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return Err(Unreadable::Outside);
+    }
+    let target = root.join(rel).canonicalize().map_err(Unreadable::Io)?;
+    if !target.starts_with(root) {
+        return Err(Unreadable::Outside);
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(&target)
+        .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        .map_err(Unreadable::Io)?;
+    Ok(bytes)
+}
+
 /// Hidden: a name starting with a dot (`.git`, `.obsidian`, editors' swap files).
 pub fn hidden(name: &std::ffi::OsStr) -> bool {
     name.as_encoded_bytes().first() == Some(&b'.')

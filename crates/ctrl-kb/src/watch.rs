@@ -65,17 +65,16 @@ pub(crate) fn start(kb: &Knowledge) {
     };
     let kb = kb.clone();
     tokio::spawn(async move {
-        let roots = kb.roots();
-        let watched = tokio::task::spawn_blocking(move || {
-            let mut problems = Vec::new();
+        // The roots scans read, with what is wrong with the others.
+        let (roots, skipped, _) = kb.accepted_roots();
+        let watched = crate::scan::blocking(move || {
+            let mut problems: Vec<String> =
+                skipped.into_iter().map(|(root, why)| format!("{root}: {why}")).collect();
             let mut watching = false;
-            for (given, root) in roots {
-                match root {
-                    Ok(root) => match watcher.watch(&root, RecursiveMode::Recursive) {
-                        Ok(()) => watching = true,
-                        Err(e) => problems.push(describe(&given, &e)),
-                    },
-                    Err(e) => problems.push(e),
+            for root in roots {
+                match watcher.watch(&root, RecursiveMode::Recursive) {
+                    Ok(()) => watching = true,
+                    Err(e) => problems.push(describe(&root, &e)),
                 }
             }
             (watcher, watching, problems)

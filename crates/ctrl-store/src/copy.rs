@@ -355,14 +355,8 @@ async fn copy_table(read: &mut Tx, write: &mut Tx, t: &Table) -> Result<(), Stor
         let page = select.fetch_all(&mut *read).await?;
         let Some(last) = page.last() else { return Ok(()) };
         after = Some(value(last, t.key, key_kind)?);
-        let width = t.columns.len();
-        let rows: Vec<String> = (0..page.len())
-            .map(|r| {
-                let marks: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-                format!("({})", marks.join(", "))
-            })
-            .collect();
-        let mut insert = db::query(format!("INSERT INTO {} ({list}) VALUES {}", t.name, rows.join(", ")));
+        let values = db::placeholders(page.len(), t.columns.len());
+        let mut insert = db::query(format!("INSERT INTO {} ({list}) VALUES {values}", t.name));
         for row in &page {
             for (c, kind) in t.columns {
                 insert = insert.bind(value(row, c, *kind)?);

@@ -134,17 +134,6 @@ fn state_of(r: &Row) -> Result<KbFileState, StoreError> {
     })
 }
 
-/// `$a, $b, …` for `n` rows of `width` arguments: `($1, $2), ($3, $4)`.
-fn placeholders(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// `text` inside a LIKE pattern, its wildcards escaped with `\`.
 fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -199,7 +188,7 @@ impl Store {
                 "INSERT INTO knowledge_files (root, file_path, created_at) VALUES {}
                  ON CONFLICT (root, file_path) DO UPDATE SET sha256 = NULL
                  RETURNING id, root, file_path",
-                placeholders(chunk.len(), 3)
+                db::placeholders(chunk.len(), 3)
             );
             let mut q = db::query(sql);
             for (root, path) in chunk {
@@ -230,7 +219,7 @@ impl Store {
             };
             let sql = format!(
                 "INSERT INTO agents (name, level, category, created_at) VALUES {} ON CONFLICT (name) {on_conflict}",
-                placeholders(chunk.len(), 4)
+                db::placeholders(chunk.len(), 4)
             );
             let mut q = db::query(sql);
             for a in chunk {
@@ -261,7 +250,7 @@ impl Store {
                      tags = excluded.tags, front_matter = excluded.front_matter, bytes = excluded.bytes,
                      mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, problem = excluded.problem,
                      updated_at = excluded.updated_at",
-                placeholders(chunk.len(), 16)
+                db::placeholders(chunk.len(), 16)
             );
             let mut q = db::query(sql);
             for f in chunk {
@@ -316,20 +305,18 @@ impl Store {
             }
             q.execute(&mut tx).await?;
         }
-        let orphans = db::query(
-            "SELECT a.id, a.name FROM agents a WHERE NOT EXISTS (SELECT 1 FROM knowledge_files f WHERE f.agent_id = a.id)",
-        )
-        .fetch_all(&mut tx)
-        .await?;
-        for r in &orphans {
-            let name: String = r.get("name")?;
-            if !keep_agents.contains(&name) {
-                db::query("DELETE FROM agents WHERE id = $1")
-                    .bind(r.get::<i64>("id")?)
-                    .execute(&mut tx)
-                    .await?;
-            }
+        let mut orphans = String::from(
+            "DELETE FROM agents WHERE NOT EXISTS (SELECT 1 FROM knowledge_files f WHERE f.agent_id = agents.id)",
+        );
+        if !keep_agents.is_empty() {
+            let list = (1..=keep_agents.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            orphans.push_str(&format!(" AND name NOT IN ({list})"));
         }
+        let mut q = db::query(orphans);
+        for name in keep_agents {
+            q = q.bind(name);
+        }
+        q.execute(&mut tx).await?;
         tx.commit().await
     }
 
@@ -422,22 +409,36 @@ impl Store {
         row.map(|r| Ok((file_of(&r)?, r.get("root")?, r.get("front_matter")?))).transpose()
     }
 
-    /// Files and bytes in all, and files per creator.
-    pub async fn kb_totals(&self) -> Result<(u64, u64, HashMap<String, u64>), StoreError> {
-        let r = db::query("SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b FROM knowledge_files WHERE sha256 IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await?;
-        let (n, b): (i64, i64) = (r.get("n")?, r.get("b")?);
+    /// Files and their bytes in all, and agents.
+    pub async fn kb_totals(&self) -> Result<(u64, u64, u64), StoreError> {
+        let r = db::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(bytes), 0) AS BIGINT) AS b,
+                 (SELECT COUNT(*) FROM agents) AS agents
+             FROM knowledge_files WHERE sha256 IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |c: &str| -> Result<u64, StoreError> { Ok(r.get::<i64>(c)?.max(0) as u64) };
+        Ok((count("n")?, count("b")?, count("agents")?))
+    }
+
+    /// Files per creator id.
+    pub async fn kb_creator_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
         let rows = db::query(
             "SELECT creator, COUNT(*) AS n FROM knowledge_files WHERE creator IS NOT NULL AND sha256 IS NOT NULL GROUP BY creator",
         )
         .fetch_all(&self.pool)
         .await?;
-        let per_creator = rows
-            .iter()
-            .map(|r| Ok((r.get("creator")?, r.get::<i64>("n")?.max(0) as u64)))
-            .collect::<Result<_, StoreError>>()?;
-        Ok((n.max(0) as u64, b.max(0) as u64, per_creator))
+        rows.iter().map(|r| Ok((r.get("creator")?, r.get::<i64>("n")?.max(0) as u64))).collect()
+    }
+
+    /// Whether an agent of that name is known.
+    pub async fn kb_agent_exists(&self, name: &str) -> Result<bool, StoreError> {
+        let row = db::query("SELECT 1 AS x FROM agents WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 }
 
@@ -446,8 +447,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_number_rows_in_order() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    fn like_wildcards_are_escaped() {
         assert_eq!(contains("a_b%c\\"), "%a\\_b\\%c\\\\%");
     }
 }

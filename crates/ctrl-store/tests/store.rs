@@ -470,7 +470,8 @@ async fn knowledge(store: Store) {
         cats.contains(&("coder".into(), Some("engineering".into())))
             && cats.contains(&("new".into(), Some("x".into())))
     );
-    let (files, bytes, per_creator) = store.kb_totals().await.unwrap();
+    let (files, bytes, _) = store.kb_totals().await.unwrap();
+    let per_creator = store.kb_creator_counts().await.unwrap();
     assert_eq!((files, bytes, per_creator.get("c1").copied()), (2, 307, Some(1)));
 
     // Removing the writer's only file removes the writer, unless it has an _agent.yaml.

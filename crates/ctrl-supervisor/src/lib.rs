@@ -15,6 +15,7 @@ mod error;
 pub mod group;
 mod launch;
 pub mod logs;
+pub mod memory;
 mod orphans;
 mod probe;
 mod reload;

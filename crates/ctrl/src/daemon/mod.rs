@@ -4,7 +4,6 @@
 mod console;
 mod http;
 mod https;
-mod memory;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -152,7 +151,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     sup.boot().await?;
     let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, knowledge, config_path };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
-    memory::release_startup_heap();
+    // What only start-up needed goes back to the system.
+    ctrl_supervisor::memory::give_back_heap();
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
 
