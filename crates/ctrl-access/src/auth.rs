@@ -23,9 +23,12 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::http::header::{AUTHORIZATION, SEC_WEBSOCKET_PROTOCOL};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::Role;
@@ -91,44 +94,51 @@ const TOUCH_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Middleware: finds the principal (unix socket, bearer token, or session cookie),
 /// checks the CSRF header on cookie-authenticated writes, or answers 401/403.
-pub async fn authenticate(State(st): State<Access>, mut req: Request, next: Next) -> Response {
-    // What the request carries, taken out before any await (a request is not `Sync`).
-    let trusted = req.extensions().get::<Trusted>().is_some();
-    let tokens: Vec<String> = presented(&req).map(str::to_owned).collect();
-    let cookie = session_cookie(&req).map(str::to_owned);
-    let principal = match identify(&st, trusted, &tokens, cookie.as_deref()).await {
-        Ok(p) => p,
-        Err(f) => return f.into_response(),
-    };
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if let Some(csrf) = &principal.csrf
-        && !safe
-    {
-        let sent = req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
-        if !bool::from(sent.as_bytes().ct_eq(csrf.as_bytes())) {
-            let target = req.uri().path().to_owned();
-            let address = address(&req);
-            st.audit(
-                &principal.actor,
-                "forbidden",
-                Some(&target),
-                address,
-                "denied",
-                Some("missing or wrong CSRF token"),
-            )
-            .await;
-            return Failure::new(ErrorCode::Forbidden, "missing or wrong X-CSRF-Token header")
-                .into_response();
+pub async fn authenticate(State(st): State<Access>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match st.principal_of(&parts).await {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
         }
+        Err(f) => f.into_response(),
     }
-    req.extensions_mut().insert(principal);
-    next.run(req).await
+}
+
+impl Access {
+    /// Who sent a request (its head), as [`authenticate`] decides it: for routes that
+    /// authenticate by themselves, like the LLM gateway's, whose errors have another shape.
+    pub async fn principal_of(&self, parts: &Parts) -> Result<Principal, Failure> {
+        let trusted = parts.extensions.get::<Trusted>().is_some();
+        let tokens: Vec<&str> = presented(parts).collect();
+        let principal = identify(self, trusted, &tokens, session_cookie(&parts.headers)).await?;
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if let Some(csrf) = &principal.csrf
+            && !safe
+        {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !bool::from(sent.as_bytes().ct_eq(csrf.as_bytes())) {
+                let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+                self.audit(
+                    &principal.actor,
+                    "forbidden",
+                    Some(parts.uri.path()),
+                    address,
+                    "denied",
+                    Some("missing or wrong CSRF token"),
+                )
+                .await;
+                return Err(Failure::new(ErrorCode::Forbidden, "missing or wrong X-CSRF-Token header"));
+            }
+        }
+        Ok(principal)
+    }
 }
 
 async fn identify(
     st: &Access,
     trusted: bool,
-    tokens: &[String],
+    tokens: &[&str],
     cookie: Option<&str>,
 ) -> Result<Principal, Failure> {
     if trusted {
@@ -172,8 +182,8 @@ async fn identify(
 }
 
 /// The value of the session cookie, if the request has one.
-pub fn session_cookie(req: &Request) -> Option<&str> {
-    req.headers()
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .into_iter()
         .filter_map(|v| v.to_str().ok())
@@ -269,8 +279,8 @@ impl TokenCache {
 }
 
 /// Every token the request carries, wherever a client may put one.
-fn presented(req: &Request) -> impl Iterator<Item = &str> {
-    let headers = req.headers();
+fn presented(req: &Parts) -> impl Iterator<Item = &str> {
+    let headers = &req.headers;
     let bearer = headers
         .get_all(AUTHORIZATION)
         .into_iter()
@@ -285,11 +295,11 @@ fn presented(req: &Request) -> impl Iterator<Item = &str> {
         .filter_map(|p| p.trim().strip_prefix("bearer."));
     // Only where a browser cannot set a header: GETs of the streams. Elsewhere a
     // token in the URL would end up in proxy logs and browser history for nothing.
-    let path = req.uri().path();
-    let stream = req.method() == Method::GET
+    let path = req.uri.path();
+    let stream = req.method == Method::GET
         && (path.ends_with("/ws") || path.ends_with("/stream") || path.ends_with("/logs"));
     let query = req
-        .uri()
+        .uri
         .query()
         .filter(|_| stream)
         .into_iter()

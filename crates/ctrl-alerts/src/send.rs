@@ -1,48 +1,21 @@
-//! Delivery to webhooks: the body in each channel's format, retries with backoff.
-//!
-//! The client is hyper's pooled client over rustls (aws-lc-rs, the system's CA
-//! certificates): the one TLS stack of the binary, without a second HTTP stack.
+//! Delivery to webhooks: the body in each channel's format, retries with backoff,
+//! over the binary's one HTTP client (`ctrl_web::client`).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use ctrl_core::config::{ChannelFormat, ChannelSpec};
 use ctrl_proto::{AlertInfo, Delivery};
+pub use ctrl_web::client::{Http, client};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper::header::{CONTENT_TYPE, HeaderValue, USER_AGENT};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 /// Tries per delivery: the first and three retries after 1 s, 2 s and 4 s.
 const ATTEMPTS: u32 = 4;
 
 /// One POST per try, each bounded by this.
 const TRY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// An HTTP and HTTPS client.
-pub type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// A client that speaks http:// and https:// (verified against the system's CAs).
-pub fn client() -> Http {
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let https = match builder.with_native_roots() {
-        Ok(b) => b.https_or_http().enable_http1().build(),
-        Err(e) => {
-            tracing::warn!(error = %e, "no system CA certificates: alerts can go to http:// webhooks only");
-            let config = rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .build()
-        }
-    };
-    Client::builder(TokioExecutor::new()).build(https)
-}
 
 /// The body (and extra headers) for one channel.
 fn request(ch: &ChannelSpec, a: &AlertInfo) -> Result<Request<Full<Bytes>>, String> {

@@ -35,6 +35,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// Builds the router and starts the shared stats feed.
 pub fn app(parts: Parts) -> (Router, AppState) {
     metrics::install();
+    if parts.llm.0.is_some() {
+        ctrl_llm::describe_metrics();
+    }
     let access = ctrl_access::Access::new(parts.sup.store().clone(), parts.settings.tls);
     let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
@@ -43,6 +46,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         monitor: parts.monitor,
         access,
         knowledge: parts.knowledge,
+        llm: parts.llm,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -67,6 +71,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(routes::alerts::routes(access))
         .merge(ctrl_access::routes(access))
         .merge(ctrl_kb::routes(access))
+        .merge(ctrl_llm::routes(access))
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()
@@ -76,6 +81,9 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     api.merge(public_api);
     docs::finish(&mut api);
 
+    // The LLM gateway's OpenAI routes have their own body limit (`[llm] max_body`),
+    // timeouts (to the first byte, between chunks) and error shape: they are merged
+    // after the API's limits are laid over the rest.
     let router = Router::new()
         .merge(ui::routes())
         .merge(public)
@@ -83,11 +91,12 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(docs::routes(api))
         .fallback(ctrl_web::no_route)
         .method_not_allowed_fallback(ctrl_web::wrong_method)
-        .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(time_limit))
         .layer(middleware::from_fn(refuse_large_bodies))
-        .layer(middleware::from_fn_with_state(st.clone(), ui::security_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(ctrl_llm::openai_routes())
+        .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn_with_state(st.clone(), ui::security_headers))
         .layer(cors(&st.settings.cors_origins))
         .with_state(st.clone());
     (router, st)

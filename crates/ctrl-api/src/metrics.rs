@@ -26,8 +26,14 @@ fn handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let builder =
-                PrometheusBuilder::new().set_buckets_for_metric(Matcher::Full(LATENCY.into()), BUCKETS);
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(LATENCY.into()), BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(ctrl_llm::OVERHEAD_METRIC.into()),
+                        ctrl_llm::OVERHEAD_BUCKETS,
+                    )
+                });
             match builder.and_then(|b| b.install_recorder()) {
                 Ok(h) => Some(h),
                 Err(e) => {

@@ -47,6 +47,8 @@ pub struct Parts {
     pub monitor: Monitor,
     /// The knowledge base, when configured.
     pub knowledge: ctrl_kb::KbState,
+    /// The LLM gateway, when configured.
+    pub llm: ctrl_llm::LlmState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -81,6 +83,8 @@ pub struct AppInner {
     pub access: Access,
     /// The knowledge base, when configured.
     pub knowledge: ctrl_kb::KbState,
+    /// The LLM gateway, when configured.
+    pub llm: ctrl_llm::LlmState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -134,5 +138,12 @@ impl Drop for SocketGuard {
 impl FromRef<AppState> for ctrl_kb::KbState {
     fn from_ref(st: &AppState) -> ctrl_kb::KbState {
         st.knowledge.clone()
+    }
+}
+
+/// The LLM gateway's own state, for its routes.
+impl FromRef<AppState> for ctrl_llm::LlmState {
+    fn from_ref(st: &AppState) -> ctrl_llm::LlmState {
+        st.llm.clone()
     }
 }

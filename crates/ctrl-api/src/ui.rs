@@ -20,6 +20,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("login.js", "application/javascript; charset=utf-8", include_str!("../ui/login.js")),
     ("jobs.js", "application/javascript; charset=utf-8", include_str!("../ui/jobs.js")),
     ("knowledge.js", "application/javascript; charset=utf-8", include_str!("../ui/knowledge.js")),
+    ("llm.js", "application/javascript; charset=utf-8", include_str!("../ui/llm.js")),
 ];
 
 /// `/`, `/login`, `/assets/{file}`.

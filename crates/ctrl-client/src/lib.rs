@@ -10,6 +10,7 @@
 
 mod api;
 mod knowledge;
+mod llm;
 mod sse;
 mod transport;
 pub mod ws;
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 
 pub use api::JobsQuery;
 pub use knowledge::{KbFiles, KbSearch};
+pub use llm::LlmLog;
 pub use sse::{Events, FromEvent};
 pub use ws::Socket;
 

@@ -10,6 +10,7 @@ mod envelope;
 mod host;
 mod jobs;
 mod knowledge;
+mod llm;
 mod objects;
 mod params;
 
@@ -26,6 +27,10 @@ pub use jobs::{
 pub use knowledge::{
     AgentInfo, Creator, CreatorDetail, FileDetail, FilePage, Heading, Insights, KbStats, KnowledgeFile,
     ScanProblem, ScanResult, SearchAnswer, SearchHit,
+};
+pub use llm::{
+    Attempt, CacheCleared, CreatedLlmKey, Interaction, LlmKeyInfo, NewLlmKey, UpstreamCheck, UpstreamInfo,
+    UsageRow,
 };
 pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate, SseEvent};
 pub use params::LogStream;

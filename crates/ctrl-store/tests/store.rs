@@ -11,8 +11,8 @@ use ctrl_core::config::{AlertKind, Missed, ParamValue};
 use ctrl_core::{JobStatus, Role, ServiceEvent, Status};
 use ctrl_proto::AuditEntry;
 use ctrl_store::{
-    Backend, CopyError, JobEnd, JobFilter, KbAgent, KbFileWrite, KbFilter, ScheduleRow, ServiceRecord, Store,
-    StoreError, testing,
+    Backend, CopyError, InteractionFilter, JobEnd, JobFilter, KbAgent, KbFileWrite, KbFilter, NewInteraction,
+    ScheduleRow, ServiceRecord, Store, StoreError, UsageDelta, UsageGroup, testing,
 };
 
 /// A scenario on a fresh store of each backend: `NAME::sqlite` and `NAME::postgres`.
@@ -37,7 +37,7 @@ macro_rules! on_both {
     )*};
 }
 
-on_both!(services_and_events, access, jobs, schedules, alerts, knowledge, schema_too_new, copy_refusals);
+on_both!(services_and_events, access, jobs, schedules, alerts, knowledge, llm, schema_too_new, copy_refusals);
 
 fn event(service: &str, from: Status, to: Status, pid: Option<u32>) -> ServiceEvent {
     ServiceEvent {
@@ -247,10 +247,10 @@ async fn schema_too_new(store: Store) {
     raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
     store.close().await;
     let err = Store::open(&url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 6 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 7 }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the database has schema version 9999, newer than this binary's 6; run a newer ctrl"
+        "the database has schema version 9999, newer than this binary's 7; run a newer ctrl"
     );
 }
 
@@ -354,6 +354,9 @@ async fn fill(store: &Store) {
     knowledge_rows(store).await;
     raw(store, "INSERT INTO api_usage (service, cost, calls, date) VALUES ('llm', 1.25, 4, '2026-01-02')")
         .await;
+    store.llm_usage_add(&[usage("2026-01-02", "app", "m1", Some(1), 2, 0.5)]).await.unwrap();
+    store.llm_key_add("app", "hash", "sk-ctrl-ab", &["*".into()], Some(1.0), "month").await.unwrap();
+    store.llm_interactions_add(&[interaction("m1", Some("{}"), Utc::now())]).await.unwrap();
 }
 
 /// Two agents and three files, as a scan would leave them; answers the files' ids.
@@ -498,7 +501,7 @@ async fn services_and_events_rows(store: &Store) {
 async fn everything(store: &Store) -> String {
     let jobs = store.jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.service_rows().await.unwrap(),
         store.events("web", 5000).await.unwrap(),
         store.users().await.unwrap(),
@@ -512,6 +515,9 @@ async fn everything(store: &Store) -> String {
         store.kb_agents().await.unwrap(),
         store.kb_files(&KbFilter::default(), 100, 0).await.unwrap(),
         store.kb_file_states().await.unwrap(),
+        store.llm_usage("2000-01-01", "2100-01-01", UsageGroup::Service).await.unwrap(),
+        store.llm_keys().await.unwrap(),
+        store.llm_interaction(1).await.unwrap(),
     )
 }
 
@@ -581,4 +587,119 @@ async fn postgres_errors_name_server_and_database_never_the_password() {
     );
     assert!(text.contains("refused"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+}
+
+fn usage(date: &str, service: &str, model: &str, key_id: Option<i64>, calls: u64, cost: f64) -> UsageDelta {
+    UsageDelta {
+        date: date.into(),
+        service: service.into(),
+        model: model.into(),
+        key_id,
+        calls,
+        cached: 1,
+        prompt_tokens: 10 * calls,
+        completion_tokens: 20 * calls,
+        cost,
+        estimated: 0,
+    }
+}
+
+fn interaction(model: &str, request: Option<&str>, at: chrono::DateTime<Utc>) -> NewInteraction {
+    NewInteraction {
+        at,
+        endpoint: "chat/completions",
+        model: model.into(),
+        upstream: Some("lm".into()),
+        service: "app".into(),
+        key_id: Some(7),
+        stream: true,
+        request: request.map(String::from),
+        response: Some(r#"{"content":"Hi"}"#.into()),
+        status: 200,
+        processing_ms: 12.5,
+        ttfb_ms: Some(3.25),
+        prompt_tokens: 5,
+        completion_tokens: 2,
+        cost: 0.5,
+        cached: false,
+        estimated: true,
+        error: None,
+        attempts: vec![ctrl_proto::Attempt {
+            upstream: "lm".into(),
+            status: Some(200),
+            error: None,
+            ms: 3.0,
+        }],
+    }
+}
+
+/// The gateway's books: usage added to its groups (rows made once), summed per
+/// group; keys with unique live names; interactions written in one statement,
+/// listed without bodies, searched, read whole and pruned.
+async fn llm(store: Store) {
+    let key = store.llm_key_add("app", "hash1", "sk-ctrl-ab", &["deepseek*".into()], Some(5.0), "day").await;
+    let key = key.unwrap().unwrap();
+    assert_eq!((key.info.name.as_str(), key.info.budget, key.info.models.len()), ("app", Some(5.0), 1));
+    assert!(
+        store.llm_key_add("app", "hash2", "p", &[], None, "day").await.unwrap().is_none(),
+        "one live 'app'"
+    );
+    store
+        .llm_usage_add(&[
+            usage("2026-03-01", "app", "m1", Some(key.info.id), 2, 0.25),
+            usage("2026-03-01", "admin", "m1", None, 1, 0.0),
+        ])
+        .await
+        .unwrap();
+    store.llm_usage_add(&[usage("2026-03-01", "app", "m1", Some(key.info.id), 3, 0.5)]).await.unwrap();
+    store.llm_usage_add(&[usage("2026-03-01", "admin", "m1", None, 1, 0.0)]).await.unwrap();
+    store.llm_usage_add(&[usage("2026-03-02", "app", "m2", Some(key.info.id), 1, 1.0)]).await.unwrap();
+    let by_day = store.llm_usage("2026-03-01", "2026-03-31", UsageGroup::Day).await.unwrap();
+    assert_eq!(by_day.len(), 2);
+    assert_eq!((by_day[0].date.as_deref(), by_day[0].calls, by_day[0].cached), (Some("2026-03-01"), 7, 4));
+    assert_eq!((by_day[0].prompt_tokens, by_day[0].completion_tokens), (70, 140));
+    assert!((by_day[0].cost - 0.75).abs() < 1e-9);
+    let by_service = store.llm_usage("2026-03-01", "2026-03-01", UsageGroup::Service).await.unwrap();
+    let calls: Vec<(Option<&str>, u64)> =
+        by_service.iter().map(|r| (r.service.as_deref(), r.calls)).collect();
+    assert_eq!(calls, [(Some("admin"), 2), (Some("app"), 5)], "one row per group, added to");
+    let by_key = store.llm_usage("2026-01-01", "2026-12-31", UsageGroup::Key).await.unwrap();
+    assert!(by_key.iter().any(|r| r.key == Some(key.info.id) && r.calls == 6), "{by_key:?}");
+    assert!((store.llm_key_spent(key.info.id, "2026-03-02").await.unwrap() - 1.0).abs() < 1e-9);
+    assert_eq!(store.llm_key_spent(999, "2026-01-01").await.unwrap(), 0.0);
+
+    let old = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let now = Utc::now();
+    let rows = vec![
+        interaction("m1", Some(r#"{"messages":[{"content":"Find the 100% ZEBRA"}]}"#), old),
+        interaction("m2", None, now),
+        interaction("m1", Some(r#"{"messages":[]}"#), now),
+    ];
+    store.llm_interactions_add(&rows).await.unwrap();
+    let all = store.llm_interactions(&InteractionFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all[0].id > all[1].id && all[0].request.is_none(), "newest first, without bodies");
+    assert_eq!((all[0].ttfb_ms, all[0].attempts.len(), all[0].estimated), (Some(3.25), 1, true));
+    let f = |q: &str| InteractionFilter { limit: 10, q: Some(q.into()), ..Default::default() };
+    assert_eq!(store.llm_interactions(&f("zebra")).await.unwrap().len(), 1, "any case");
+    assert_eq!(store.llm_interactions(&f("100%")).await.unwrap().len(), 1, "% is literal");
+    assert_eq!(store.llm_interactions(&f("1_0")).await.unwrap().len(), 0, "_ is literal");
+    let m2 = InteractionFilter { limit: 10, model: Some("m2".into()), ..Default::default() };
+    assert_eq!(store.llm_interactions(&m2).await.unwrap().len(), 1);
+    let page = InteractionFilter { limit: 10, before: Some(all[1].id), ..Default::default() };
+    assert_eq!(store.llm_interactions(&page).await.unwrap().len(), 1);
+    let whole = store.llm_interaction(all[2].id).await.unwrap().unwrap();
+    assert_eq!(whole.request.unwrap()["messages"][0]["content"], "Find the 100% ZEBRA");
+    assert_eq!(whole.response.unwrap()["content"], "Hi");
+    assert_eq!(store.llm_interactions_prune(now - chrono::Duration::days(1)).await.unwrap(), 1);
+    assert!(store.llm_interaction(all[2].id).await.unwrap().is_none());
+
+    let revoked = store.llm_key_revoke(key.info.id).await.unwrap().unwrap();
+    assert!(revoked.info.revoked_at.is_some());
+    assert!(store.llm_key_revoke(key.info.id).await.unwrap().is_none());
+    assert!(
+        store.llm_key_add("app", "hash3", "p", &[], None, "month").await.unwrap().is_some(),
+        "name free again"
+    );
+    assert_eq!(store.llm_keys().await.unwrap().len(), 2);
 }

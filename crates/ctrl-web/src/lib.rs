@@ -4,6 +4,7 @@
 //! A feature crate (access, and later the knowledge base, the LLM gateway, …)
 //! builds its own `OpenApiRouter` with these; `ctrl-api` merges them in one place.
 
+pub mod client;
 pub mod error;
 pub mod principal;
 

@@ -106,6 +106,9 @@ enum Command {
     /// Search and scan the knowledge base.
     #[command(subcommand)]
     Kb(cmd::kb::KbCmd),
+    /// The LLM gateway: usage, the interaction log, keys, a test of its upstreams.
+    #[command(subcommand)]
+    Llm(cmd::llm::LlmCmd),
     /// Manage dashboard users (works without a running daemon).
     #[command(subcommand)]
     User(cmd::user::UserCmd),
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
         Command::Schedule(c) => cmd::schedule::run(config, remote, c),
         Command::Backups { target, json } => cmd::backups::run(config, remote, target.as_deref(), json),
         Command::Kb(c) => cmd::kb::run(config, remote, c),
+        Command::Llm(c) => cmd::llm::run(config, remote, c),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),

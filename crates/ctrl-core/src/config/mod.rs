@@ -9,6 +9,7 @@ mod alert;
 mod check_actions;
 mod error;
 mod knowledge;
+mod llm;
 mod locate;
 mod server;
 mod service;
@@ -27,6 +28,7 @@ pub use action::{
 pub use alert::{AlertKind, AlertsConfig, ChannelFormat, ChannelSpec, RuleSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use knowledge::KnowledgeConfig;
+pub use llm::{LlmConfig, Price, UpstreamSpec, model_matches};
 pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
     Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,
@@ -65,6 +67,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `[knowledge]`: folders of notes, scanned and searchable; absent, no knowledge base.
     pub knowledge: Option<KnowledgeConfig>,
+    /// `[llm]`: the OpenAI-compatible gateway; absent, no gateway.
+    pub llm: Option<LlmConfig>,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.

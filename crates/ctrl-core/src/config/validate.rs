@@ -41,6 +41,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if let Some(k) = &config.knowledge {
         super::knowledge::check(k, &mut out);
     }
+    if let Some(l) = &config.llm {
+        super::llm::check(l, &mut out);
+    }
     if let Some(cycle) = find_cycle(&config.services) {
         let first = cycle[0].clone();
         out.push(problem(

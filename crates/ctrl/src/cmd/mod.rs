@@ -7,6 +7,7 @@ pub mod db;
 pub mod events;
 pub mod jobs;
 pub mod kb;
+pub mod llm;
 pub mod logs;
 pub mod ports;
 pub mod ps;

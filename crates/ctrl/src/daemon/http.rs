@@ -72,6 +72,7 @@ impl Server {
             alerts: daemon.alerts.clone(),
             monitor: host,
             knowledge: ctrl_kb::KbState(daemon.knowledge.clone()),
+            llm: ctrl_llm::LlmState(daemon.llm.clone()),
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();
                 Box::pin(async move { d.reload().await })

@@ -49,6 +49,8 @@ pub struct Daemon {
     pub alerts: ctrl_alerts::Alerts,
     /// The knowledge base, when configured.
     pub knowledge: Option<ctrl_kb::Knowledge>,
+    /// The LLM gateway, when configured.
+    pub llm: Option<ctrl_llm::Gateway>,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -129,6 +131,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         ),
         None => None,
     };
+    let llm = match &jobs_config.llm {
+        Some(l) => {
+            Some(ctrl_llm::Gateway::start(l, store.clone()).await.context("cannot start the LLM gateway")?)
+        }
+        None => None,
+    };
     let (background_stop, background_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(ctrl_jobs::scheduler::run(
         jobs.clone(),
@@ -149,7 +157,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     sup.boot().await?;
-    let daemon = Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, knowledge, config_path };
+    let daemon =
+        Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, knowledge, llm: llm.clone(), config_path };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
     // What only start-up needed goes back to the system.
     ctrl_supervisor::memory::give_back_heap();
@@ -184,6 +193,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         }
     }
     server.stop().await;
+    if let Some(gw) = &llm {
+        gw.close().await;
+    }
     console.abort();
     // The last events are written before the claim is given up.
     store.close().await;

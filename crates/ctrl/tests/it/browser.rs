@@ -83,11 +83,18 @@ fn screenshot_dir() -> std::path::PathBuf {
 
 impl Ui {
     async fn start(name: &'static str) -> Ui {
+        Ui::start_with(name, "").await
+    }
+
+    /// With more of `ctrl.toml` after the shared part.
+    async fn start_with(name: &'static str, extra: &str) -> Ui {
         let dir = tempfile::Builder::new().prefix("ctrl-ui-").tempdir().unwrap();
         let config = dir.path().join("ctrl.toml");
         std::fs::write(
             &config,
-            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{SERVICES}\n{KNOWLEDGE}"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{SERVICES}\n{KNOWLEDGE}\n{extra}"
+            ),
         )
         .unwrap();
         for (rel, text) in NOTES {
@@ -578,5 +585,55 @@ async fn the_knowledge_page_searches_as_you_type_scans_and_renders_notes_as_text
     ui.c.find(Locator::Id("kb-q")).await.unwrap().send_keys("quolls").await.unwrap();
     ui.wait_text("#kb-hits", "writer/new.md").await;
     ui.shot("scanned").await;
+    ui.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_page_shows_upstreams_usage_and_calls_and_its_playground_streams() {
+    let fake = crate::common::fake_llm::FakeLlm::start("alpha", false).await;
+    let extra = format!("[llm]\n[llm.upstreams.alpha]\nurl = \"{}\"\nmodels = [\"fake-*\"]\n", fake.url);
+    let ui = Ui::start_with("llm", &extra).await;
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/llm'; return null;").await;
+    ui.wait_text("#llm-upstreams", "alpha").await;
+    ui.wait_text("#llm-by-day", "No calls yet").await;
+
+    // The playground streams: its output grows chunk by chunk, and a model's text stays text.
+    ui.js("const m = document.getElementById('llm-model'); m.value = 'fake-slowstream'; \
+           document.getElementById('llm-prompt').value = 'hi <img src=x onerror=window.__xss=7>'; \
+           window.__lengths = new Set(); \
+           new MutationObserver(() => window.__lengths.add(document.getElementById('llm-output').textContent.length)) \
+             .observe(document.getElementById('llm-output'), { childList: true, characterData: true, subtree: true }); \
+           return null;")
+        .await;
+    ui.c.find(Locator::Id("llm-send")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#llm-play-state", "done").await;
+    ui.wait_text("#llm-output", "Hello from alpha: hi <img src=x onerror=window.__xss=7>").await;
+    let steps = ui.js("return window.__lengths.size;").await;
+    assert!(steps.as_u64().unwrap() >= 4, "the answer arrived in pieces: {steps}");
+    assert_eq!(ui.js("return document.querySelectorAll('#llm-output *').length;").await, json!(0));
+    ui.wait_text("#llm-play-state", "tokens").await;
+    ui.shot("playground").await;
+
+    // The call is in the log and the usage; its detail shows the request and the attempts.
+    ui.wait_text("#llm-log-table", "fake-slowstream").await;
+    ui.wait_text("#llm-by-model", "fake-slowstream").await;
+    ui.c.find(Locator::Css("#llm-log-table a")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#llm-detail", "fake-slowstream").await;
+    ui.wait_text("#llm-attempts", "alpha").await;
+    ui.wait_text("#main", "onerror=window.__xss=7").await;
+    ui.shot("detail").await;
+
+    // A key, shown once; the upstreams' test.
+    ui.js("location.hash = '#/llm'; return null;").await;
+    ui.c.find(Locator::Id("llm-key-name")).await.unwrap().send_keys("app").await.unwrap();
+    ui.c.find(Locator::Id("llm-key-create")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#llm-key-new", "sk-ctrl-").await;
+    ui.wait_text("#llm-keys", "app").await;
+    ui.js("window.scrollTo(0, 0); return null;").await;
+    ui.c.find(Locator::Id("llm-test")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#llm-test-state", "alpha: ok").await;
+    ui.shot("page").await;
+    assert_eq!(ui.js("return typeof window.__xss;").await, json!("undefined"));
     ui.finish().await;
 }

@@ -14,6 +14,7 @@ mod health;
 mod jobs;
 mod knowledge;
 mod lifecycle;
+mod llm;
 mod logs;
 mod postgres;
 mod restart;

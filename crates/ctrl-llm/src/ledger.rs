@@ -1,0 +1,165 @@
+//! Usage and the interaction log, written off the request path.
+//!
+//! Usage is summed in memory per day, service, model and key and written once a
+//! second: its size is bounded by those groups, so no call's usage is dropped.
+//! Interaction rows go through a bounded queue to a writer that inserts them in
+//! batches; when the queue is full a row is dropped and counted
+//! (`ctrl_llm_log_dropped_total`), so a slow disk never slows a call.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use ctrl_store::{NewInteraction, Store, UsageDelta};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Rows waiting for the writer at most.
+pub const QUEUE: usize = 8192;
+/// Rows per insert at most.
+const BATCH: usize = 512;
+/// How often usage is written.
+const USAGE_EVERY: Duration = Duration::from_secs(1);
+/// How often old interactions are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The groups of `api_usage`.
+type UsageKey = (String, String, String, Option<i64>);
+
+/// The gateway's books.
+pub struct Ledger {
+    usage: Mutex<HashMap<UsageKey, UsageDelta>>,
+    rows: mpsc::Sender<NewInteraction>,
+    stop: watch::Sender<bool>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Ledger {
+    /// Starts the writer; interactions older than `retention` are deleted every hour.
+    pub fn start(store: Store, retention: Duration) -> std::sync::Arc<Ledger> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop, stopped) = watch::channel(false);
+        let ledger = std::sync::Arc::new(Ledger {
+            usage: Mutex::new(HashMap::new()),
+            rows: tx,
+            stop,
+            writer: Mutex::new(None),
+        });
+        let task = tokio::spawn(write(ledger.clone(), store, rx, stopped, retention));
+        *ledger.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        ledger
+    }
+
+    /// Adds one call's usage to its group.
+    pub fn add_usage(&self, d: UsageDelta) {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (d.date.clone(), d.service.clone(), d.model.clone(), d.key_id);
+        match usage.get_mut(&key) {
+            Some(u) => merge(u, &d),
+            None => {
+                usage.insert(key, d);
+            }
+        }
+    }
+
+    /// Queues one interaction row, or counts it as dropped when the queue is full.
+    pub fn log(&self, row: NewInteraction) {
+        if self.rows.try_send(row).is_err() {
+            metrics::counter!("ctrl_llm_log_dropped_total").increment(1);
+        }
+    }
+
+    /// Writes what is pending and stops the writer.
+    pub async fn close(&self) {
+        let _ = self.stop.send(true);
+        let task = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+
+    fn take_usage(&self) -> Vec<UsageDelta> {
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.drain().map(|(_, d)| d).collect()
+    }
+
+    /// Usage whose write failed goes back, to be written with the next.
+    fn put_back(&self, deltas: Vec<UsageDelta>) {
+        for d in deltas {
+            self.add_usage(d);
+        }
+    }
+}
+
+fn merge(u: &mut UsageDelta, d: &UsageDelta) {
+    u.calls += d.calls;
+    u.cached += d.cached;
+    u.prompt_tokens += d.prompt_tokens;
+    u.completion_tokens += d.completion_tokens;
+    u.cost += d.cost;
+    u.estimated += d.estimated;
+}
+
+async fn flush_usage(ledger: &Ledger, store: &Store) {
+    let deltas = ledger.take_usage();
+    if deltas.is_empty() {
+        return;
+    }
+    if let Err(e) = store.llm_usage_add(&deltas).await {
+        tracing::warn!(error = %e, "cannot write LLM usage; it is kept for the next try");
+        ledger.put_back(deltas);
+    }
+}
+
+async fn write_rows(store: &Store, rows: &mut Vec<NewInteraction>) {
+    if rows.is_empty() {
+        return;
+    }
+    if let Err(e) = store.llm_interactions_add(rows).await {
+        tracing::warn!(error = %e, rows = rows.len(), "cannot write the LLM interaction log; rows dropped");
+        metrics::counter!("ctrl_llm_log_dropped_total").increment(rows.len() as u64);
+    }
+    rows.clear();
+}
+
+async fn write(
+    ledger: std::sync::Arc<Ledger>,
+    store: Store,
+    mut rx: mpsc::Receiver<NewInteraction>,
+    mut stop: watch::Receiver<bool>,
+    retention: Duration,
+) {
+    let mut usage_tick = tokio::time::interval(USAGE_EVERY);
+    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
+    let mut rows = Vec::with_capacity(BATCH);
+    loop {
+        tokio::select! {
+            n = rx.recv_many(&mut rows, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                write_rows(&store, &mut rows).await;
+            }
+            _ = usage_tick.tick() => flush_usage(&ledger, &store).await,
+            _ = prune_tick.tick() => {
+                let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
+                match store.llm_interactions_prune(before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "old LLM interactions deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot delete old LLM interactions"),
+                }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    // What was queued before the stop is written too.
+    while let Ok(row) = rx.try_recv() {
+        rows.push(row);
+        if rows.len() == BATCH {
+            write_rows(&store, &mut rows).await;
+        }
+    }
+    write_rows(&store, &mut rows).await;
+    flush_usage(&ledger, &store).await;
+}

@@ -1,0 +1,611 @@
+//! One call through the gateway: the key's checks, the cache, the budget, the
+//! upstreams, and the books.
+//!
+//! Streams are passed on event by event as they come (an event is the unit the
+//! gateway can check: a malformed one is replaced by an in-band error, the usage
+//! chunk the client did not ask for is dropped). After the client has its first
+//! byte, a failure ends the stream with an in-band `data: {"error": …}` and no
+//! `[DONE]`, so SDKs raise instead of returning a cut answer as complete.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use ctrl_proto::Attempt;
+use ctrl_store::{NewInteraction, UsageDelta};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::Gateway;
+use crate::attempt::{Answered, Got, first_answer};
+use crate::cache::{Answer, Entry};
+use crate::call::{Call, estimate_tokens};
+use crate::error::OpenAiError;
+use crate::keys::{Hold, Key};
+use crate::sse::{Event, Splitter};
+use crate::tally::{Tally, Tokens, in_band_error};
+
+/// Request bodies logged larger than this are replaced by their size.
+const MAX_LOGGED: usize = 1024 * 1024;
+/// Events waiting for a slow client at most (then the upstream is read no faster).
+const STREAM_BUFFER: usize = 64;
+
+/// Who is calling.
+#[derive(Clone)]
+pub struct Caller {
+    /// The service usage is counted under: a key's name, or the user or token.
+    pub service: Arc<str>,
+    /// The LLM key, when the call came with one.
+    pub key: Option<Arc<Key>>,
+}
+
+/// What the books need to know of one call, gathered as it goes.
+struct Books {
+    gw: Gateway,
+    caller: Caller,
+    at: DateTime<Utc>,
+    t0: Instant,
+    endpoint: &'static str,
+    model: String,
+    stream: bool,
+    prompt_chars: usize,
+    request: Option<String>,
+    attempts: Vec<Attempt>,
+}
+
+/// How a call ended, for its interaction row.
+struct Ending {
+    status: u16,
+    upstream: Option<String>,
+    tokens: Tokens,
+    response: Option<String>,
+    error: Option<String>,
+    ttfb: Option<Duration>,
+    cached: bool,
+}
+
+impl Books {
+    /// Writes usage (answered calls) and the interaction row; returns the cost.
+    fn close(self, e: Ending) -> f64 {
+        let cost = if e.cached {
+            0.0
+        } else {
+            self.gw.price(&self.model).cost(e.tokens.prompt, e.tokens.completion)
+        };
+        let key_id = self.caller.key.as_ref().map(|k| k.id);
+        if (200..300).contains(&e.status) {
+            self.gw.0.ledger.add_usage(UsageDelta {
+                date: self.at.date_naive().to_string(),
+                service: self.caller.service.to_string(),
+                model: self.model.clone(),
+                key_id,
+                calls: 1,
+                cached: u64::from(e.cached),
+                prompt_tokens: if e.cached { 0 } else { e.tokens.prompt },
+                completion_tokens: if e.cached { 0 } else { e.tokens.completion },
+                cost,
+                estimated: u64::from(e.tokens.estimated && !e.cached),
+            });
+            metrics::counter!("ctrl_llm_tokens_total", "kind" => "prompt").increment(e.tokens.prompt);
+            metrics::counter!("ctrl_llm_tokens_total", "kind" => "completion").increment(e.tokens.completion);
+        }
+        let logged = self.gw.setup().log_interactions;
+        self.gw.0.ledger.log(NewInteraction {
+            at: self.at,
+            endpoint: self.endpoint,
+            model: self.model,
+            upstream: e.upstream,
+            service: self.caller.service.to_string(),
+            key_id,
+            stream: self.stream,
+            request: if logged { self.request } else { None },
+            response: if logged { e.response } else { None },
+            status: e.status,
+            processing_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
+            ttfb_ms: e.ttfb.map(|d| d.as_secs_f64() * 1000.0),
+            prompt_tokens: e.tokens.prompt,
+            completion_tokens: e.tokens.completion,
+            cost,
+            cached: e.cached,
+            estimated: e.tokens.estimated,
+            error: e.error,
+            attempts: self.attempts,
+        });
+        metrics::counter!("ctrl_llm_requests_total", "status" => status_label(e.status), "cached" => if e.cached { "true" } else { "false" }).increment(1);
+        cost
+    }
+
+    /// The row of a call that got no answer.
+    fn failed(self, err: &OpenAiError) {
+        let tokens = Tokens { prompt: estimate_tokens(self.prompt_chars), completion: 0, estimated: true };
+        self.close(Ending {
+            status: err.status.as_u16(),
+            upstream: None,
+            tokens,
+            response: None,
+            error: Some(err.message.clone()),
+            ttfb: None,
+            cached: false,
+        });
+    }
+}
+
+fn status_label(s: u16) -> &'static str {
+    match s {
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+fn overhead(total: Duration, upstream: Duration) {
+    metrics::histogram!(crate::OVERHEAD_METRIC).record(total.saturating_sub(upstream).as_secs_f64());
+}
+
+fn cache_header(hit: bool) -> (&'static str, HeaderValue) {
+    ("x-ctrl-cache", HeaderValue::from_static(if hit { "hit" } else { "miss" }))
+}
+
+/// A whole answer, or what went wrong.
+pub struct Whole {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its body.
+    pub body: Bytes,
+    /// Whether it came from the cache.
+    pub cached: bool,
+}
+
+/// One call as it came in.
+pub struct Asked {
+    /// Who.
+    pub caller: Caller,
+    /// What.
+    pub call: Call,
+    /// The body as sent (for the interaction log).
+    pub body: Bytes,
+    /// `x-ctrl-cache: no`.
+    pub skip_cache: bool,
+    /// When it came in.
+    pub t0: Instant,
+}
+
+/// Forwards one call and answers the client.
+pub async fn forward(gw: Gateway, asked: Asked) -> Response {
+    if asked.call.stream {
+        return stream(gw, asked).await;
+    }
+    match whole(gw, asked).await {
+        Ok(w) => {
+            let mut res = (w.status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], w.body)
+                .into_response();
+            let (name, value) = cache_header(w.cached);
+            res.headers_mut().insert(name, value);
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A call past its checks: answered from the cache, or to be sent with its reservation.
+enum Prepared {
+    Hit(Books, Arc<Entry>),
+    Send(Books, Vec<usize>, Hold),
+}
+
+/// The checks, the cache and the budget, in that order; a refusal is in the books.
+fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> {
+    let b = books(gw, a);
+    let refused = |b: Books, e: OpenAiError| {
+        b.failed(&e);
+        Err(e)
+    };
+    let serving = match admit(gw, &a.caller, &a.call) {
+        Ok(s) => s,
+        Err(e) => return refused(b, e),
+    };
+    // The cache key covers `stream`, so a hit has the request's shape.
+    if a.call.cacheable
+        && !a.skip_cache
+        && let Some(e) = gw.0.cache.get(&a.call.cache_key, Instant::now())
+        && matches!(e.answer, Answer::Stream(_)) == a.call.stream
+    {
+        return Ok(Prepared::Hit(b, e));
+    }
+    match reserve(gw, &a.caller, &a.call) {
+        Ok(hold) => Ok(Prepared::Send(b, serving, hold)),
+        Err(e) => refused(b, e),
+    }
+}
+
+/// Whether an answer may be kept for the next same call.
+fn cacheable(gw: &Gateway, a: &Asked) -> bool {
+    a.call.cacheable && !a.skip_cache && gw.0.cache.enabled()
+}
+
+/// An upstream's 4xx about the request, in the books and passed on.
+fn refused_by_upstream(b: Books, upstream: String, status: StatusCode, body: &Bytes, t0: Instant) {
+    let error = String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned();
+    b.close(Ending {
+        status: status.as_u16(),
+        upstream: Some(upstream),
+        tokens: Tokens { prompt: 0, completion: 0, estimated: false },
+        response: None,
+        error: Some(error),
+        ttfb: Some(t0.elapsed()),
+        cached: false,
+    });
+}
+
+/// The checks every call passes before any upstream: the key's models, the model's upstreams.
+fn admit(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Vec<usize>, OpenAiError> {
+    let serving = gw.serving(&call.model);
+    if serving.is_empty() {
+        return Err(OpenAiError::unknown_model(&call.model));
+    }
+    if let Some(k) = &caller.key
+        && !k.allows(&call.model)
+    {
+        return Err(OpenAiError::forbidden(
+            format!(
+                "the key '{}' may not use the model '{}' (it may use: {})",
+                k.name,
+                call.model,
+                k.models.join(", ")
+            ),
+            "model_not_allowed",
+        ));
+    }
+    Ok(serving)
+}
+
+/// Reserves the most the call can cost against the key's budget.
+fn reserve(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Hold, OpenAiError> {
+    let Some(key) = &caller.key else { return Ok(Hold::none()) };
+    let most = gw.price(&call.model).cost(estimate_tokens(call.prompt_chars), call.max_tokens.unwrap_or(0));
+    key.reserve(most, Utc::now()).map_err(|o| {
+        OpenAiError::out_of_budget(format!(
+            "the key '{}' has spent its budget: {:.4} of {:.4} this {} ({:.4} reserved by calls in flight, {:.4} asked)",
+            key.name,
+            o.spent,
+            o.budget,
+            key.period.as_str(),
+            o.reserved,
+            o.asked
+        ))
+    })
+}
+
+fn books(gw: &Gateway, a: &Asked) -> Books {
+    let request = gw.setup().log_interactions.then(|| {
+        if a.body.len() > MAX_LOGGED {
+            Value::String(format!("({} bytes, not kept)", a.body.len())).to_string()
+        } else {
+            String::from_utf8_lossy(&a.body).into_owned()
+        }
+    });
+    Books {
+        gw: gw.clone(),
+        caller: a.caller.clone(),
+        at: Utc::now(),
+        t0: a.t0,
+        endpoint: a.call.endpoint.path(),
+        model: a.call.model.clone(),
+        stream: a.call.stream,
+        prompt_chars: a.call.prompt_chars,
+        request,
+        attempts: Vec::new(),
+    }
+}
+
+fn cached_ending(e: &Entry) -> Ending {
+    Ending {
+        status: 200,
+        upstream: Some(e.upstream.clone()),
+        tokens: e.tokens,
+        response: e.logged.clone(),
+        error: None,
+        ttfb: None,
+        cached: true,
+    }
+}
+
+/// A call whose answer is one JSON body (also the seed's `/chat`).
+pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
+    let (mut b, serving, hold) = match prepare(&gw, &a)? {
+        Prepared::Hit(b, e) => {
+            let Answer::Body(body) = &e.answer else { return Err(shape_mismatch()) };
+            let body = body.clone();
+            b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
+            return Ok(Whole { status: StatusCode::OK, body, cached: true });
+        }
+        Prepared::Send(b, serving, hold) => (b, serving, hold),
+    };
+    let answered = match first_answer(&gw, &a.call, &serving, &mut b.attempts).await {
+        Ok(x) => x,
+        Err(e) => {
+            b.failed(&e);
+            return Err(e);
+        }
+    };
+    let upstream = gw.setup().upstreams[answered.upstream].name.clone();
+    let upstream_time = answered.sent.elapsed();
+    match answered.got {
+        Got::Whole { status, body, json } => {
+            let tally = Tally::of_body(a.call.endpoint, &json);
+            let tokens = tally.tokens(a.call.prompt_chars);
+            let logged = gw.setup().log_interactions.then(|| tally.summary().to_string());
+            let cost = b.close(Ending {
+                status: status.as_u16(),
+                upstream: Some(upstream.clone()),
+                tokens,
+                response: logged.clone(),
+                error: None,
+                ttfb: Some(a.t0.elapsed()),
+                cached: false,
+            });
+            hold.settle(cost, Utc::now());
+            if cacheable(&gw, &a) {
+                gw.0.cache.put(
+                    a.call.cache_key,
+                    Answer::Body(body.clone()),
+                    upstream,
+                    tokens,
+                    logged,
+                    Instant::now(),
+                );
+            }
+            overhead(a.t0.elapsed(), upstream_time);
+            Ok(Whole { status, body, cached: false })
+        }
+        Got::Refused { status, body } => {
+            refused_by_upstream(b, upstream, status, &body, a.t0);
+            Ok(Whole { status, body, cached: false })
+        }
+        Got::Stream { .. } => Err(shape_mismatch()),
+    }
+}
+
+/// An answer of the other shape than asked (an upstream that ignored `stream`).
+fn shape_mismatch() -> OpenAiError {
+    OpenAiError::upstream(
+        StatusCode::BAD_GATEWAY,
+        "the upstream answered with a stream where none was asked for, or without one where one was".into(),
+        None,
+    )
+}
+
+fn stream_response(rx: mpsc::Receiver<Bytes>, hit: bool) -> Response {
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
+    });
+    let mut res = Response::new(Body::from_stream(body));
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let (name, value) = cache_header(hit);
+    h.insert(name, value);
+    res
+}
+
+/// A streamed call.
+async fn stream(gw: Gateway, a: Asked) -> Response {
+    let (mut b, serving, hold) = match prepare(&gw, &a) {
+        Err(e) => return e.into_response(),
+        Ok(Prepared::Hit(b, e)) => {
+            let Answer::Stream(events) = &e.answer else { return shape_mismatch().into_response() };
+            let (tx, rx) = mpsc::channel(events.len().max(1));
+            for ev in events {
+                let _ = tx.try_send(ev.clone());
+            }
+            b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
+            return stream_response(rx, true);
+        }
+        Ok(Prepared::Send(b, serving, hold)) => (b, serving, hold),
+    };
+    let answered = match first_answer(&gw, &a.call, &serving, &mut b.attempts).await {
+        Ok(x) => x,
+        Err(e) => {
+            b.failed(&e);
+            return e.into_response();
+        }
+    };
+    let Answered { upstream, got, sent } = answered;
+    let upstream = gw.setup().upstreams[upstream].name.clone();
+    match got {
+        Got::Stream { body, splitter, first } => {
+            let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            let pump = Pump {
+                use_cache: cacheable(&gw, &a),
+                upstream,
+                gw,
+                books: b,
+                hold,
+                call: a.call,
+                body,
+                splitter,
+                pending: first.into(),
+                sent,
+                tx,
+            };
+            tokio::spawn(pump.run());
+            stream_response(rx, false)
+        }
+        Got::Refused { status, body } => {
+            refused_by_upstream(b, upstream, status, &body, a.t0);
+            (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+        }
+        Got::Whole { .. } => shape_mismatch().into_response(),
+    }
+}
+
+/// What one event of a stream is to the gateway.
+enum Kind {
+    Done,
+    Comment,
+    Chunk(Value),
+    UpstreamError(String),
+    Malformed(String),
+}
+
+fn kind_of(ev: &Event) -> Kind {
+    if ev.data.is_empty() {
+        return Kind::Comment;
+    }
+    if ev.is_done() {
+        return Kind::Done;
+    }
+    match serde_json::from_str::<Value>(&ev.data) {
+        Err(e) => Kind::Malformed(format!("the upstream sent a malformed chunk: {e}")),
+        Ok(v) => match in_band_error(&v) {
+            Some(m) => Kind::UpstreamError(m),
+            None => Kind::Chunk(v),
+        },
+    }
+}
+
+/// The usage chunk of a stream: no choices, only usage.
+fn usage_only(v: &Value) -> bool {
+    v.get("usage").is_some_and(|u| !u.is_null())
+        && v.get("choices").is_none_or(|c| c.is_null() || c.as_array().is_some_and(Vec::is_empty))
+}
+
+/// The task that passes one stream on.
+struct Pump {
+    gw: Gateway,
+    books: Books,
+    hold: Hold,
+    call: Call,
+    upstream: String,
+    body: Incoming,
+    splitter: Splitter,
+    pending: VecDeque<Event>,
+    sent: Instant,
+    use_cache: bool,
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl Pump {
+    async fn run(mut self) {
+        let idle = self.gw.setup().idle_timeout;
+        let mut tally = Tally::default();
+        let mut kept: Option<Vec<Bytes>> = self.use_cache.then(Vec::new);
+        let mut error: Option<String> = None;
+        let mut done = false;
+        let mut ttfb = None;
+        let mut last_frame = Instant::now();
+        'stream: loop {
+            loop {
+                let ev = match self.pending.pop_front() {
+                    Some(ev) => ev,
+                    None => match self.splitter.next_event() {
+                        Ok(Some(ev)) => ev,
+                        Ok(None) => break,
+                        Err(e) => {
+                            error = Some(e.to_string());
+                            let _ = self.tx.send(OpenAiError::event(&e.to_string(), "stream_broken")).await;
+                            break 'stream;
+                        }
+                    },
+                };
+                let forward = match kind_of(&ev) {
+                    Kind::Done => {
+                        done = true;
+                        true
+                    }
+                    Kind::Comment => true,
+                    Kind::Chunk(v) => {
+                        tally.add_chunk(&v);
+                        self.call.wants_usage || !usage_only(&v)
+                    }
+                    Kind::UpstreamError(m) => {
+                        error = Some(format!("the upstream sent an error: {m}"));
+                        true
+                    }
+                    Kind::Malformed(m) => {
+                        let _ = self.tx.send(OpenAiError::event(&m, "malformed_chunk")).await;
+                        error = Some(m);
+                        break 'stream;
+                    }
+                };
+                if forward {
+                    if let Some(k) = &mut kept {
+                        k.push(ev.raw.clone());
+                    }
+                    if self.tx.send(ev.raw).await.is_err() {
+                        error = Some("the client went away".into());
+                        break 'stream;
+                    }
+                    ttfb.get_or_insert_with(|| self.books.t0.elapsed());
+                }
+                if done || error.is_some() {
+                    break 'stream;
+                }
+            }
+            let frame = tokio::select! {
+                biased;
+                _ = self.tx.closed() => {
+                    error = Some("the client went away".into());
+                    break 'stream;
+                }
+                f = tokio::time::timeout(idle, self.body.frame()) => f,
+            };
+            let broke = match frame {
+                Err(_) => format!("no chunk from upstream '{}' for {idle:?}", self.upstream),
+                Ok(None) => format!("upstream '{}' ended the stream before [DONE]", self.upstream),
+                Ok(Some(Err(e))) => format!("the stream from upstream '{}' broke: {e}", self.upstream),
+                Ok(Some(Ok(f))) => {
+                    last_frame = Instant::now();
+                    if let Ok(data) = f.into_data() {
+                        self.splitter.push(&data);
+                    }
+                    continue;
+                }
+            };
+            let _ = self.tx.send(OpenAiError::event(&broke, "stream_broken")).await;
+            error = Some(broke);
+            break;
+        }
+        // Dropping the body closes the connection: an upstream still writing stops.
+        drop(self.body);
+        let upstream_time = last_frame.saturating_duration_since(self.sent);
+        if error.as_deref() == Some("the client went away") {
+            tracing::debug!(upstream = %self.upstream, "the client left a stream; the upstream request is cancelled");
+        }
+        let tokens = tally.tokens(self.call.prompt_chars);
+        let logged = self.gw.setup().log_interactions.then(|| tally.summary().to_string());
+        let clean = done && error.is_none();
+        let total = self.books.t0.elapsed();
+        let cost = self.books.close(Ending {
+            status: 200,
+            upstream: Some(self.upstream.clone()),
+            tokens,
+            response: logged.clone(),
+            error,
+            ttfb,
+            cached: false,
+        });
+        self.hold.settle(cost, Utc::now());
+        if clean && let Some(events) = kept {
+            self.gw.0.cache.put(
+                self.call.cache_key,
+                Answer::Stream(events),
+                self.upstream,
+                tokens,
+                logged,
+                Instant::now(),
+            );
+        }
+        overhead(total, upstream_time);
+    }
+}

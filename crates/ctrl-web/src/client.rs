@@ -1,0 +1,35 @@
+//! The binary's one HTTP client: hyper's pooled client over rustls (aws-lc-rs,
+//! the system's CA certificates), for webhooks and model servers alike.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// An HTTP and HTTPS client.
+pub type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A client that speaks http:// and https:// (verified against the system's CAs),
+/// with Nagle's algorithm off: a request leaves in one go.
+pub fn client() -> Http {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let https = match builder.with_native_roots() {
+        Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
+        Err(e) => {
+            tracing::warn!(error = %e, "no system CA certificates: only http:// URLs can be reached");
+            let config = rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(config)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http)
+        }
+    };
+    Client::builder(TokioExecutor::new()).build(https)
+}
