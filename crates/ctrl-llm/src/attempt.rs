@@ -62,8 +62,8 @@ pub struct Answered {
     pub upstream: usize,
     /// What it gave.
     pub got: Got,
-    /// When the request left for it.
-    pub sent: Instant,
+    /// When the first try began (failed tries are the upstreams' time, not the gateway's).
+    pub tried_since: Instant,
 }
 
 /// One failed try.
@@ -107,18 +107,20 @@ pub async fn first_answer(
     attempts: &mut Vec<Attempt>,
 ) -> Result<Answered, OpenAiError> {
     let now = Instant::now();
+    let tried_since = now;
     let ups = &gw.setup().upstreams;
-    let usable: Vec<usize> = serving.iter().copied().filter(|&i| ups[i].health().usable(now)).collect();
+    let mut usable: Vec<usize> = serving.iter().copied().filter(|&i| ups[i].health().usable(now)).collect();
+    if usable.is_empty() {
+        // Nothing rested enough: those resting after failures may be back; one that
+        // asked to wait (a 429 with retry-after) is left alone.
+        usable = serving.iter().copied().filter(|&i| ups[i].health().last_resort(now)).collect();
+    }
     if usable.is_empty() {
         let until = serving.iter().filter_map(|&i| ups[i].health().resting_until).min();
         let wait = until.map(|t| t.saturating_duration_since(now));
-        return Err(OpenAiError::upstream(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "every upstream of '{}' is resting after failures or a 429; try again in {} s",
-                call.model,
-                wait.map_or(1, |d| d.as_secs().max(1))
-            ),
+        let secs = wait.map_or(1, |d| d.as_secs().max(1));
+        return Err(OpenAiError::rate_limited(
+            format!("every upstream of '{}' asked to wait (429); try again in {secs} s", call.model),
             wait,
         ));
     }
@@ -138,7 +140,7 @@ pub async fn first_answer(
                     error: None,
                     ms: sent.elapsed().as_secs_f64() * 1000.0,
                 });
-                return Ok(Answered { upstream: i, got, sent });
+                return Ok(Answered { upstream: i, got, tried_since });
             }
             Err(f) => {
                 let at = Instant::now();
@@ -218,10 +220,20 @@ async fn try_one(gw: &Gateway, call: &Call, u: &Upstream, sent: Instant) -> Resu
     let mut body = res.into_body();
     if !call.stream {
         let bytes = read_body(body, MAX_ANSWER, setup.idle_timeout).await?;
-        let json = serde_json::from_slice(&bytes).map_err(|e| Fail {
+        let json: Value = serde_json::from_slice(&bytes).map_err(|e| Fail {
             status: Some(status.as_u16()),
             ..Fail::new(format!("malformed answer: {e}"))
         })?;
+        // Some servers answer a failure as a 200 with only an error in it.
+        if json.get("choices").is_none()
+            && json.get("data").is_none()
+            && let Some(m) = in_band_error(&json)
+        {
+            return Err(Fail {
+                status: Some(status.as_u16()),
+                ..Fail::new(format!("an error in a 200: {m}"))
+            });
+        }
         return Ok(Got::Whole { status, body: bytes, json });
     }
     // A stream: its first data event must come, well-formed, before the client gets a byte.

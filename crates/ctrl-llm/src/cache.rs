@@ -15,16 +15,15 @@ use crate::tally::Tokens;
 pub enum Answer {
     /// A whole JSON body.
     Body(Bytes),
-    /// The events of a stream, `[DONE]` included.
-    Stream(Vec<Bytes>),
+    /// The events of a stream, `[DONE]` included, as one run of bytes.
+    Stream(Bytes),
 }
 
 impl Answer {
     /// Its size in bytes.
     pub fn len(&self) -> usize {
         match self {
-            Answer::Body(b) => b.len(),
-            Answer::Stream(events) => events.iter().map(Bytes::len).sum(),
+            Answer::Body(b) | Answer::Stream(b) => b.len(),
         }
     }
 
@@ -92,7 +91,13 @@ impl Cache {
         None
     }
 
-    /// Keeps an answer (one larger than an eighth of the whole cache is not kept).
+    /// The largest answer kept: an eighth of the cache.
+    pub fn largest(&self) -> usize {
+        if self.enabled() { self.max_bytes / 8 } else { 0 }
+    }
+
+    /// Keeps an answer (one larger than [`Cache::largest`] is not), in a buffer of its
+    /// own size (what was read may sit in a larger one).
     pub fn put(
         &self,
         key: [u8; 32],
@@ -103,9 +108,13 @@ impl Cache {
         now: Instant,
     ) {
         let size = answer.len() + logged.as_ref().map_or(0, String::len) + 128;
-        if !self.enabled() || size > self.max_bytes / 8 {
+        if !self.enabled() || size > self.largest() {
             return;
         }
+        let answer = match answer {
+            Answer::Body(b) => Answer::Body(Bytes::copy_from_slice(&b)),
+            Answer::Stream(b) => Answer::Stream(Bytes::copy_from_slice(&b)),
+        };
         let entry = Arc::new(Entry { answer, upstream, tokens, logged, stored: now, size });
         let mut inner = self.lock();
         inner.bytes += size;

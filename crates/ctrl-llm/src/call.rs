@@ -38,8 +38,10 @@ pub struct Call {
     pub stream: bool,
     /// Whether the client asked for the usage chunk of a stream.
     pub wants_usage: bool,
-    /// `max_tokens` or `max_completion_tokens`.
+    /// `max_completion_tokens` or `max_tokens`.
     pub max_tokens: Option<u64>,
+    /// How many answers it asks for (`n`, `best_of`): each may take `max_tokens`.
+    pub choices: u64,
     /// False when the body says `"cache": false`.
     pub cacheable: bool,
     /// SHA-256 over the route and the body with its keys in order (without `cache`).
@@ -100,10 +102,13 @@ pub fn parse(endpoint: Endpoint, body: &Bytes) -> Result<Call, CallError> {
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let max_tokens = match map.get("max_completion_tokens").or_else(|| map.get("max_tokens")) {
-        None | Some(Value::Null) => None,
+    let field = |name| map.get(name).filter(|v| !v.is_null());
+    let max_tokens = match field("max_completion_tokens").or_else(|| field("max_tokens")) {
+        None => None,
         Some(v) => Some(v.as_u64().ok_or(CallError::Field("max_tokens", "must be a whole number"))?),
     };
+    let choices =
+        ["n", "best_of"].iter().filter_map(|k| field(k).and_then(Value::as_u64)).max().unwrap_or(1).max(1);
     let cache_field = map.remove("cache");
     let cacheable = match &cache_field {
         None | Some(Value::Null) => true,
@@ -119,6 +124,9 @@ pub fn parse(endpoint: Endpoint, body: &Bytes) -> Result<Call, CallError> {
     // Streams always ask for usage, so that every stream's tokens are known.
     let upstream_body = if stream && !wants_usage {
         let opts = map.entry("stream_options").or_insert_with(|| Value::Object(Map::new()));
+        if !opts.is_object() {
+            *opts = Value::Object(Map::new());
+        }
         if let Value::Object(o) = opts {
             o.insert("include_usage".into(), Value::Bool(true));
         }
@@ -134,6 +142,7 @@ pub fn parse(endpoint: Endpoint, body: &Bytes) -> Result<Call, CallError> {
         stream,
         wants_usage,
         max_tokens,
+        choices,
         cacheable,
         cache_key,
         upstream_body,
@@ -193,6 +202,9 @@ mod tests {
         assert_eq!(up["weird"], serde_json::json!([1, 2]));
         let c = call(r#"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
         assert!(c.wants_usage);
+        let c = call(r#"{"model":"m","stream":true,"stream_options":null}"#).unwrap();
+        let up: Value = serde_json::from_slice(&c.upstream_body).unwrap();
+        assert_eq!(up["stream_options"]["include_usage"], true, "a null is replaced");
     }
 
     #[test]
@@ -227,7 +239,10 @@ mod tests {
     fn prompt_text_counts_parts() {
         let c = call(r#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"abcd"}]},{"role":"system","content":"ef"}],"max_tokens":7}"#).unwrap();
         assert_eq!(c.prompt_chars, 6);
-        assert_eq!(c.max_tokens, Some(7));
+        assert_eq!((c.max_tokens, c.choices), (Some(7), 1));
+        let c =
+            call(r#"{"model":"m","max_completion_tokens":null,"max_tokens":9,"n":3,"best_of":5}"#).unwrap();
+        assert_eq!((c.max_tokens, c.choices), (Some(9), 5));
         assert_eq!(estimate_tokens(6), 2);
     }
 }

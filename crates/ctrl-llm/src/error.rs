@@ -25,11 +25,13 @@ pub struct OpenAiError {
     pub param: Option<&'static str>,
     /// When to try again.
     pub retry_after: Option<Duration>,
+    /// Whether a retry cannot help (OpenAI's SDKs retry 429s unless told not to).
+    pub final_answer: bool,
 }
 
 impl OpenAiError {
     fn new(status: StatusCode, kind: &'static str, code: Option<&'static str>, message: String) -> Self {
-        OpenAiError { status, message, kind, code, param: None, retry_after: None }
+        OpenAiError { status, message, kind, code, param: None, retry_after: None, final_answer: false }
     }
 
     /// 400: the body is wrong.
@@ -75,7 +77,15 @@ impl OpenAiError {
 
     /// 429: the key's budget is spent.
     pub fn out_of_budget(message: String) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "insufficient_quota", Some("insufficient_quota"), message)
+        OpenAiError {
+            final_answer: true,
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("insufficient_quota"),
+                message,
+            )
+        }
     }
 
     /// 429: every upstream asked to wait.
@@ -144,6 +154,9 @@ impl From<Failure> for OpenAiError {
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(self.body())).into_response();
+        if self.final_answer {
+            res.headers_mut().insert("x-should-retry", HeaderValue::from_static("false"));
+        }
         if let Some(d) = self.retry_after {
             let secs = d.as_secs_f64().ceil().max(1.0) as u64;
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

@@ -2,12 +2,13 @@
 //!
 //! Usage is summed in memory per day, service, model and key and written once a
 //! second: its size is bounded by those groups, so no call's usage is dropped.
-//! Interaction rows go through a bounded queue to a writer that inserts them in
-//! batches; when the queue is full a row is dropped and counted
-//! (`ctrl_llm_log_dropped_total`), so a slow disk never slows a call.
+//! Interaction rows go through a queue bounded in rows and bytes to a writer that
+//! inserts them in batches; when it is full a row is dropped and counted
+//! (`ctrl_llm_log_dropped_total`), so a slow disk never slows a call nor grows memory.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,11 +18,13 @@ use tokio::task::JoinHandle;
 
 /// Rows waiting for the writer at most.
 pub const QUEUE: usize = 8192;
+/// Bytes of prompts and answers waiting for the writer at most.
+pub const QUEUE_BYTES: usize = 64 * 1024 * 1024;
 /// Rows per insert at most.
 const BATCH: usize = 512;
 /// How often usage is written.
 const USAGE_EVERY: Duration = Duration::from_secs(1);
-/// How often old interactions are deleted.
+/// How often old interactions are deleted (the first time a minute after the start).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// The groups of `api_usage`.
@@ -31,6 +34,7 @@ type UsageKey = (String, String, String, Option<i64>);
 pub struct Ledger {
     usage: Mutex<HashMap<UsageKey, UsageDelta>>,
     rows: mpsc::Sender<NewInteraction>,
+    queued_bytes: AtomicUsize,
     stop: watch::Sender<bool>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -43,10 +47,12 @@ impl Ledger {
         let ledger = std::sync::Arc::new(Ledger {
             usage: Mutex::new(HashMap::new()),
             rows: tx,
+            queued_bytes: AtomicUsize::new(0),
             stop,
             writer: Mutex::new(None),
         });
-        let task = tokio::spawn(write(ledger.clone(), store, rx, stopped, retention));
+        tokio::spawn(prune(store.clone(), retention, stopped.clone()));
+        let task = tokio::spawn(write(ledger.clone(), store, rx, stopped));
         *ledger.writer.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         ledger
     }
@@ -65,7 +71,10 @@ impl Ledger {
 
     /// Queues one interaction row, or counts it as dropped when the queue is full.
     pub fn log(&self, row: NewInteraction) {
-        if self.rows.try_send(row).is_err() {
+        let size = size_of(&row);
+        let before = self.queued_bytes.fetch_add(size, Ordering::Relaxed);
+        if before + size > QUEUE_BYTES || self.rows.try_send(row).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             metrics::counter!("ctrl_llm_log_dropped_total").increment(1);
         }
     }
@@ -92,13 +101,19 @@ impl Ledger {
     }
 }
 
+/// What a queued row holds in memory, about.
+fn size_of(row: &NewInteraction) -> usize {
+    let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+    256 + text(&row.request) + text(&row.response) + text(&row.error) + row.model.len()
+}
+
 fn merge(u: &mut UsageDelta, d: &UsageDelta) {
-    u.calls += d.calls;
-    u.cached += d.cached;
-    u.prompt_tokens += d.prompt_tokens;
-    u.completion_tokens += d.completion_tokens;
+    u.calls = u.calls.saturating_add(d.calls);
+    u.cached = u.cached.saturating_add(d.cached);
+    u.prompt_tokens = u.prompt_tokens.saturating_add(d.prompt_tokens);
+    u.completion_tokens = u.completion_tokens.saturating_add(d.completion_tokens);
     u.cost += d.cost;
-    u.estimated += d.estimated;
+    u.estimated = u.estimated.saturating_add(d.estimated);
 }
 
 async fn flush_usage(ledger: &Ledger, store: &Store) {
@@ -112,10 +127,11 @@ async fn flush_usage(ledger: &Ledger, store: &Store) {
     }
 }
 
-async fn write_rows(store: &Store, rows: &mut Vec<NewInteraction>) {
+async fn write_rows(ledger: &Ledger, store: &Store, rows: &mut Vec<NewInteraction>) {
     if rows.is_empty() {
         return;
     }
+    ledger.queued_bytes.fetch_sub(rows.iter().map(size_of).sum(), Ordering::Relaxed);
     if let Err(e) = store.llm_interactions_add(rows).await {
         tracing::warn!(error = %e, rows = rows.len(), "cannot write the LLM interaction log; rows dropped");
         metrics::counter!("ctrl_llm_log_dropped_total").increment(rows.len() as u64);
@@ -128,10 +144,8 @@ async fn write(
     store: Store,
     mut rx: mpsc::Receiver<NewInteraction>,
     mut stop: watch::Receiver<bool>,
-    retention: Duration,
 ) {
     let mut usage_tick = tokio::time::interval(USAGE_EVERY);
-    let mut prune_tick = tokio::time::interval(PRUNE_EVERY);
     let mut rows = Vec::with_capacity(BATCH);
     loop {
         tokio::select! {
@@ -139,17 +153,9 @@ async fn write(
                 if n == 0 {
                     break;
                 }
-                write_rows(&store, &mut rows).await;
+                write_rows(&ledger, &store, &mut rows).await;
             }
             _ = usage_tick.tick() => flush_usage(&ledger, &store).await,
-            _ = prune_tick.tick() => {
-                let before = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(30));
-                match store.llm_interactions_prune(before).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "old LLM interactions deleted"),
-                    Err(e) => tracing::warn!(error = %e, "cannot delete old LLM interactions"),
-                }
-            }
             _ = stop.changed() => break,
         }
     }
@@ -157,9 +163,29 @@ async fn write(
     while let Ok(row) = rx.try_recv() {
         rows.push(row);
         if rows.len() == BATCH {
-            write_rows(&store, &mut rows).await;
+            write_rows(&ledger, &store, &mut rows).await;
         }
     }
-    write_rows(&store, &mut rows).await;
+    write_rows(&ledger, &store, &mut rows).await;
     flush_usage(&ledger, &store).await;
+}
+
+/// Deletes interactions older than `retention`, hourly, in small steps (each its own
+/// statement, so the writer and the rest of the daemon are never held up long).
+async fn prune(store: Store, retention: Duration, mut stop: watch::Receiver<bool>) {
+    let first = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(first, PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let Ok(keep) = chrono::Duration::from_std(retention) else { continue };
+        let Some(before) = Utc::now().checked_sub_signed(keep) else { continue };
+        match store.llm_interactions_prune(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "old LLM interactions deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete old LLM interactions"),
+        }
+    }
 }

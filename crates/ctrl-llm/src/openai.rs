@@ -209,6 +209,8 @@ struct SeedChat {
     model: Option<String>,
     max_tokens: Option<u64>,
     system: Option<String>,
+    /// False: not from the cache, nor kept in it.
+    cache: Option<bool>,
 }
 
 /// `POST /chat {message, model?, max_tokens?, system?}`: one answer, through the same
@@ -232,6 +234,9 @@ async fn seed_chat(State(llm): State<LlmState>, State(access): State<Access>, re
         let mut request = json!({"model": model, "messages": messages});
         if let Some(m) = asked.max_tokens {
             request["max_tokens"] = json!(m);
+        }
+        if let Some(c) = asked.cache {
+            request["cache"] = json!(c);
         }
         let request = Bytes::from(request.to_string());
         let call = call::parse(Endpoint::Chat, &request)
@@ -259,10 +264,15 @@ async fn seed_chat(State(llm): State<LlmState>, State(access): State<Access>, re
 /// `POST /test`: every upstream's reachability and latency (its model list).
 async fn test(State(llm): State<LlmState>, State(access): State<Access>, req: Request) -> Response {
     let (parts, _) = req.into_parts();
-    let (gw, _) = match admit(llm, &access, &parts).await {
+    let (gw, caller) = match admit(llm, &access, &parts).await {
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
+    // It shows every upstream's address and models: for operators, not for a service's key.
+    if caller.key.is_some() {
+        let why = "testing the upstreams needs an operator's token or login, not an LLM key";
+        return OpenAiError::forbidden(why, "role_too_low").into_response();
+    }
     let checks: Vec<UpstreamCheck> =
         futures_util::future::join_all(gw.setup().upstreams.iter().map(|u| async {
             let t = Instant::now();

@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use ctrl_proto::Attempt;
 use ctrl_store::{NewInteraction, UsageDelta};
@@ -34,8 +34,9 @@ use crate::keys::{Hold, Key};
 use crate::sse::{Event, Splitter};
 use crate::tally::{Tally, Tokens, in_band_error};
 
-/// Request bodies logged larger than this are replaced by their size.
-const MAX_LOGGED: usize = 1024 * 1024;
+/// A logged request or answer is cut at this size (the log is for reading, and its
+/// queue's memory is bounded).
+const MAX_LOGGED: usize = 256 * 1024;
 /// Events waiting for a slow client at most (then the upstream is read no faster).
 const STREAM_BUFFER: usize = 64;
 
@@ -60,6 +61,7 @@ struct Books {
     prompt_chars: usize,
     request: Option<String>,
     attempts: Vec<Attempt>,
+    closed: bool,
 }
 
 /// How a call ended, for its interaction row.
@@ -75,7 +77,14 @@ struct Ending {
 
 impl Books {
     /// Writes usage (answered calls) and the interaction row; returns the cost.
-    fn close(self, e: Ending) -> f64 {
+    fn close(mut self, e: Ending) -> f64 {
+        self.record(e)
+    }
+
+    fn record(&mut self, e: Ending) -> f64 {
+        if std::mem::replace(&mut self.closed, true) {
+            return 0.0;
+        }
         let cost = if e.cached {
             0.0
         } else {
@@ -99,15 +108,26 @@ impl Books {
             metrics::counter!("ctrl_llm_tokens_total", "kind" => "completion").increment(e.tokens.completion);
         }
         let logged = self.gw.setup().log_interactions;
+        let mut attempts = std::mem::take(&mut self.attempts);
+        if !logged {
+            // An upstream's message may quote the prompt: only what failed is kept.
+            for a in &mut attempts {
+                if let Some(err) = &mut a.error
+                    && let Some((head, _)) = err.split_once(": ")
+                {
+                    *err = head.to_owned();
+                }
+            }
+        }
         self.gw.0.ledger.log(NewInteraction {
             at: self.at,
             endpoint: self.endpoint,
-            model: self.model,
+            model: std::mem::take(&mut self.model),
             upstream: e.upstream,
             service: self.caller.service.to_string(),
             key_id,
             stream: self.stream,
-            request: if logged { self.request } else { None },
+            request: if logged { self.request.take() } else { None },
             response: if logged { e.response } else { None },
             status: e.status,
             processing_ms: self.t0.elapsed().as_secs_f64() * 1000.0,
@@ -118,24 +138,40 @@ impl Books {
             cached: e.cached,
             estimated: e.tokens.estimated,
             error: e.error,
-            attempts: self.attempts,
+            attempts,
         });
-        metrics::counter!("ctrl_llm_requests_total", "status" => status_label(e.status), "cached" => if e.cached { "true" } else { "false" }).increment(1);
+        let cached = if e.cached { "true" } else { "false" };
+        metrics::counter!("ctrl_llm_requests_total", "status" => status_label(e.status), "cached" => cached)
+            .increment(1);
         cost
     }
 
     /// The row of a call that got no answer.
-    fn failed(self, err: &OpenAiError) {
-        let tokens = Tokens { prompt: estimate_tokens(self.prompt_chars), completion: 0, estimated: true };
-        self.close(Ending {
-            status: err.status.as_u16(),
+    fn failed(mut self, err: &OpenAiError) {
+        self.record(self.no_answer(err.status.as_u16(), err.message.clone()));
+    }
+
+    fn no_answer(&self, status: u16, error: String) -> Ending {
+        Ending {
+            status,
             upstream: None,
-            tokens,
+            tokens: Tokens { prompt: estimate_tokens(self.prompt_chars), completion: 0, estimated: true },
             response: None,
-            error: Some(err.message.clone()),
+            error: Some(error),
             ttfb: None,
             cached: false,
-        });
+        }
+    }
+}
+
+/// A call dropped before its end (the client went away while it waited for a whole
+/// answer) still gets its row.
+impl Drop for Books {
+    fn drop(&mut self) {
+        if !self.closed {
+            let e = self.no_answer(499, "the client went away before the answer".into());
+            self.record(e);
+        }
     }
 }
 
@@ -234,7 +270,12 @@ fn cacheable(gw: &Gateway, a: &Asked) -> bool {
 
 /// An upstream's 4xx about the request, in the books and passed on.
 fn refused_by_upstream(b: Books, upstream: String, status: StatusCode, body: &Bytes, t0: Instant) {
-    let error = String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned();
+    // Its message may quote the prompt: kept only where prompts are.
+    let error = if b.gw.setup().log_interactions {
+        String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned()
+    } else {
+        format!("the upstream refused the request ({status})")
+    };
     b.close(Ending {
         status: status.as_u16(),
         upstream: Some(upstream),
@@ -271,7 +312,11 @@ fn admit(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Vec<usize>, OpenA
 /// Reserves the most the call can cost against the key's budget.
 fn reserve(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Hold, OpenAiError> {
     let Some(key) = &caller.key else { return Ok(Hold::none()) };
-    let most = gw.price(&call.model).cost(estimate_tokens(call.prompt_chars), call.max_tokens.unwrap_or(0));
+    // The whole body counts as prompt (tools, images and templates are tokens too), and
+    // every answer asked for may take `max_tokens`.
+    let prompt = estimate_tokens(call.upstream_body.len()).max(estimate_tokens(call.prompt_chars));
+    let answers = call.max_tokens.unwrap_or(0).saturating_mul(call.choices);
+    let most = gw.price(&call.model).cost(prompt, answers);
     key.reserve(most, Utc::now()).map_err(|o| {
         OpenAiError::out_of_budget(format!(
             "the key '{}' has spent its budget: {:.4} of {:.4} this {} ({:.4} reserved by calls in flight, {:.4} asked)",
@@ -286,13 +331,7 @@ fn reserve(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Hold, OpenAiErr
 }
 
 fn books(gw: &Gateway, a: &Asked) -> Books {
-    let request = gw.setup().log_interactions.then(|| {
-        if a.body.len() > MAX_LOGGED {
-            Value::String(format!("({} bytes, not kept)", a.body.len())).to_string()
-        } else {
-            String::from_utf8_lossy(&a.body).into_owned()
-        }
-    });
+    let request = gw.setup().log_interactions.then(|| logged_text(&a.body));
     Books {
         gw: gw.clone(),
         caller: a.caller.clone(),
@@ -304,7 +343,17 @@ fn books(gw: &Gateway, a: &Asked) -> Books {
         prompt_chars: a.call.prompt_chars,
         request,
         attempts: Vec::new(),
+        closed: false,
     }
+}
+
+/// Text for the log: as it is when small, else its start and how long it was.
+fn logged_text(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_LOGGED {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    let head = String::from_utf8_lossy(&bytes[..MAX_LOGGED]);
+    format!("{}… ({} bytes in all; the rest is not kept)", head.trim_end_matches('\u{FFFD}'), bytes.len())
 }
 
 fn cached_ending(e: &Entry) -> Ending {
@@ -338,12 +387,13 @@ pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
         }
     };
     let upstream = gw.setup().upstreams[answered.upstream].name.clone();
-    let upstream_time = answered.sent.elapsed();
+    let upstream_time = answered.tried_since.elapsed();
     match answered.got {
         Got::Whole { status, body, json } => {
             let tally = Tally::of_body(a.call.endpoint, &json);
             let tokens = tally.tokens(a.call.prompt_chars);
-            let logged = gw.setup().log_interactions.then(|| tally.summary().to_string());
+            let logged =
+                gw.setup().log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
             let cost = b.close(Ending {
                 status: status.as_u16(),
                 upstream: Some(upstream.clone()),
@@ -371,7 +421,11 @@ pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
             refused_by_upstream(b, upstream, status, &body, a.t0);
             Ok(Whole { status, body, cached: false })
         }
-        Got::Stream { .. } => Err(shape_mismatch()),
+        Got::Stream { .. } => {
+            let e = shape_mismatch();
+            b.failed(&e);
+            Err(e)
+        }
     }
 }
 
@@ -404,10 +458,8 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
         Err(e) => return e.into_response(),
         Ok(Prepared::Hit(b, e)) => {
             let Answer::Stream(events) = &e.answer else { return shape_mismatch().into_response() };
-            let (tx, rx) = mpsc::channel(events.len().max(1));
-            for ev in events {
-                let _ = tx.try_send(ev.clone());
-            }
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(events.clone());
             b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
             return stream_response(rx, true);
         }
@@ -420,7 +472,7 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
             return e.into_response();
         }
     };
-    let Answered { upstream, got, sent } = answered;
+    let Answered { upstream, got, tried_since } = answered;
     let upstream = gw.setup().upstreams[upstream].name.clone();
     match got {
         Got::Stream { body, splitter, first } => {
@@ -435,7 +487,7 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
                 body,
                 splitter,
                 pending: first.into(),
-                sent,
+                tried_since,
                 tx,
             };
             tokio::spawn(pump.run());
@@ -445,7 +497,11 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
             refused_by_upstream(b, upstream, status, &body, a.t0);
             (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
         }
-        Got::Whole { .. } => shape_mismatch().into_response(),
+        Got::Whole { .. } => {
+            let e = shape_mismatch();
+            b.failed(&e);
+            e.into_response()
+        }
     }
 }
 
@@ -490,37 +546,57 @@ struct Pump {
     body: Incoming,
     splitter: Splitter,
     pending: VecDeque<Event>,
-    sent: Instant,
+    /// When the first try at an upstream began (the upstream's time starts there).
+    tried_since: Instant,
     use_cache: bool,
     tx: mpsc::Sender<Bytes>,
 }
 
+/// How a stream ended.
+enum End {
+    /// `[DONE]` passed on.
+    Done,
+    /// Something broke; the message is the interaction's error.
+    Broke(String),
+}
+
+const CLIENT_GONE: &str = "the client went away";
+
 impl Pump {
+    /// Passes bytes to the client; false when it is gone or has read nothing for
+    /// `idle_timeout` (a client that stops reading must not hold the upstream forever).
+    async fn forward(&self, bytes: Bytes) -> bool {
+        self.tx.send_timeout(bytes, self.gw.setup().idle_timeout).await.is_ok()
+    }
+
+    /// Ends the stream with an in-band error (no `[DONE]`: SDKs then raise).
+    async fn fail(&self, message: String, code: &'static str) -> End {
+        let _ = self.forward(OpenAiError::event(&message, code)).await;
+        End::Broke(message)
+    }
+
     async fn run(mut self) {
         let idle = self.gw.setup().idle_timeout;
+        let cache_limit = self.gw.0.cache.largest();
         let mut tally = Tally::default();
-        let mut kept: Option<Vec<Bytes>> = self.use_cache.then(Vec::new);
-        let mut error: Option<String> = None;
-        let mut done = false;
+        let mut kept: Option<BytesMut> = self.use_cache.then(BytesMut::new);
         let mut ttfb = None;
         let mut last_frame = Instant::now();
-        'stream: loop {
+        let mut eof = false;
+        let end = 'stream: loop {
             loop {
                 let ev = match self.pending.pop_front() {
                     Some(ev) => ev,
                     None => match self.splitter.next_event() {
                         Ok(Some(ev)) => ev,
                         Ok(None) => break,
-                        Err(e) => {
-                            error = Some(e.to_string());
-                            let _ = self.tx.send(OpenAiError::event(&e.to_string(), "stream_broken")).await;
-                            break 'stream;
-                        }
+                        Err(e) => break 'stream self.fail(e.to_string(), "stream_broken").await,
                     },
                 };
+                let mut outcome = None;
                 let forward = match kind_of(&ev) {
                     Kind::Done => {
-                        done = true;
+                        outcome = Some(End::Done);
                         true
                     }
                     Kind::Comment => true,
@@ -529,62 +605,91 @@ impl Pump {
                         self.call.wants_usage || !usage_only(&v)
                     }
                     Kind::UpstreamError(m) => {
-                        error = Some(format!("the upstream sent an error: {m}"));
+                        outcome = Some(End::Broke(format!("the upstream sent an error: {m}")));
                         true
                     }
-                    Kind::Malformed(m) => {
-                        let _ = self.tx.send(OpenAiError::event(&m, "malformed_chunk")).await;
-                        error = Some(m);
-                        break 'stream;
-                    }
+                    Kind::Malformed(m) => break 'stream self.fail(m, "malformed_chunk").await,
                 };
                 if forward {
                     if let Some(k) = &mut kept {
-                        k.push(ev.raw.clone());
+                        k.extend_from_slice(&ev.raw);
+                        if k.len() > cache_limit {
+                            kept = None;
+                        }
                     }
-                    if self.tx.send(ev.raw).await.is_err() {
-                        error = Some("the client went away".into());
-                        break 'stream;
+                    if !self.forward(ev.raw).await {
+                        break 'stream End::Broke(CLIENT_GONE.into());
                     }
                     ttfb.get_or_insert_with(|| self.books.t0.elapsed());
                 }
-                if done || error.is_some() {
-                    break 'stream;
+                if let Some(end) = outcome {
+                    break 'stream end;
                 }
+            }
+            if eof {
+                // Some servers close right after the last chunk without `[DONE]`: a
+                // stream that said why it finished is complete, and is ended properly.
+                if tally.finish_reason.is_some() {
+                    let done = Bytes::from_static(b"data: [DONE]\n\n");
+                    if let Some(k) = &mut kept {
+                        k.extend_from_slice(&done);
+                    }
+                    if !self.forward(done).await {
+                        break End::Broke(CLIENT_GONE.into());
+                    }
+                    break End::Done;
+                }
+                let why = format!("upstream '{}' ended the stream before it finished", self.upstream);
+                break self.fail(why, "stream_broken").await;
             }
             let frame = tokio::select! {
                 biased;
-                _ = self.tx.closed() => {
-                    error = Some("the client went away".into());
-                    break 'stream;
-                }
+                _ = self.tx.closed() => break End::Broke(CLIENT_GONE.into()),
                 f = tokio::time::timeout(idle, self.body.frame()) => f,
             };
-            let broke = match frame {
-                Err(_) => format!("no chunk from upstream '{}' for {idle:?}", self.upstream),
-                Ok(None) => format!("upstream '{}' ended the stream before [DONE]", self.upstream),
-                Ok(Some(Err(e))) => format!("the stream from upstream '{}' broke: {e}", self.upstream),
+            match frame {
+                Err(_) => {
+                    let why = format!("no chunk from upstream '{}' for {idle:?}", self.upstream);
+                    break self.fail(why, "stream_broken").await;
+                }
+                Ok(None) => {
+                    // What is left may be a last event without its blank line.
+                    if !self.splitter.rest().is_empty() {
+                        self.splitter.push(b"\n\n");
+                    }
+                    eof = true;
+                }
+                Ok(Some(Err(e))) => {
+                    let why = format!("the stream from upstream '{}' broke: {e}", self.upstream);
+                    break self.fail(why, "stream_broken").await;
+                }
                 Ok(Some(Ok(f))) => {
                     last_frame = Instant::now();
                     if let Ok(data) = f.into_data() {
                         self.splitter.push(&data);
                     }
-                    continue;
                 }
-            };
-            let _ = self.tx.send(OpenAiError::event(&broke, "stream_broken")).await;
-            error = Some(broke);
-            break;
+            }
+        };
+        let clean = matches!(end, End::Done);
+        if clean && !eof {
+            // Read to the end of the body (normally at hand), so the connection is reused.
+            let rest = async { while let Some(Ok(_)) = self.body.frame().await {} };
+            let _ = tokio::time::timeout(Duration::from_millis(50), rest).await;
         }
-        // Dropping the body closes the connection: an upstream still writing stops.
+        // Dropping the body closes the connection if it is not at its end: an upstream
+        // still writing stops.
         drop(self.body);
-        let upstream_time = last_frame.saturating_duration_since(self.sent);
-        if error.as_deref() == Some("the client went away") {
+        let error = match end {
+            End::Done => None,
+            End::Broke(m) => Some(m),
+        };
+        if error.as_deref() == Some(CLIENT_GONE) {
             tracing::debug!(upstream = %self.upstream, "the client left a stream; the upstream request is cancelled");
         }
         let tokens = tally.tokens(self.call.prompt_chars);
-        let logged = self.gw.setup().log_interactions.then(|| tally.summary().to_string());
-        let clean = done && error.is_none();
+        let logged =
+            self.gw.setup().log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
         let total = self.books.t0.elapsed();
         let cost = self.books.close(Ending {
             status: 200,
@@ -596,16 +701,19 @@ impl Pump {
             cached: false,
         });
         self.hold.settle(cost, Utc::now());
-        if clean && let Some(events) = kept {
-            self.gw.0.cache.put(
-                self.call.cache_key,
-                Answer::Stream(events),
-                self.upstream,
-                tokens,
-                logged,
-                Instant::now(),
-            );
+        if clean {
+            overhead(total, last_frame.saturating_duration_since(self.tried_since));
+            if let Some(stream) = kept {
+                let answer = Answer::Stream(stream.freeze());
+                self.gw.0.cache.put(
+                    self.call.cache_key,
+                    answer,
+                    self.upstream,
+                    tokens,
+                    logged,
+                    Instant::now(),
+                );
+            }
         }
-        overhead(total, upstream_time);
     }
 }

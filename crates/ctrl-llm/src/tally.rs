@@ -53,9 +53,13 @@ pub struct Tokens {
     pub estimated: bool,
 }
 
+/// Token counts above this are an upstream's error: they are cut here, so that no sum
+/// of them can overflow.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+
 fn usage_of(v: &Value) -> Option<Usage> {
     let u = v.get("usage")?.as_object()?;
-    let n = |k: &str| u.get(k).and_then(Value::as_u64);
+    let n = |k: &str| u.get(k).and_then(Value::as_u64).map(|t| t.min(MAX_TOKENS));
     let prompt = n("prompt_tokens").or_else(|| n("input_tokens"));
     let completion = n("completion_tokens").or_else(|| n("output_tokens"));
     if prompt.is_none() && completion.is_none() {

@@ -24,6 +24,8 @@ pub struct Health {
     fails_in_row: u32,
     /// Skipped until then.
     pub resting_until: Option<Instant>,
+    /// Whether it rests because it asked to (a 429), not because it failed.
+    pub asked_to_wait: bool,
     /// Its last failure.
     pub last_error: Option<String>,
     /// Time to first byte, smoothed (ms).
@@ -38,6 +40,12 @@ impl Health {
     /// Whether calls may go to it now.
     pub fn usable(&self, now: Instant) -> bool {
         self.resting_until.is_none_or(|t| now >= t)
+    }
+
+    /// Whether it may be tried when nothing else can answer: it rests after failures
+    /// (it may be back), not because it asked to wait.
+    pub fn last_resort(&self, now: Instant) -> bool {
+        self.usable(now) || !self.asked_to_wait
     }
 
     /// A call got its first byte after `ms`.
@@ -59,6 +67,7 @@ impl Health {
         self.last_error = Some(error.to_owned());
         if self.fails_in_row >= FAILS_TO_REST {
             self.resting_until = Some(now + REST);
+            self.asked_to_wait = false;
         }
     }
 
@@ -69,6 +78,7 @@ impl Health {
         self.last_error = Some("429 Too Many Requests".into());
         if let Some(d) = retry_after {
             self.resting_until = Some(now + d.min(MAX_RETRY_AFTER));
+            self.asked_to_wait = true;
         }
     }
 }
@@ -155,10 +165,12 @@ impl Upstream {
     }
 }
 
-/// The seconds of a `retry-after` header (its date form is not used by model servers).
+/// The seconds of a `retry-after` header, at most [`MAX_RETRY_AFTER`] (its date form is
+/// not used by model servers).
 pub fn retry_after(v: Option<&HeaderValue>) -> Option<Duration> {
     let s = v?.to_str().ok()?.trim();
-    s.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0).map(Duration::from_secs_f64)
+    let secs = s.parse::<f64>().ok().filter(|f| f.is_finite() && *f >= 0.0)?;
+    Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()
 }
 
 #[cfg(test)]
@@ -179,6 +191,7 @@ mod tests {
         h.failed("500", t0);
         assert!(!h.usable(t0 + REST - Duration::from_millis(1)));
         assert!(h.usable(t0 + REST));
+        assert!(h.last_resort(t0), "failures rest it, yet it may be the only one left");
         assert_eq!((h.calls, h.failures), (6, 5));
         assert_eq!(h.last_error.as_deref(), Some("500"));
     }
@@ -189,6 +202,7 @@ mod tests {
         let mut h = Health::default();
         h.rate_limited(Some(Duration::from_secs(2)), t0);
         assert!(!h.usable(t0 + Duration::from_secs(1)));
+        assert!(!h.last_resort(t0), "it asked to wait");
         assert!(h.usable(t0 + Duration::from_secs(2)));
         h.rate_limited(Some(Duration::from_secs(99_999)), t0);
         assert!(h.usable(t0 + MAX_RETRY_AFTER));
@@ -211,6 +225,7 @@ mod tests {
         assert_eq!(retry_after(Some(&HeaderValue::from_static("0.5"))), Some(Duration::from_millis(500)));
         assert_eq!(retry_after(Some(&HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"))), None);
         assert_eq!(retry_after(None), None);
+        assert_eq!(retry_after(Some(&HeaderValue::from_static("1e20"))), Some(MAX_RETRY_AFTER));
     }
 
     #[test]

@@ -401,8 +401,21 @@ impl Store {
         row.as_ref().map(|r| interaction_of(r, true)).transpose()
     }
 
-    /// Deletes interactions older than `before`; returns how many.
+    /// Deletes interactions older than `before`, 5,000 at a time; returns how many.
     pub async fn llm_interactions_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        db::query("DELETE FROM llm_interactions WHERE at < $1").bind(before).execute(&self.pool).await
+        let mut total = 0;
+        loop {
+            let n = db::query(
+                "DELETE FROM llm_interactions WHERE id IN \
+                 (SELECT id FROM llm_interactions WHERE at < $1 ORDER BY id LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+            total += n;
+            if n < 5000 {
+                return Ok(total);
+            }
+        }
     }
 }

@@ -143,6 +143,9 @@ pub(super) fn check(c: &LlmConfig, out: &mut Vec<Problem>) {
     if c.max_body.0 == 0 {
         out.push(problem(&["llm", "max_body"], "must be above 0"));
     }
+    if c.retention.0.is_zero() {
+        out.push(problem(&["llm", "retention"], "must be above 0 (interaction rows are kept this long)"));
+    }
     for (name, u) in &c.upstreams {
         let key = ["llm", "upstreams", name.as_str(), "url"];
         match u.url.split_once("://") {

@@ -142,6 +142,7 @@ async fn before(scenario: &str) -> Option<Response> {
         }
         "500" => Some(openai_error(StatusCode::INTERNAL_SERVER_ERROR, "the model crashed")),
         "400" => Some(openai_error(StatusCode::BAD_REQUEST, "messages must not be empty")),
+        "error200" => Some(axum::Json(json!({"error": {"message": "model not loaded"}})).into_response()),
         "slow" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             None
@@ -241,7 +242,9 @@ async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) ->
             .to_string(),
         ));
     }
-    steps.push(Step::Raw("data: [DONE]\n\n"));
+    if sc != "nodone" {
+        steps.push(Step::Raw("data: [DONE]\n\n"));
+    }
     sse(fake, steps)
 }
 
