@@ -167,8 +167,11 @@ def main():
                     if name == "litellm" and rate > RATES[0] and latency.get(f"litellm/{mode}/{RATES[0]}", {}).get("kept_up") is False:
                         latency[key] = {"skipped": f"could not keep up with {RATES[0]}/s"}
                         continue
+                    before = dropped(api) if name == "ctrl" else None
                     r = load(a.tools, url, body, rate, SECONDS if name != "litellm" else 10, tok)
                     r["kept_up"] = r["errors"] == 0 and r["achieved_rps"] >= 0.9 * rate
+                    if name == "ctrl":
+                        r["log_rows_dropped"] = dropped(api) - before
                     latency[key] = r
                     if name == "ctrl":
                         answered_by_ctrl += r["ok"]
@@ -190,7 +193,10 @@ def main():
 
         result["max_rps"] = {}
         for name, url, tok in targets:
+            before = dropped(api) if name == "ctrl" else None
             w = wrk(url, WHOLE, tok)
+            if name == "ctrl":
+                w["log_rows_dropped"] = dropped(api) - before
             result["max_rps"][name] = w
             if name == "ctrl":
                 answered_by_ctrl = None  # wrk's cut-off requests may or may not have been answered
@@ -204,6 +210,7 @@ def main():
         rate = int(result["max_rps"]["ctrl"]["rps"] * 0.8)
         time.sleep(2)
         before = usage_calls(api)
+        dropped_before = dropped(api)
         steps, done = [], 0
         step = 100_000
         while done < a.million:
@@ -220,7 +227,7 @@ def main():
         result["million"] = {"rate": rate, "steps": steps, "answered": ok, "usage_calls_added": after - before,
                              "usage_lost": ok - (after - before), "rss_first_step_mb": first, "rss_last_step_mb": last,
                              "rss_growth_pct": round(100 * (last - first) / first, 2),
-                             "log_rows_dropped": dropped(api)}
+                             "log_rows_dropped": dropped(api) - dropped_before}
     finally:
         for p in (lite, ctrl, fake):
             if p.poll() is None:

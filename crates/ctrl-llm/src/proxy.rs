@@ -672,6 +672,8 @@ impl Pump {
             }
         };
         let clean = matches!(end, End::Done);
+        // The client's answer ends here, whatever is left to do.
+        drop(self.tx);
         if clean && !eof {
             // Read to the end of the body (normally at hand), so the connection is reused.
             let rest = async { while let Some(Ok(_)) = self.body.frame().await {} };

@@ -278,6 +278,8 @@ fn the_demo_config_parses() {
     let text = std::fs::read_to_string(path).unwrap();
     let c = parse(path, &text).unwrap_or_else(|e| panic!("examples/demo.toml: {e:?}"));
     let services: Vec<&str> = c.services.keys().map(String::as_str).collect();
-    assert_eq!(services, ["flaky", "setup", "web", "worker"]);
+    assert_eq!(services, ["flaky", "model", "setup", "web", "worker"]);
     assert!(c.actions.contains_key("backup-demo") && c.schedules.contains_key("hourly-backup"));
+    let llm = c.llm.expect("the demo has a gateway");
+    assert_eq!(llm.upstreams["demo"].url, "http://127.0.0.1:8643/v1", "the demo's model service");
 }

@@ -1,6 +1,7 @@
 //! The API servers: TCP (token required) and the unix socket (trusted), with
 //! the host monitor they read from and a graceful stop.
 
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -95,6 +96,11 @@ impl Server {
         let app = router.clone().into_make_service_with_connect_info::<SocketAddr>();
         let tcp_task = match tls {
             None => {
+                // Streams write small pieces one after another: with Nagle's algorithm
+                // each could wait for the client's delayed ACK (40 ms).
+                let tcp = tcp.tap_io(|s| {
+                    let _ = s.set_nodelay(true);
+                });
                 let serve = axum::serve(tcp, app).with_graceful_shutdown(until(rx.clone()));
                 tokio::spawn(async move {
                     if let Err(e) = serve.await {

@@ -73,6 +73,8 @@ pub async fn serve(
             },
             () = stopped(&mut stop) => break,
         };
+        // Small stream writes go at once (no Nagle wait for a delayed ACK).
+        let _ = tcp.set_nodelay(true);
         // Ended connections' tasks are collected as new ones come.
         while connections.try_join_next().is_some() {}
         let acceptor = acceptor.clone();

@@ -50,7 +50,9 @@ async fn main() {
             let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await.expect("handshake");
             tokio::spawn(conn);
             while let Ok(intended) = rx.recv().await {
-                let mut req = Request::post(uri.clone())
+                // Origin-form (`POST /v1/… HTTP/1.1`): some servers refuse the absolute form.
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                let mut req = Request::post(path)
                     .header("host", uri.authority().unwrap().as_str())
                     .header("content-type", "application/json");
                 if let Some(a) = &auth {
