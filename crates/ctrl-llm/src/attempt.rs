@@ -15,12 +15,12 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use crate::Gateway;
 use crate::call::Call;
 use crate::error::OpenAiError;
 use crate::sse::{Event, Splitter};
 use crate::tally::in_band_error;
 use crate::upstream::{Upstream, retry_after};
+use crate::{Gateway, Setup};
 
 /// A whole answer is cut at this size (a model's answer is far smaller).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
@@ -58,8 +58,8 @@ pub enum Got {
 
 /// An upstream's answer and where it came from.
 pub struct Answered {
-    /// The upstream's index in the setup.
-    pub upstream: usize,
+    /// The upstream's name.
+    pub upstream: String,
     /// What it gave.
     pub got: Got,
     /// When the first try began (failed tries are the upstreams' time, not the gateway's).
@@ -102,13 +102,14 @@ fn chain(e: &dyn std::error::Error) -> String {
 /// Tries every usable upstream serving the call's model, in order.
 pub async fn first_answer(
     gw: &Gateway,
+    setup: &Setup,
     call: &Call,
     serving: &[usize],
     attempts: &mut Vec<Attempt>,
 ) -> Result<Answered, OpenAiError> {
     let now = Instant::now();
     let tried_since = now;
-    let ups = &gw.setup().upstreams;
+    let ups = &setup.upstreams;
     let mut usable: Vec<usize> = serving.iter().copied().filter(|&i| ups[i].health().usable(now)).collect();
     if usable.is_empty() {
         // Nothing rested enough: those resting after failures may be back; one that
@@ -128,7 +129,7 @@ pub async fn first_answer(
     for i in usable {
         let u = &ups[i];
         let sent = Instant::now();
-        match try_one(gw, call, u, sent).await {
+        match try_one(gw, setup, call, u, sent).await {
             Ok(got) => {
                 u.health().succeeded(sent.elapsed().as_secs_f64() * 1000.0);
                 attempts.push(Attempt {
@@ -140,7 +141,7 @@ pub async fn first_answer(
                     error: None,
                     ms: sent.elapsed().as_secs_f64() * 1000.0,
                 });
-                return Ok(Answered { upstream: i, got, tried_since });
+                return Ok(Answered { upstream: u.name.clone(), got, tried_since });
             }
             Err(f) => {
                 let at = Instant::now();
@@ -175,8 +176,7 @@ pub async fn first_answer(
 }
 
 /// One try at one upstream, up to its first byte (a stream) or its whole answer.
-async fn try_one(gw: &Gateway, call: &Call, u: &Upstream, sent: Instant) -> Result<Got, Fail> {
-    let setup = gw.setup();
+async fn try_one(gw: &Gateway, setup: &Setup, call: &Call, u: &Upstream, sent: Instant) -> Result<Got, Fail> {
     let uri = u.uri(call.endpoint.path()).map_err(Fail::new)?;
     let mut req = Request::post(uri)
         .header(CONTENT_TYPE, "application/json")

@@ -22,7 +22,7 @@ pub mod sse;
 pub mod tally;
 pub mod upstream;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -79,7 +79,8 @@ pub struct Setup {
 pub struct Gateway(Arc<Inner>);
 
 struct Inner {
-    setup: Setup,
+    /// Replaced whole by a reload; a call keeps the one it started with.
+    setup: RwLock<Arc<Setup>>,
     client: Http,
     cache: cache::Cache,
     keys: keys::KeyBook,
@@ -91,11 +92,7 @@ impl Gateway {
     /// Starts the gateway: upstreams from `[llm]`, live keys with what they
     /// spent this period, and the writer of usage and interactions.
     pub async fn start(cfg: &LlmConfig, store: Store) -> Result<Gateway, LlmError> {
-        let mut upstreams = Vec::new();
-        for (name, spec) in &cfg.upstreams {
-            upstreams.push(upstream::Upstream::new(name, spec).map_err(LlmError::Config)?);
-        }
-        upstreams.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.name.cmp(&b.name)));
+        let setup = Setup::of(cfg)?;
         let book = keys::KeyBook::default();
         let now = Utc::now();
         for row in store.llm_keys().await? {
@@ -106,22 +103,13 @@ impl Gateway {
             let spent = store.llm_key_spent(row.info.id, &period.start(now).to_string()).await?;
             book.add(row, spent, now);
         }
-        let setup = Setup {
-            timeout: cfg.timeout.0,
-            idle_timeout: cfg.idle_timeout.0,
-            max_body: cfg.max_body.0,
-            log_interactions: cfg.log_interactions,
-            default_model: cfg.default_model.clone(),
-            upstreams,
-            prices: cfg.prices.clone(),
-        };
         let cache = cache::Cache::new(
             cfg.cache_ttl.0,
             cfg.cache_entries,
             usize::try_from(cfg.cache_size.0).unwrap_or(usize::MAX),
         );
         Ok(Gateway(Arc::new(Inner {
-            setup,
+            setup: RwLock::new(Arc::new(setup)),
             client: ctrl_web::client::client(),
             cache,
             keys: book,
@@ -130,14 +118,30 @@ impl Gateway {
         })))
     }
 
+    /// Applies a changed `[llm]`: upstreams, prices, timeouts, limits and logging at
+    /// once (calls in flight finish with what they started with). An upstream whose
+    /// URL did not change keeps its health. The cache's size and the log's retention
+    /// are set at start.
+    pub fn reload(&self, cfg: &LlmConfig) -> Result<(), LlmError> {
+        let new = Setup::of(cfg)?;
+        let old = self.setup();
+        for u in &new.upstreams {
+            if let Some(was) = old.upstreams.iter().find(|o| o.name == u.name && o.base == u.base) {
+                *u.health() = was.health().clone();
+            }
+        }
+        *self.0.setup.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(new);
+        Ok(())
+    }
+
     /// Writes what the books hold and stops their writer (at shutdown).
     pub async fn close(&self) {
         self.0.ledger.close().await;
     }
 
-    /// Its settings and upstreams.
-    pub fn setup(&self) -> &Setup {
-        &self.0.setup
+    /// Its settings and upstreams as they are now.
+    pub fn setup(&self) -> Arc<Setup> {
+        self.0.setup.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn client(&self) -> &Http {
@@ -146,12 +150,36 @@ impl Gateway {
 
     /// The price of a model (free when `[llm.prices]` does not name it).
     pub fn price(&self, model: &str) -> Price {
-        self.0.setup.prices.get(model).copied().unwrap_or_default()
+        self.setup().price(model)
+    }
+}
+
+impl Setup {
+    fn of(cfg: &LlmConfig) -> Result<Setup, LlmError> {
+        let mut upstreams = Vec::new();
+        for (name, spec) in &cfg.upstreams {
+            upstreams.push(upstream::Upstream::new(name, spec).map_err(LlmError::Config)?);
+        }
+        upstreams.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.name.cmp(&b.name)));
+        Ok(Setup {
+            timeout: cfg.timeout.0,
+            idle_timeout: cfg.idle_timeout.0,
+            max_body: cfg.max_body.0,
+            log_interactions: cfg.log_interactions,
+            default_model: cfg.default_model.clone(),
+            upstreams,
+            prices: cfg.prices.clone(),
+        })
+    }
+
+    /// The price of a model (free when `[llm.prices]` does not name it).
+    pub fn price(&self, model: &str) -> Price {
+        self.prices.get(model).copied().unwrap_or_default()
     }
 
     /// Indexes of the upstreams that serve `model`, in order.
     fn serving(&self, model: &str) -> Vec<usize> {
-        (0..self.0.setup.upstreams.len()).filter(|&i| self.0.setup.upstreams[i].serves(model)).collect()
+        (0..self.upstreams.len()).filter(|&i| self.upstreams[i].serves(model)).collect()
     }
 }
 

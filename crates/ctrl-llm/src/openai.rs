@@ -178,7 +178,8 @@ async fn models(State(llm): State<LlmState>, State(access): State<Access>, req: 
         Ok(v) => v,
         Err(e) => return e.into_response(),
     };
-    let ups = &gw.setup().upstreams;
+    let setup = gw.setup();
+    let ups = &setup.upstreams;
     let lists = futures_util::future::join_all(ups.iter().map(|u| async {
         let mut names: Vec<String> = u.models.iter().filter(|m| !m.contains('*')).cloned().collect();
         if u.models.iter().any(|m| m.contains('*'))
@@ -273,33 +274,33 @@ async fn test(State(llm): State<LlmState>, State(access): State<Access>, req: Re
         let why = "testing the upstreams needs an operator's token or login, not an LLM key";
         return OpenAiError::forbidden(why, "role_too_low").into_response();
     }
-    let checks: Vec<UpstreamCheck> =
-        futures_util::future::join_all(gw.setup().upstreams.iter().map(|u| async {
-            let t = Instant::now();
-            let got = listed(&gw, u).await;
-            let latency_ms = t.elapsed().as_secs_f64() * 1000.0;
-            match got {
-                Ok((status, models)) => UpstreamCheck {
-                    name: u.name.clone(),
-                    url: u.base.clone(),
-                    ok: (200..300).contains(&status),
-                    status: Some(status),
-                    latency_ms,
-                    models,
-                    error: (!(200..300).contains(&status)).then(|| format!("GET /models answered {status}")),
-                },
-                Err(e) => UpstreamCheck {
-                    name: u.name.clone(),
-                    url: u.base.clone(),
-                    ok: false,
-                    status: None,
-                    latency_ms,
-                    models: Vec::new(),
-                    error: Some(e),
-                },
-            }
-        }))
-        .await;
+    let setup = gw.setup();
+    let checks: Vec<UpstreamCheck> = futures_util::future::join_all(setup.upstreams.iter().map(|u| async {
+        let t = Instant::now();
+        let got = listed(&gw, u).await;
+        let latency_ms = t.elapsed().as_secs_f64() * 1000.0;
+        match got {
+            Ok((status, models)) => UpstreamCheck {
+                name: u.name.clone(),
+                url: u.base.clone(),
+                ok: (200..300).contains(&status),
+                status: Some(status),
+                latency_ms,
+                models,
+                error: (!(200..300).contains(&status)).then(|| format!("GET /models answered {status}")),
+            },
+            Err(e) => UpstreamCheck {
+                name: u.name.clone(),
+                url: u.base.clone(),
+                ok: false,
+                status: None,
+                latency_ms,
+                models: Vec::new(),
+                error: Some(e),
+            },
+        }
+    }))
+    .await;
     let ok = checks.iter().all(|c| c.ok);
     Json(json!({"ok": ok, "upstreams": checks})).into_response()
 }

@@ -25,7 +25,6 @@ use hyper::body::Incoming;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::Gateway;
 use crate::attempt::{Answered, Got, first_answer};
 use crate::cache::{Answer, Entry};
 use crate::call::{Call, estimate_tokens};
@@ -33,6 +32,7 @@ use crate::error::OpenAiError;
 use crate::keys::{Hold, Key};
 use crate::sse::{Event, Splitter};
 use crate::tally::{Tally, Tokens, in_band_error};
+use crate::{Gateway, Setup};
 
 /// A logged request or answer is cut at this size (the log is for reading, and its
 /// queue's memory is bounded).
@@ -232,10 +232,11 @@ pub async fn forward(gw: Gateway, asked: Asked) -> Response {
     }
 }
 
-/// A call past its checks: answered from the cache, or to be sent with its reservation.
+/// A call past its checks: answered from the cache, or to be sent (with the setup it
+/// was checked against, the upstreams that serve it, and its reservation).
 enum Prepared {
     Hit(Books, Arc<Entry>),
-    Send(Books, Vec<usize>, Hold),
+    Send(Books, Arc<Setup>, Vec<usize>, Hold),
 }
 
 /// The checks, the cache and the budget, in that order; a refusal is in the books.
@@ -245,7 +246,8 @@ fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> {
         b.failed(&e);
         Err(e)
     };
-    let serving = match admit(gw, &a.caller, &a.call) {
+    let setup = gw.setup();
+    let serving = match admit(&setup, &a.caller, &a.call) {
         Ok(s) => s,
         Err(e) => return refused(b, e),
     };
@@ -257,8 +259,8 @@ fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> {
     {
         return Ok(Prepared::Hit(b, e));
     }
-    match reserve(gw, &a.caller, &a.call) {
-        Ok(hold) => Ok(Prepared::Send(b, serving, hold)),
+    match reserve(&setup, &a.caller, &a.call) {
+        Ok(hold) => Ok(Prepared::Send(b, setup, serving, hold)),
         Err(e) => refused(b, e),
     }
 }
@@ -288,8 +290,8 @@ fn refused_by_upstream(b: Books, upstream: String, status: StatusCode, body: &By
 }
 
 /// The checks every call passes before any upstream: the key's models, the model's upstreams.
-fn admit(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Vec<usize>, OpenAiError> {
-    let serving = gw.serving(&call.model);
+fn admit(setup: &Setup, caller: &Caller, call: &Call) -> Result<Vec<usize>, OpenAiError> {
+    let serving = setup.serving(&call.model);
     if serving.is_empty() {
         return Err(OpenAiError::unknown_model(&call.model));
     }
@@ -310,13 +312,13 @@ fn admit(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Vec<usize>, OpenA
 }
 
 /// Reserves the most the call can cost against the key's budget.
-fn reserve(gw: &Gateway, caller: &Caller, call: &Call) -> Result<Hold, OpenAiError> {
+fn reserve(setup: &Setup, caller: &Caller, call: &Call) -> Result<Hold, OpenAiError> {
     let Some(key) = &caller.key else { return Ok(Hold::none()) };
     // The whole body counts as prompt (tools, images and templates are tokens too), and
     // every answer asked for may take `max_tokens`.
     let prompt = estimate_tokens(call.upstream_body.len()).max(estimate_tokens(call.prompt_chars));
     let answers = call.max_tokens.unwrap_or(0).saturating_mul(call.choices);
-    let most = gw.price(&call.model).cost(prompt, answers);
+    let most = setup.price(&call.model).cost(prompt, answers);
     key.reserve(most, Utc::now()).map_err(|o| {
         OpenAiError::out_of_budget(format!(
             "the key '{}' has spent its budget: {:.4} of {:.4} this {} ({:.4} reserved by calls in flight, {:.4} asked)",
@@ -370,23 +372,23 @@ fn cached_ending(e: &Entry) -> Ending {
 
 /// A call whose answer is one JSON body (also the seed's `/chat`).
 pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
-    let (mut b, serving, hold) = match prepare(&gw, &a)? {
+    let (mut b, setup, serving, hold) = match prepare(&gw, &a)? {
         Prepared::Hit(b, e) => {
             let Answer::Body(body) = &e.answer else { return Err(shape_mismatch()) };
             let body = body.clone();
             b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
             return Ok(Whole { status: StatusCode::OK, body, cached: true });
         }
-        Prepared::Send(b, serving, hold) => (b, serving, hold),
+        Prepared::Send(b, setup, serving, hold) => (b, setup, serving, hold),
     };
-    let answered = match first_answer(&gw, &a.call, &serving, &mut b.attempts).await {
+    let answered = match first_answer(&gw, &setup, &a.call, &serving, &mut b.attempts).await {
         Ok(x) => x,
         Err(e) => {
             b.failed(&e);
             return Err(e);
         }
     };
-    let upstream = gw.setup().upstreams[answered.upstream].name.clone();
+    let upstream = answered.upstream;
     let upstream_time = answered.tried_since.elapsed();
     match answered.got {
         Got::Whole { status, body, json } => {
@@ -454,7 +456,7 @@ fn stream_response(rx: mpsc::Receiver<Bytes>, hit: bool) -> Response {
 
 /// A streamed call.
 async fn stream(gw: Gateway, a: Asked) -> Response {
-    let (mut b, serving, hold) = match prepare(&gw, &a) {
+    let (mut b, setup, serving, hold) = match prepare(&gw, &a) {
         Err(e) => return e.into_response(),
         Ok(Prepared::Hit(b, e)) => {
             let Answer::Stream(events) = &e.answer else { return shape_mismatch().into_response() };
@@ -463,9 +465,9 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
             b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
             return stream_response(rx, true);
         }
-        Ok(Prepared::Send(b, serving, hold)) => (b, serving, hold),
+        Ok(Prepared::Send(b, setup, serving, hold)) => (b, setup, serving, hold),
     };
-    let answered = match first_answer(&gw, &a.call, &serving, &mut b.attempts).await {
+    let answered = match first_answer(&gw, &setup, &a.call, &serving, &mut b.attempts).await {
         Ok(x) => x,
         Err(e) => {
             b.failed(&e);
@@ -473,7 +475,6 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
         }
     };
     let Answered { upstream, got, tried_since } = answered;
-    let upstream = gw.setup().upstreams[upstream].name.clone();
     match got {
         Got::Stream { body, splitter, first } => {
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);

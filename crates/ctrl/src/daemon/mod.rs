@@ -74,6 +74,16 @@ impl Daemon {
         self.jobs.set_config(&new);
         self.jobs.sync_schedules(&new).await.map_err(ApiError::from)?;
         self.alerts.set_config(&new.alerts);
+        match (&self.llm, &new.llm) {
+            (Some(gw), Some(llm)) => {
+                if let Err(e) = gw.reload(llm) {
+                    tracing::warn!("[llm] not reloaded: {e}");
+                }
+            }
+            (None, Some(_)) => tracing::warn!("[llm] was added: restart ctrl to start the LLM gateway"),
+            (Some(_), None) => tracing::warn!("[llm] was removed: the LLM gateway runs until ctrl restarts"),
+            (None, None) => {}
+        }
         tracing::info!(?report, "config reloaded");
         Ok(report)
     }

@@ -18,10 +18,15 @@ const LIMIT: Duration = Duration::from_secs(20);
 /// A daemon with two upstreams: `alpha` (priority 1, misbehaves as the model's
 /// name says) and `beta` (priority 2, always answers).
 async fn gateway(extra: &str) -> (Daemon, FakeLlm, FakeLlm) {
+    gateway_on("", extra).await
+}
+
+/// The same with more of the config (`[storage]`, say) before `[llm]`.
+async fn gateway_on(before: &str, extra: &str) -> (Daemon, FakeLlm, FakeLlm) {
     let alpha = FakeLlm::start("alpha", false).await;
     let beta = FakeLlm::start("beta", true).await;
     let config = format!(
-        "[llm]\ntimeout = \"1s\"\nidle_timeout = \"1s\"\nmax_body = \"64KB\"\ndefault_model = \"fake-ok\"\n{extra}\n\
+        "{before}\n[llm]\ntimeout = \"1s\"\nidle_timeout = \"1s\"\nmax_body = \"64KB\"\ndefault_model = \"fake-ok\"\n{extra}\n\
          [llm.upstreams.alpha]\nurl = \"{}\"\nmodels = [\"fake-*\"]\npriority = 1\n\n\
          [llm.upstreams.beta]\nurl = \"{}\"\nmodels = [\"fake-*\", \"beta-only\"]\npriority = 2\n\n\
          [llm.prices.\"fake-ok\"]\ninput_per_1m = 1000.0\noutput_per_1m = 2000.0\n\n\
@@ -262,6 +267,14 @@ async fn the_gateway_passes_answers_and_streams_on_caches_them_and_counts_them()
     assert!(cleared["data"]["entries"].as_u64().unwrap() >= 3, "{cleared}");
     let (_, h, _) = post(&d, &token, "/v1/chat/completions", &body).await;
     assert_eq!(h["x-ctrl-cache"], "miss");
+
+    // A reload applies a changed [llm]: beta first now.
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, text.replace("priority = 2", "priority = 0")).unwrap();
+    stdout(&cli(&d, &["reload"]).await);
+    let (_, _, text) = post(&d, &token, "/v1/chat/completions", &chat("fake-ok", "who first")).await;
+    assert!(text.contains("Hello from beta: who first"), "{text}");
+    assert_eq!(api.data("/api/llm/upstreams").await[0]["name"], "beta");
 }
 
 /// The newest interaction row of a model, once it is written.
@@ -664,4 +677,42 @@ async fn the_official_openai_sdk_works_against_the_gateway() {
     assert_eq!(r["over_budget"], json!(["RateLimitError", 429, "insufficient_quota"]));
     assert_eq!(r["cut_stream"][0], "APIError", "a cut stream raises, never ends quietly: {r}");
     assert!(r["cut_stream"][2].as_str().unwrap().contains("broke"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_books_are_kept_on_postgres_and_budgets_survive_a_restart() {
+    let url = ctrl_store::testing::postgres().await;
+    let (mut d, _alpha, _beta) = gateway_on(&format!("[storage]\nurl = \"{url}\"\n"), "").await;
+    assert!(!d.path("state/ctrl.db").exists());
+    let made = cli(&d, &["llm", "key", "create", "--name", "pg", "--budget", "1/month", "--json"]).await;
+    let key: Value = serde_json::from_str(&stdout(&made)).unwrap();
+    let secret = key["key"].as_str().unwrap().to_owned();
+    for text in ["one", "two"] {
+        let mut body = chat("fake-ok", text);
+        body["stream"] = json!(text == "two");
+        let (s, _, _) = post(&d, &secret, "/v1/chat/completions", &body).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let api = Api::new(&d);
+    let spent = eventually("usage on PostgreSQL", LIMIT, || async {
+        let rows = api.data("/api/llm/usage?group_by=service").await;
+        let row = rows.as_array()?.iter().find(|r| r["service"] == "pg")?.clone();
+        (row["calls"] == 2).then_some(row["cost"].as_f64()?)
+    })
+    .await;
+    assert!((spent - 0.018).abs() < 1e-9, "1 + 4 tokens, twice: {spent}");
+    let rows = log_rows(&api, 2).await;
+    assert!(rows.iter().any(|r| r["stream"] == true && r["service"] == "pg"), "{rows:?}");
+
+    // After a restart the key has spent what it had: its spend is read back from usage.
+    let dd = tokio::task::spawn_blocking(move || {
+        d.stop();
+        d.up();
+        d
+    })
+    .await
+    .unwrap();
+    let api = Api::new(&dd);
+    let keys = api.data("/api/llm/keys").await;
+    assert!((keys[0]["spent"].as_f64().unwrap() - 0.018).abs() < 1e-9, "{keys}");
 }
