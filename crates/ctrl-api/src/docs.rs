@@ -169,12 +169,8 @@ async fn vendored(
     let Some((_, kind, body)) = packed.iter().find(|(name, _, _)| *name == file) else {
         return embedded(plain, file, VENDORED);
     };
-    let accepts = headers
-        .get(ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("zstd")));
     let common = [(CONTENT_TYPE, *kind), (CACHE_CONTROL, VENDORED), (VARY, "accept-encoding")];
-    if accepts {
+    if accepts_zstd(headers) {
         return (common, [(CONTENT_ENCODING, "zstd")], *body).into_response();
     }
     match tokio::task::spawn_blocking(move || zstd::stream::decode_all(*body)).await {
@@ -183,14 +179,61 @@ async fn vendored(
     }
 }
 
+/// Whether a client takes zstd-encoded answers.
+fn accepts_zstd(headers: &HeaderMap) -> bool {
+    headers.get(ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').any(|e| {
+            let mut parts = e.split(';').map(str::trim);
+            parts.next() == Some("zstd")
+                && !parts
+                    .any(|p| p.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0))
+        })
+    })
+}
+
+/// The OpenAPI document as served.
+#[derive(Clone)]
+enum Spec {
+    /// zstd-compressed: sent as it is, or unpacked for clients that do not take zstd.
+    Packed(bytes::Bytes),
+    /// As JSON (only if compressing failed).
+    Plain(bytes::Bytes),
+}
+
+impl Spec {
+    async fn answer(self, headers: &HeaderMap) -> Response {
+        let json = [(CONTENT_TYPE, "application/json"), (VARY, "accept-encoding")];
+        match self {
+            Spec::Plain(body) => (json, body).into_response(),
+            Spec::Packed(body) if accepts_zstd(headers) => {
+                (json, [(CONTENT_ENCODING, "zstd")], body).into_response()
+            }
+            Spec::Packed(body) => {
+                match tokio::task::spawn_blocking(move || zstd::stream::decode_all(&body[..])).await {
+                    Ok(Ok(text)) => (json, text).into_response(),
+                    _ => Failure::new(ErrorCode::Internal, "internal error").into_response(),
+                }
+            }
+        }
+    }
+}
+
 /// `/docs` (Swagger UI), `/redoc`, `/openapi.json`: pages of our own that load the
 /// document by URL from script files, so they need no inline script.
 pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
-    let spec = bytes::Bytes::from(api.to_json().unwrap_or_default());
+    // Kept compressed (its JSON is ten times larger): an idle daemon holds it all its life.
+    let json = api.to_json().unwrap_or_default();
+    let spec = match zstd::bulk::compress(json.as_bytes(), 9) {
+        Ok(packed) => Spec::Packed(bytes::Bytes::from(packed.into_boxed_slice())),
+        Err(_) => Spec::Plain(bytes::Bytes::from(json)),
+    };
     Router::new()
         .route(
             "/openapi.json",
-            get(move || async move { ([(CONTENT_TYPE, "application/json")], spec.clone()) }),
+            get(move |headers: HeaderMap| {
+                let spec = spec.clone();
+                async move { spec.answer(&headers).await }
+            }),
         )
         .route("/docs", get(|| async { Redirect::permanent("/docs/") }))
         .route("/docs/", get(|| async { embedded(SWAGGER, "", VENDORED) }))

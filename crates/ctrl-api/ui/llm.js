@@ -63,7 +63,7 @@
     const thinking = h("pre", { id: "llm-thinking", class: "thinking", hidden: true });
     const out = h("pre", { id: "llm-output", class: "output" });
     const state = h("p", { id: "llm-play-state", class: "muted" });
-    let abort = null;
+    let abort = null, reader = null;
     fetch("/v1/models", { credentials: "same-origin" }).then((r) => r.json()).then((v) => {
       const ids = (v.data || []).map((m) => m.id);
       models.replaceChildren(...ids.map((id) => h("option", { value: id })));
@@ -87,18 +87,20 @@
             messages: [{ role: "user", content: prompt.value }] }),
         });
         if (!res.ok) throw new Error(await failure(res));
-        const reader = res.body.getReader();
+        reader = res.body.getReader();
         const dec = new TextDecoder();
         let buf = "", done = false, usage = null, first = null;
         for (;;) {
           const { value, done: end } = await reader.read();
           if (end) break;
-          buf += dec.decode(value, { stream: true });
+          // Events end with a blank line, whatever the line endings (\r\n from some servers).
+          // A lone \r at the end may be half of a \r\n: it waits for the next piece.
+          buf = (buf + dec.decode(value, { stream: true })).replace(/\r\n/g, "\n").replace(/\r(?=[\s\S])/g, "\n");
           let cut;
           while ((cut = buf.indexOf("\n\n")) >= 0) {
             const event = buf.slice(0, cut);
             buf = buf.slice(cut + 2);
-            const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+            const data = event.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
             if (!data) continue;
             if (data === "[DONE]") { done = true; continue; }
             const v = JSON.parse(data);
@@ -117,9 +119,12 @@
       } catch (e) {
         state.textContent = e.name === "AbortError" ? "stopped" : `error: ${e.message}`;
       } finally {
+        if (reader) reader.cancel().catch(() => {});
+        reader = null;
         send.disabled = false; stop.disabled = true; abort = null;
       }
     });
+    form.stop = () => { if (abort) abort.abort(); };
     return form;
   }
 
@@ -165,10 +170,11 @@
     const test = h("button", { type: "button", id: "llm-test" }, "Test upstreams");
     const clear = can("operator") ? h("button", { type: "button", id: "llm-clear" }, "Clear cache") : null;
     const testState = h("span", { id: "llm-test-state", class: "muted" });
+    const play = can("operator") ? playground() : null;
     $("#main").replaceChildren(h("h1", {}, "LLM"),
       h("section", { class: "card" }, h("h3", {}, "Upstreams"), h("div", { class: "toolbar" }, can("operator") ? test : null, clear, testState), upstreams),
       h("h2", {}, "Usage (30 days)"), usage,
-      can("operator") ? playground() : null,
+      play,
       h("h2", {}, "Calls"), h("div", { class: "toolbar" }, q), log,
       can("admin") ? keysCard() : null);
 
@@ -229,6 +235,7 @@
     });
     showUpstreams(); showUsage(); showLog();
     const every = setInterval(() => { showUpstreams(); showUsage(); showLog(); }, 5000);
-    return { close: () => { clearInterval(every); clearTimeout(timer); } };
+    // Leaving the page stops a playground answer still streaming (the model stops too).
+    return { close: () => { clearInterval(every); clearTimeout(timer); if (play) play.stop(); } };
   };
 })();

@@ -112,9 +112,16 @@ pub async fn first_answer(
     let ups = &setup.upstreams;
     let mut usable: Vec<usize> = serving.iter().copied().filter(|&i| ups[i].health().usable(now)).collect();
     if usable.is_empty() {
-        // Nothing rested enough: those resting after failures may be back; one that
-        // asked to wait (a 429 with retry-after) is left alone.
-        usable = serving.iter().copied().filter(|&i| ups[i].health().last_resort(now)).collect();
+        // Nothing rested enough: the one resting after failures whose rest ends first
+        // may be back, and is tried (one, so that a call does not wait out every
+        // upstream's timeout); one that asked to wait (a 429) is left alone.
+        usable = serving
+            .iter()
+            .copied()
+            .filter(|&i| ups[i].health().last_resort(now))
+            .min_by_key(|&i| ups[i].health().resting_until)
+            .into_iter()
+            .collect();
     }
     if usable.is_empty() {
         let until = serving.iter().filter_map(|&i| ups[i].health().resting_until).min();

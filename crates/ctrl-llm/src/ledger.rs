@@ -26,6 +26,8 @@ const BATCH: usize = 512;
 const USAGE_EVERY: Duration = Duration::from_secs(1);
 /// How often old interactions are deleted (the first time a minute after the start).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows deleted per statement (prompts and answers may be large).
+const PRUNE_STEP: u64 = 500;
 
 /// The groups of `api_usage`.
 type UsageKey = (String, String, String, Option<i64>);
@@ -131,12 +133,14 @@ async fn write_rows(ledger: &Ledger, store: &Store, rows: &mut Vec<NewInteractio
     if rows.is_empty() {
         return;
     }
-    ledger.queued_bytes.fetch_sub(rows.iter().map(size_of).sum(), Ordering::Relaxed);
+    // Counted until written: the batch in the database's hands is memory too.
+    let bytes: usize = rows.iter().map(size_of).sum();
     if let Err(e) = store.llm_interactions_add(rows).await {
         tracing::warn!(error = %e, rows = rows.len(), "cannot write the LLM interaction log; rows dropped");
         metrics::counter!("ctrl_llm_log_dropped_total").increment(rows.len() as u64);
     }
     rows.clear();
+    ledger.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
 }
 
 async fn write(
@@ -182,10 +186,23 @@ async fn prune(store: Store, retention: Duration, mut stop: watch::Receiver<bool
         }
         let Ok(keep) = chrono::Duration::from_std(retention) else { continue };
         let Some(before) = Utc::now().checked_sub_signed(keep) else { continue };
-        match store.llm_interactions_prune(before).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "old LLM interactions deleted"),
-            Err(e) => tracing::warn!(error = %e, "cannot delete old LLM interactions"),
+        let mut deleted = 0;
+        loop {
+            match store.llm_interactions_prune(before, PRUNE_STEP).await {
+                Ok(n) => {
+                    deleted += n;
+                    if n < PRUNE_STEP || *stop.borrow() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot delete old LLM interactions");
+                    break;
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(rows = deleted, "old LLM interactions deleted");
         }
     }
 }

@@ -8,7 +8,6 @@
 //! `[DONE]`, so SDKs raise instead of returning a cut answer as complete.
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,6 +51,8 @@ pub struct Caller {
 /// What the books need to know of one call, gathered as it goes.
 struct Books {
     gw: Gateway,
+    /// The setup the call started with (its prices and logging).
+    setup: Arc<Setup>,
     caller: Caller,
     at: DateTime<Utc>,
     t0: Instant,
@@ -85,13 +86,15 @@ impl Books {
         if std::mem::replace(&mut self.closed, true) {
             return 0.0;
         }
-        let cost = if e.cached {
+        // Only an answer costs: refusals, failures and cache hits cost nothing.
+        let answered = (200..300).contains(&e.status);
+        let cost = if e.cached || !answered {
             0.0
         } else {
-            self.gw.price(&self.model).cost(e.tokens.prompt, e.tokens.completion)
+            self.setup.price(&self.model).cost(e.tokens.prompt, e.tokens.completion)
         };
         let key_id = self.caller.key.as_ref().map(|k| k.id);
-        if (200..300).contains(&e.status) {
+        if answered {
             self.gw.0.ledger.add_usage(UsageDelta {
                 date: self.at.date_naive().to_string(),
                 service: self.caller.service.to_string(),
@@ -107,17 +110,17 @@ impl Books {
             metrics::counter!("ctrl_llm_tokens_total", "kind" => "prompt").increment(e.tokens.prompt);
             metrics::counter!("ctrl_llm_tokens_total", "kind" => "completion").increment(e.tokens.completion);
         }
-        let logged = self.gw.setup().log_interactions;
+        let logged = self.setup.log_interactions;
         let mut attempts = std::mem::take(&mut self.attempts);
+        let mut error = e.error;
         if !logged {
             // An upstream's message may quote the prompt: only what failed is kept.
             for a in &mut attempts {
-                if let Some(err) = &mut a.error
-                    && let Some((head, _)) = err.split_once(": ")
-                {
-                    *err = head.to_owned();
+                if let Some(err) = &mut a.error {
+                    *err = redacted(err);
                 }
             }
+            error = error.map(|m| redacted(&m));
         }
         self.gw.0.ledger.log(NewInteraction {
             at: self.at,
@@ -137,7 +140,7 @@ impl Books {
             cost,
             cached: e.cached,
             estimated: e.tokens.estimated,
-            error: e.error,
+            error,
             attempts,
         });
         let cached = if e.cached { "true" } else { "false" };
@@ -173,6 +176,13 @@ impl Drop for Books {
             self.record(e);
         }
     }
+}
+
+/// A message without what may quote a prompt: the part before the first `: ` or ` (`
+/// ("no upstream could answer (lm: 500 …)" keeps "no upstream could answer").
+fn redacted(message: &str) -> String {
+    let cut = [": ", " ("].iter().filter_map(|sep| message.find(sep)).min().unwrap_or(message.len());
+    message[..cut].to_owned()
 }
 
 fn status_label(s: u16) -> &'static str {
@@ -241,12 +251,12 @@ enum Prepared {
 
 /// The checks, the cache and the budget, in that order; a refusal is in the books.
 fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> {
-    let b = books(gw, a);
+    let setup = gw.setup();
+    let b = books(gw, &setup, a);
     let refused = |b: Books, e: OpenAiError| {
         b.failed(&e);
         Err(e)
     };
-    let setup = gw.setup();
     let serving = match admit(&setup, &a.caller, &a.call) {
         Ok(s) => s,
         Err(e) => return refused(b, e),
@@ -273,7 +283,7 @@ fn cacheable(gw: &Gateway, a: &Asked) -> bool {
 /// An upstream's 4xx about the request, in the books and passed on.
 fn refused_by_upstream(b: Books, upstream: String, status: StatusCode, body: &Bytes, t0: Instant) {
     // Its message may quote the prompt: kept only where prompts are.
-    let error = if b.gw.setup().log_interactions {
+    let error = if b.setup.log_interactions {
         String::from_utf8_lossy(&body[..body.len().min(2000)]).into_owned()
     } else {
         format!("the upstream refused the request ({status})")
@@ -332,10 +342,11 @@ fn reserve(setup: &Setup, caller: &Caller, call: &Call) -> Result<Hold, OpenAiEr
     })
 }
 
-fn books(gw: &Gateway, a: &Asked) -> Books {
-    let request = gw.setup().log_interactions.then(|| logged_text(&a.body));
+fn books(gw: &Gateway, setup: &Arc<Setup>, a: &Asked) -> Books {
+    let request = setup.log_interactions.then(|| logged_text(&a.body));
     Books {
         gw: gw.clone(),
+        setup: setup.clone(),
         caller: a.caller.clone(),
         at: Utc::now(),
         t0: a.t0,
@@ -394,8 +405,7 @@ pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
         Got::Whole { status, body, json } => {
             let tally = Tally::of_body(a.call.endpoint, &json);
             let tokens = tally.tokens(a.call.prompt_chars);
-            let logged =
-                gw.setup().log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
+            let logged = setup.log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
             let cost = b.close(Ending {
                 status: status.as_u16(),
                 upstream: Some(upstream.clone()),
@@ -440,9 +450,19 @@ fn shape_mismatch() -> OpenAiError {
     )
 }
 
-fn stream_response(rx: mpsc::Receiver<Bytes>, hit: bool) -> Response {
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
+/// Set by a stream's task when it ended with `[DONE]` or an error event; otherwise the
+/// client's body ends in an error (the connection is cut), so that a client which could
+/// not be sent the error event (it stopped reading) does not take a cut answer for whole.
+type Clean = Arc<std::sync::atomic::AtomicBool>;
+
+fn stream_response(rx: mpsc::Receiver<Bytes>, clean: Clean, hit: bool) -> Response {
+    let body = futures_util::stream::unfold(Some((rx, clean)), |state| async move {
+        let (mut rx, clean) = state?;
+        match rx.recv().await {
+            Some(b) => Some((Ok(b), Some((rx, clean)))),
+            None if clean.load(std::sync::atomic::Ordering::Acquire) => None,
+            None => Some((Err(std::io::Error::other("the stream broke")), None)),
+        }
     });
     let mut res = Response::new(Body::from_stream(body));
     let h = res.headers_mut();
@@ -462,8 +482,9 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
             let Answer::Stream(events) = &e.answer else { return shape_mismatch().into_response() };
             let (tx, rx) = mpsc::channel(1);
             let _ = tx.try_send(events.clone());
+            let clean: Clean = Arc::new(true.into());
             b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
-            return stream_response(rx, true);
+            return stream_response(rx, clean, true);
         }
         Ok(Prepared::Send(b, setup, serving, hold)) => (b, setup, serving, hold),
     };
@@ -478,7 +499,10 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
     match got {
         Got::Stream { body, splitter, first } => {
             let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+            let clean: Clean = Arc::new(false.into());
             let pump = Pump {
+                idle: setup.idle_timeout,
+                clean: clean.clone(),
                 use_cache: cacheable(&gw, &a),
                 upstream,
                 gw,
@@ -492,7 +516,7 @@ async fn stream(gw: Gateway, a: Asked) -> Response {
                 tx,
             };
             tokio::spawn(pump.run());
-            stream_response(rx, false)
+            stream_response(rx, clean, false)
         }
         Got::Refused { status, body } => {
             refused_by_upstream(b, upstream, status, &body, a.t0);
@@ -551,13 +575,20 @@ struct Pump {
     tried_since: Instant,
     use_cache: bool,
     tx: mpsc::Sender<Bytes>,
+    /// Between two chunks, and for a client to take one.
+    idle: Duration,
+    /// Set when the stream ended with `[DONE]`.
+    clean: Clean,
 }
 
 /// How a stream ended.
 enum End {
     /// `[DONE]` passed on.
     Done,
-    /// Something broke; the message is the interaction's error.
+    /// Something broke and the client got an error event (its SDK raises on it).
+    Told(String),
+    /// Something broke and the client could not be told (it left, or stopped reading):
+    /// its connection is cut, so it cannot take what it got for a whole answer.
     Broke(String),
 }
 
@@ -567,17 +598,20 @@ impl Pump {
     /// Passes bytes to the client; false when it is gone or has read nothing for
     /// `idle_timeout` (a client that stops reading must not hold the upstream forever).
     async fn forward(&self, bytes: Bytes) -> bool {
-        self.tx.send_timeout(bytes, self.gw.setup().idle_timeout).await.is_ok()
+        self.tx.send_timeout(bytes, self.idle).await.is_ok()
     }
 
     /// Ends the stream with an in-band error (no `[DONE]`: SDKs then raise).
     async fn fail(&self, message: String, code: &'static str) -> End {
-        let _ = self.forward(OpenAiError::event(&message, code)).await;
-        End::Broke(message)
+        if self.forward(OpenAiError::event(&message, code)).await {
+            End::Told(message)
+        } else {
+            End::Broke(message)
+        }
     }
 
     async fn run(mut self) {
-        let idle = self.gw.setup().idle_timeout;
+        let idle = self.idle;
         let cache_limit = self.gw.0.cache.largest();
         let mut tally = Tally::default();
         let mut kept: Option<BytesMut> = self.use_cache.then(BytesMut::new);
@@ -606,7 +640,7 @@ impl Pump {
                         self.call.wants_usage || !usage_only(&v)
                     }
                     Kind::UpstreamError(m) => {
-                        outcome = Some(End::Broke(format!("the upstream sent an error: {m}")));
+                        outcome = Some(End::Told(format!("the upstream sent an error: {m}")));
                         true
                     }
                     Kind::Malformed(m) => break 'stream self.fail(m, "malformed_chunk").await,
@@ -630,7 +664,7 @@ impl Pump {
             if eof {
                 // Some servers close right after the last chunk without `[DONE]`: a
                 // stream that said why it finished is complete, and is ended properly.
-                if tally.finish_reason.is_some() {
+                if tally.finish_reason.is_some() && self.call.choices == 1 {
                     let done = Bytes::from_static(b"data: [DONE]\n\n");
                     if let Some(k) = &mut kept {
                         k.extend_from_slice(&done);
@@ -673,7 +707,9 @@ impl Pump {
             }
         };
         let clean = matches!(end, End::Done);
+        let total = self.books.t0.elapsed();
         // The client's answer ends here, whatever is left to do.
+        self.clean.store(!matches!(end, End::Broke(_)), std::sync::atomic::Ordering::Release);
         drop(self.tx);
         if clean && !eof {
             // Read to the end of the body (normally at hand), so the connection is reused.
@@ -685,15 +721,14 @@ impl Pump {
         drop(self.body);
         let error = match end {
             End::Done => None,
-            End::Broke(m) => Some(m),
+            End::Told(m) | End::Broke(m) => Some(m),
         };
         if error.as_deref() == Some(CLIENT_GONE) {
             tracing::debug!(upstream = %self.upstream, "the client left a stream; the upstream request is cancelled");
         }
         let tokens = tally.tokens(self.call.prompt_chars);
         let logged =
-            self.gw.setup().log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
-        let total = self.books.t0.elapsed();
+            self.books.setup.log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
         let cost = self.books.close(Ending {
             status: 200,
             upstream: Some(self.upstream.clone()),

@@ -401,21 +401,16 @@ impl Store {
         row.as_ref().map(|r| interaction_of(r, true)).transpose()
     }
 
-    /// Deletes interactions older than `before`, 5,000 at a time; returns how many.
-    pub async fn llm_interactions_prune(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let n = db::query(
-                "DELETE FROM llm_interactions WHERE id IN \
-                 (SELECT id FROM llm_interactions WHERE at < $1 ORDER BY id LIMIT 5000)",
-            )
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-            total += n;
-            if n < 5000 {
-                return Ok(total);
-            }
-        }
+    /// Deletes at most `limit` interactions older than `before`, oldest first; returns
+    /// how many (the caller repeats until fewer than `limit` go).
+    pub async fn llm_interactions_prune(&self, before: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
+        db::query(
+            "DELETE FROM llm_interactions WHERE id IN \
+             (SELECT id FROM llm_interactions WHERE at < $1 ORDER BY at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(int(limit))
+        .execute(&self.pool)
+        .await
     }
 }

@@ -691,7 +691,7 @@ async fn llm(store: Store) {
     let whole = store.llm_interaction(all[2].id).await.unwrap().unwrap();
     assert_eq!(whole.request.unwrap()["messages"][0]["content"], "Find the 100% ZEBRA");
     assert_eq!(whole.response.unwrap()["content"], "Hi");
-    assert_eq!(store.llm_interactions_prune(now - chrono::Duration::days(1)).await.unwrap(), 1);
+    assert_eq!(store.llm_interactions_prune(now - chrono::Duration::days(1), 500).await.unwrap(), 1);
     assert!(store.llm_interaction(all[2].id).await.unwrap().is_none());
 
     let revoked = store.llm_key_revoke(key.info.id).await.unwrap().unwrap();

@@ -58,9 +58,14 @@ async fn post_raw(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let res = req.header("content-type", "application/json").send().await.unwrap();
+    let mut res = req.header("content-type", "application/json").send().await.unwrap();
     let (status, h) = (res.status(), res.headers().clone());
-    (status, h, res.text().await.unwrap())
+    // A stream that broke ends in a cut connection, after its error event: what came is kept.
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = res.chunk().await {
+        body.extend_from_slice(&chunk);
+    }
+    (status, h, String::from_utf8(body).unwrap())
 }
 
 /// The data events of a stream, and whether it ended with `[DONE]`.
@@ -715,4 +720,31 @@ async fn the_books_are_kept_on_postgres_and_budgets_survive_a_restart() {
     let api = Api::new(&dd);
     let keys = api.data("/api/llm/keys").await;
     assert!((keys[0]["spent"].as_f64().unwrap() - 0.018).abs() < 1e-9, "{keys}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_of_a_prompt_is_kept_when_interactions_are_not_logged() {
+    let (d, _alpha, _beta) = gateway("log_interactions = false").await;
+    let token = d.token();
+    let api = Api::new(&d);
+    for model in ["fake-ok", "fake-500", "fake-400", "fake-error"] {
+        let mut body = chat(model, "secret-word-123");
+        body["stream"] = json!(model == "fake-error");
+        post(&d, &token, "/v1/chat/completions", &body).await;
+    }
+    let rows = log_rows(&api, 4).await;
+    let text = json!(rows).to_string();
+    for row in &rows {
+        let whole = api.data(&format!("/api/llm/interactions/{}", row["id"])).await;
+        assert!(whole["request"].is_null() && whole["response"].is_null(), "{whole}");
+        assert!(!whole.to_string().contains("secret-word"), "{whole}");
+    }
+    assert!(!text.contains("the model crashed") && !text.contains("must not be empty"), "{text}");
+    assert!(
+        text.contains("500 Internal Server Error") && text.contains("the upstream refused the request"),
+        "{text}"
+    );
+    assert!(text.contains("the upstream sent an error"), "{text}");
+    assert!(rows.iter().all(|r| r["prompt_tokens"].as_u64().is_some()), "times and tokens are kept");
+    assert_eq!(api.data("/api/llm/interactions?q=secret").await, json!([]));
 }
