@@ -11,6 +11,7 @@
 
 mod api;
 mod attempt;
+mod books;
 pub mod cache;
 pub mod call;
 mod error;
@@ -19,6 +20,7 @@ mod ledger;
 mod openai;
 mod proxy;
 pub mod sse;
+mod stream;
 pub mod tally;
 pub mod upstream;
 
