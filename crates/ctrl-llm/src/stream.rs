@@ -183,7 +183,14 @@ impl Pump {
     /// Passes bytes to the client; false when it is gone or has read nothing for
     /// `idle_timeout` (a client that stops reading must not hold the upstream forever).
     async fn forward(&self, bytes: Bytes) -> bool {
-        self.tx.send_timeout(bytes, self.idle).await.is_ok()
+        match self.tx.try_send(bytes) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            // Only a client that is behind costs a timer.
+            Err(mpsc::error::TrySendError::Full(bytes)) => {
+                self.tx.send_timeout(bytes, self.idle).await.is_ok()
+            }
+        }
     }
 
     /// Ends the stream with an in-band error (no `[DONE]`: SDKs then raise).
@@ -203,17 +210,24 @@ impl Pump {
         let mut ttfb = None;
         let mut last_frame = Instant::now();
         let mut eof = false;
-        let end = 'stream: loop {
+        let end = loop {
+            // The events of one read from the upstream go on together (one write to the
+            // client, not one per event), and at once: nothing waits for more.
+            let mut out = BytesMut::new();
+            let mut outcome = None;
+            let mut failure = None;
             loop {
                 let ev = match self.pending.pop_front() {
                     Some(ev) => ev,
                     None => match self.splitter.next_event() {
                         Ok(Some(ev)) => ev,
                         Ok(None) => break,
-                        Err(e) => break 'stream self.fail(e.to_string(), "stream_broken").await,
+                        Err(e) => {
+                            failure = Some((e.to_string(), "stream_broken"));
+                            break;
+                        }
                     },
                 };
-                let mut outcome = None;
                 let forward = match kind_of(&ev) {
                     Kind::Done => {
                         outcome = Some(End::Done);
@@ -228,23 +242,35 @@ impl Pump {
                         outcome = Some(End::Told(format!("the upstream sent an error: {m}")));
                         true
                     }
-                    Kind::Malformed(m) => break 'stream self.fail(m, "malformed_chunk").await,
+                    Kind::Malformed(m) => {
+                        failure = Some((m, "malformed_chunk"));
+                        break;
+                    }
                 };
                 if forward {
-                    if let Some(k) = &mut kept {
-                        k.extend_from_slice(&ev.raw);
-                        if k.len() > cache_limit {
-                            kept = None;
-                        }
-                    }
-                    if !self.forward(ev.raw).await {
-                        break 'stream End::Broke(CLIENT_GONE.into());
-                    }
-                    ttfb.get_or_insert_with(|| self.books.t0.elapsed());
+                    out.extend_from_slice(&ev.raw);
                 }
-                if let Some(end) = outcome {
-                    break 'stream end;
+                if outcome.is_some() {
+                    break;
                 }
+            }
+            if !out.is_empty() {
+                if let Some(k) = &mut kept {
+                    k.extend_from_slice(&out);
+                    if k.len() > cache_limit {
+                        kept = None;
+                    }
+                }
+                if !self.forward(out.freeze()).await {
+                    break End::Broke(CLIENT_GONE.into());
+                }
+                ttfb.get_or_insert_with(|| self.books.t0.elapsed());
+            }
+            if let Some((message, code)) = failure {
+                break self.fail(message, code).await;
+            }
+            if let Some(end) = outcome {
+                break end;
             }
             if eof {
                 // Some servers close right after the last chunk without `[DONE]`: a

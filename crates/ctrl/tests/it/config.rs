@@ -86,6 +86,19 @@ fn check_reports_what_would_stop_a_start() {
     let (ok, out, _) = run(&["check", "-c", "ok.toml"], dir.path());
     assert!(ok, "{out}");
     assert_eq!(out.trim(), "ok.toml: ok (1 services)");
+    // An LLM upstream's key variable that is not set is named (a note: the daemon's
+    // environment may have it).
+    std::fs::write(
+        dir.path().join("llm.toml"),
+        "[llm.upstreams.cloud]\nurl = \"https://api.example.org/v1\"\napi_key_env = \"CTRL_TEST_UNSET_KEY_XYZ\"\n",
+    )
+    .unwrap();
+    let (ok, out, _) = run(&["check", "-c", "llm.toml"], dir.path());
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("llm.upstreams.cloud.api_key_env: $CTRL_TEST_UNSET_KEY_XYZ is not set here"),
+        "{out}"
+    );
 }
 
 #[test]
