@@ -41,7 +41,7 @@ fn readiness_and_liveness_fail_and_recover() {
     let d = Daemon::start(&format!(
         "[services.web]\ncommand = [\"python3\", \"{web}\", \"{port}\"]\ncwd = \".\"\n\
          readiness = {{ http = \"http://127.0.0.1:{port}/health\", interval = \"100ms\", failure_threshold = 2 }}\n\
-         liveness = {{ exec = [\"test\", \"!\", \"-e\", \"kill-me\"], interval = \"100ms\", failure_threshold = 3 }}\n",
+         liveness = {{ exec = [\"test\", \"!\", \"-e\", \"kill-me\"], interval = \"100ms\", timeout = \"3s\", failure_threshold = 3 }}\n",
         web = fixture("web.py")
     ));
     let ready = d.wait_status("web", "ready", Duration::from_secs(10));
