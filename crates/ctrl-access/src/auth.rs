@@ -279,14 +279,19 @@ impl TokenCache {
 }
 
 /// Every token the request carries, wherever a client may put one.
-fn presented(req: &Parts) -> impl Iterator<Item = &str> {
-    let headers = &req.headers;
-    let bearer = headers
+/// The `Authorization: Bearer …` values of a request.
+pub fn bearer(headers: &axum::http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(AUTHORIZATION)
         .into_iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        .map(str::trim)
+}
+
+fn presented(req: &Parts) -> impl Iterator<Item = &str> {
+    let headers = &req.headers;
+    let bearer = bearer(headers);
     let protocol = headers
         .get_all(SEC_WEBSOCKET_PROTOCOL)
         .into_iter()

@@ -22,7 +22,7 @@ use ctrl_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{Token, authenticate};
+pub use auth::{Token, authenticate, bearer};
 
 use auth::{TokenCache, admin, operator};
 pub use routes::check_new_user;

@@ -28,7 +28,7 @@ fn request(ch: &ChannelSpec, a: &AlertInfo) -> Result<Request<Full<Bytes>>, Stri
     };
     let mut req = Request::post(ch.url.as_str())
         .header(CONTENT_TYPE, kind)
-        .header(USER_AGENT, concat!("ctrl/", env!("CARGO_PKG_VERSION")));
+        .header(USER_AGENT, ctrl_web::client::USER_AGENT);
     if ch.format == ChannelFormat::Ntfy {
         let (priority, tag) = match a.state.as_str() {
             "firing" => ("high", "rotating_light"),

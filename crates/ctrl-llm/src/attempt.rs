@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
-use axum::http::{Request, StatusCode};
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{Method, StatusCode};
 use bytes::{Bytes, BytesMut};
 use ctrl_proto::Attempt;
 use http_body_util::{BodyExt, Full};
@@ -18,6 +18,7 @@ use serde_json::Value;
 use crate::call::Call;
 use crate::error::OpenAiError;
 use crate::sse::{Event, Splitter};
+use crate::stream::{Kind, kind_of};
 use crate::tally::in_band_error;
 use crate::upstream::{Upstream, retry_after};
 use crate::{Gateway, Setup};
@@ -184,15 +185,13 @@ pub async fn first_answer(
 
 /// One try at one upstream, up to its first byte (a stream) or its whole answer.
 async fn try_one(gw: &Gateway, setup: &Setup, call: &Call, u: &Upstream, sent: Instant) -> Result<Got, Fail> {
-    let uri = u.uri(call.endpoint.path()).map_err(Fail::new)?;
-    let mut req = Request::post(uri)
+    let req = u
+        .request(Method::POST, call.endpoint.path())
+        .map_err(Fail::new)?
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, if call.stream { "text/event-stream" } else { "application/json" })
-        .header(USER_AGENT, concat!("ctrl/", env!("CARGO_PKG_VERSION")));
-    if let Some(auth) = &u.auth {
-        req = req.header(AUTHORIZATION, auth.clone());
-    }
-    let req = req.body(Full::new(call.upstream_body.clone())).map_err(|e| Fail::new(e.to_string()))?;
+        .body(Full::new(call.upstream_body.clone()))
+        .map_err(|e| Fail::new(e.to_string()))?;
     let deadline = tokio::time::Instant::from_std(sent + setup.timeout);
     let res = match tokio::time::timeout_at(deadline, gw.client().request(req)).await {
         Err(_) => return Err(Fail::timeout(format!("no answer within {:?}", setup.timeout))),
@@ -248,16 +247,14 @@ async fn try_one(gw: &Gateway, setup: &Setup, call: &Call, u: &Upstream, sent: I
     let mut first = Vec::new();
     loop {
         while let Some(ev) = splitter.next_event().map_err(|e| Fail::new(e.to_string()))? {
-            if ev.data.is_empty() {
-                first.push(ev);
-                continue;
-            }
-            if !ev.is_done() {
-                let v: Value = serde_json::from_str(&ev.data)
-                    .map_err(|e| Fail::new(format!("malformed first chunk: {e}")))?;
-                if let Some(m) = in_band_error(&v) {
-                    return Err(Fail::new(format!("error in the stream: {m}")));
+            match kind_of(&ev) {
+                Kind::Comment => {
+                    first.push(ev);
+                    continue;
                 }
+                Kind::Malformed(m) => return Err(Fail::new(format!("malformed first chunk: {m}"))),
+                Kind::UpstreamError(m) => return Err(Fail::new(format!("error in the stream: {m}"))),
+                Kind::Done | Kind::Chunk(_) => {}
             }
             first.push(ev);
             return Ok(Got::Stream { body, splitter, first });
@@ -300,10 +297,8 @@ fn message_of(body: &[u8]) -> Option<String> {
     if body.is_empty() {
         return None;
     }
-    if let Ok(v) = serde_json::from_slice::<Value>(body)
-        && let Some(m) = v.pointer("/error/message").and_then(Value::as_str)
-    {
-        return Some(m.to_owned());
+    if let Some(m) = serde_json::from_slice::<Value>(body).ok().and_then(|v| in_band_error(&v)) {
+        return Some(m);
     }
     let text = String::from_utf8_lossy(body);
     Some(text.chars().take(200).collect())

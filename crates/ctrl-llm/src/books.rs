@@ -13,7 +13,7 @@ use crate::cache::Entry;
 use crate::call::estimate_tokens;
 use crate::error::OpenAiError;
 use crate::proxy::{Asked, Caller};
-use crate::tally::Tokens;
+use crate::tally::{Tally, Tokens};
 use crate::{Gateway, Setup};
 
 /// A logged request or answer is cut at this size (the log is for reading, and its
@@ -170,41 +170,51 @@ pub(crate) fn overhead(total: Duration, upstream: Duration) {
     metrics::histogram!(crate::OVERHEAD_METRIC).record(total.saturating_sub(upstream).as_secs_f64());
 }
 
-pub(crate) fn books(gw: &Gateway, setup: &Arc<Setup>, a: &Asked) -> Books {
-    let request = setup.log_interactions.then(|| logged_text(&a.body));
-    Books {
-        gw: gw.clone(),
-        setup: setup.clone(),
-        caller: a.caller.clone(),
-        at: Utc::now(),
-        t0: a.t0,
-        endpoint: a.call.endpoint.path(),
-        model: a.call.model.clone(),
-        stream: a.call.stream,
-        prompt_chars: a.call.prompt_chars,
-        request,
-        attempts: Vec::new(),
-        closed: false,
+impl Books {
+    /// The books of a call as it comes in, on the setup it is checked against.
+    pub(crate) fn open(gw: &Gateway, setup: &Arc<Setup>, a: &Asked) -> Books {
+        let request = setup.log_interactions.then(|| logged_text(&a.body));
+        Books {
+            gw: gw.clone(),
+            setup: setup.clone(),
+            caller: a.caller.clone(),
+            at: Utc::now(),
+            t0: a.t0,
+            endpoint: a.call.endpoint.path(),
+            model: a.call.model.clone(),
+            stream: a.call.stream,
+            prompt_chars: a.call.prompt_chars,
+            request,
+            attempts: Vec::new(),
+            closed: false,
+        }
+    }
+
+    /// The answer as the log keeps it, when prompts and answers are logged.
+    pub(crate) fn answer_text(&self, tally: &Tally) -> Option<String> {
+        self.setup.log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()))
+    }
+
+    /// The row of a call answered from the cache.
+    pub(crate) fn close_cached(self, e: &Entry) {
+        let ttfb = Some(self.t0.elapsed());
+        self.close(Ending {
+            status: 200,
+            upstream: Some(e.upstream.clone()),
+            tokens: e.tokens,
+            response: e.logged.clone(),
+            error: None,
+            ttfb,
+            cached: true,
+        });
     }
 }
 
 /// Text for the log: as it is when small, else its start and how long it was.
-pub(crate) fn logged_text(bytes: &[u8]) -> String {
+fn logged_text(bytes: &[u8]) -> String {
     if bytes.len() <= MAX_LOGGED {
         return String::from_utf8_lossy(bytes).into_owned();
     }
     let head = String::from_utf8_lossy(&bytes[..MAX_LOGGED]);
     format!("{}… ({} bytes in all; the rest is not kept)", head.trim_end_matches('\u{FFFD}'), bytes.len())
-}
-
-pub(crate) fn cached_ending(e: &Entry) -> Ending {
-    Ending {
-        status: 200,
-        upstream: Some(e.upstream.clone()),
-        tokens: e.tokens,
-        response: e.logged.clone(),
-        error: None,
-        ttfb: None,
-        cached: true,
-    }
 }

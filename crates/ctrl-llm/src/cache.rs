@@ -20,11 +20,21 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// Its bytes.
+    pub fn bytes(&self) -> &Bytes {
+        match self {
+            Answer::Body(b) | Answer::Stream(b) => b,
+        }
+    }
+
+    /// Whether it is a stream.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Answer::Stream(_))
+    }
+
     /// Its size in bytes.
     pub fn len(&self) -> usize {
-        match self {
-            Answer::Body(b) | Answer::Stream(b) => b.len(),
-        }
+        self.bytes().len()
     }
 
     /// Whether it has no bytes.

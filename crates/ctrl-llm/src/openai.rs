@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
-use axum::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, USER_AGENT};
+use axum::http::header::{ACCEPT, CONTENT_LENGTH};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -57,13 +57,7 @@ fn gateway(llm: LlmState) -> Result<Gateway, OpenAiError> {
 /// Who is calling: an LLM key, else an API token, login session or the unix socket
 /// (at least an operator: calls cost money, and only keys have budgets).
 async fn caller(gw: &Gateway, access: &Access, parts: &Parts) -> Result<Caller, OpenAiError> {
-    let bearer = parts
-        .headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    if let Some(secret) = bearer.filter(|b| b.starts_with(KEY_PREFIX)) {
+    if let Some(secret) = ctrl_access::bearer(&parts.headers).find(|b| b.starts_with(KEY_PREFIX)) {
         let hash = ctrl_access::password::digest(secret);
         return match gw.0.keys.find(&hash) {
             Some(key) => Ok(Caller { service: key.name.clone(), key: Some(key) }),
@@ -144,14 +138,11 @@ async fn no_such_route(req: Request) -> OpenAiError {
 
 /// The models an upstream lists at `GET {url}/models`.
 async fn listed(gw: &Gateway, u: &Upstream) -> Result<(u16, Vec<String>), String> {
-    let uri = u.uri("models")?;
-    let mut req = axum::http::Request::get(uri)
+    let req = u
+        .request(axum::http::Method::GET, "models")?
         .header(ACCEPT, "application/json")
-        .header(USER_AGENT, concat!("ctrl/", env!("CARGO_PKG_VERSION")));
-    if let Some(a) = &u.auth {
-        req = req.header(AUTHORIZATION, a.clone());
-    }
-    let req = req.body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
     let fetch = async {
         let res = gw.client().request(req).await.map_err(|e| format!("cannot reach it: {e}"))?;
         let status = res.status().as_u16();

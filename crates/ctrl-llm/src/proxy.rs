@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::Utc;
 
 use crate::attempt::{Got, first_answer};
-use crate::books::{Books, Ending, books, cached_ending, logged_text, overhead};
+use crate::books::{Books, Ending, overhead};
 use crate::cache::{Answer, Entry};
 use crate::call::{Call, estimate_tokens};
 use crate::error::OpenAiError;
@@ -62,15 +62,18 @@ pub async fn forward(gw: Gateway, asked: Asked) -> Response {
         return crate::stream::stream(gw, asked).await;
     }
     match whole(gw, asked).await {
-        Ok(w) => {
-            let mut res = (w.status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], w.body)
-                .into_response();
-            let (name, value) = cache_header(w.cached);
-            res.headers_mut().insert(name, value);
-            res
-        }
+        Ok(w) => json_answer(w.status, w.body, w.cached),
         Err(e) => e.into_response(),
     }
+}
+
+/// A JSON body as the client gets it, saying whether it came from the cache.
+pub(crate) fn json_answer(status: StatusCode, body: Bytes, cached: bool) -> Response {
+    let mut res =
+        (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    let (name, value) = cache_header(cached);
+    res.headers_mut().insert(name, value);
+    res
 }
 
 /// A call past its checks: answered from the cache, or to be sent (with the setup it
@@ -82,10 +85,11 @@ pub(crate) enum Prepared {
     Send(Books, Arc<Setup>, Vec<usize>, Hold),
 }
 
-/// The checks, the cache and the budget, in that order; a refusal is in the books.
+/// The checks, the cache (a hit has the request's shape: the key covers `stream`) and
+/// the budget, in that order; a refusal is in the books.
 pub(crate) fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> {
     let setup = gw.setup();
-    let b = books(gw, &setup, a);
+    let b = Books::open(gw, &setup, a);
     let refused = |b: Books, e: OpenAiError| {
         b.failed(&e);
         Err(e)
@@ -94,11 +98,9 @@ pub(crate) fn prepare(gw: &Gateway, a: &Asked) -> Result<Prepared, OpenAiError> 
         Ok(s) => s,
         Err(e) => return refused(b, e),
     };
-    // The cache key covers `stream`, so a hit has the request's shape.
-    if a.call.cacheable
-        && !a.skip_cache
+    if cacheable(gw, a)
         && let Some(e) = gw.0.cache.get(&a.call.cache_key, Instant::now())
-        && matches!(e.answer, Answer::Stream(_)) == a.call.stream
+        && e.answer.is_stream() == a.call.stream
     {
         return Ok(Prepared::Hit(b, e));
     }
@@ -179,10 +181,8 @@ fn reserve(setup: &Setup, caller: &Caller, call: &Call) -> Result<Hold, OpenAiEr
 pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
     let (mut b, setup, serving, hold) = match prepare(&gw, &a)? {
         Prepared::Hit(b, e) => {
-            let Answer::Body(body) = &e.answer else { return Err(shape_mismatch()) };
-            let body = body.clone();
-            b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
-            return Ok(Whole { status: StatusCode::OK, body, cached: true });
+            b.close_cached(&e);
+            return Ok(Whole { status: StatusCode::OK, body: e.answer.bytes().clone(), cached: true });
         }
         Prepared::Send(b, setup, serving, hold) => (b, setup, serving, hold),
     };
@@ -199,7 +199,7 @@ pub async fn whole(gw: Gateway, a: Asked) -> Result<Whole, OpenAiError> {
         Got::Whole { status, body, json } => {
             let tally = Tally::of_body(a.call.endpoint, &json);
             let tokens = tally.tokens(a.call.prompt_chars);
-            let logged = setup.log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
+            let logged = b.answer_text(&tally);
             let cost = b.close(Ending {
                 status: status.as_u16(),
                 upstream: Some(upstream.clone()),

@@ -23,12 +23,14 @@ use tokio::sync::mpsc;
 
 use crate::Gateway;
 use crate::attempt::{Answered, Got, first_answer};
-use crate::books::{Books, Ending, cached_ending, logged_text, overhead};
+use crate::books::{Books, Ending, overhead};
 use crate::cache::Answer;
 use crate::call::Call;
 use crate::error::OpenAiError;
 use crate::keys::Hold;
-use crate::proxy::{Asked, Prepared, cache_header, cacheable, prepare, refused_by_upstream, shape_mismatch};
+use crate::proxy::{
+    Asked, Prepared, cache_header, cacheable, json_answer, prepare, refused_by_upstream, shape_mismatch,
+};
 use crate::sse::{Event, Splitter};
 use crate::tally::{Tally, in_band_error};
 
@@ -40,16 +42,20 @@ const STREAM_BUFFER: usize = 64;
 /// not be sent the error event (it stopped reading) does not take a cut answer for whole.
 type Clean = Arc<std::sync::atomic::AtomicBool>;
 
-fn stream_response(rx: mpsc::Receiver<Bytes>, clean: Clean, hit: bool) -> Response {
-    let body = futures_util::stream::unfold(Some((rx, clean)), |state| async move {
+/// The body a stream's task fills.
+fn channel_body(rx: mpsc::Receiver<Bytes>, clean: Clean) -> Body {
+    Body::from_stream(futures_util::stream::unfold(Some((rx, clean)), |state| async move {
         let (mut rx, clean) = state?;
         match rx.recv().await {
             Some(b) => Some((Ok(b), Some((rx, clean)))),
             None if clean.load(std::sync::atomic::Ordering::Acquire) => None,
             None => Some((Err(std::io::Error::other("the stream broke")), None)),
         }
-    });
-    let mut res = Response::new(Body::from_stream(body));
+    }))
+}
+
+fn event_stream(body: Body, hit: bool) -> Response {
+    let mut res = Response::new(body);
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -64,12 +70,8 @@ pub(crate) async fn stream(gw: Gateway, a: Asked) -> Response {
     let (mut b, setup, serving, hold) = match prepare(&gw, &a) {
         Err(e) => return e.into_response(),
         Ok(Prepared::Hit(b, e)) => {
-            let Answer::Stream(events) = &e.answer else { return shape_mismatch().into_response() };
-            let (tx, rx) = mpsc::channel(1);
-            let _ = tx.try_send(events.clone());
-            let clean: Clean = Arc::new(true.into());
-            b.close(Ending { ttfb: Some(a.t0.elapsed()), ..cached_ending(&e) });
-            return stream_response(rx, clean, true);
+            b.close_cached(&e);
+            return event_stream(Body::from(e.answer.bytes().clone()), true);
         }
         Ok(Prepared::Send(b, setup, serving, hold)) => (b, setup, serving, hold),
     };
@@ -101,11 +103,11 @@ pub(crate) async fn stream(gw: Gateway, a: Asked) -> Response {
                 tx,
             };
             tokio::spawn(pump.run());
-            stream_response(rx, clean, false)
+            event_stream(channel_body(rx, clean), false)
         }
         Got::Refused { status, body } => {
             refused_by_upstream(b, upstream, status, &body, a.t0);
-            (status, [(CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+            json_answer(status, body, false)
         }
         Got::Whole { .. } => {
             let e = shape_mismatch();
@@ -116,7 +118,7 @@ pub(crate) async fn stream(gw: Gateway, a: Asked) -> Response {
 }
 
 /// What one event of a stream is to the gateway.
-enum Kind {
+pub(crate) enum Kind {
     Done,
     Comment,
     Chunk(Value),
@@ -124,7 +126,7 @@ enum Kind {
     Malformed(String),
 }
 
-fn kind_of(ev: &Event) -> Kind {
+pub(crate) fn kind_of(ev: &Event) -> Kind {
     if ev.data.is_empty() {
         return Kind::Comment;
     }
@@ -132,7 +134,7 @@ fn kind_of(ev: &Event) -> Kind {
         return Kind::Done;
     }
     match serde_json::from_str::<Value>(&ev.data) {
-        Err(e) => Kind::Malformed(format!("the upstream sent a malformed chunk: {e}")),
+        Err(e) => Kind::Malformed(e.to_string()),
         Ok(v) => match in_band_error(&v) {
             Some(m) => Kind::UpstreamError(m),
             None => Kind::Chunk(v),
@@ -162,7 +164,7 @@ struct Pump {
     tx: mpsc::Sender<Bytes>,
     /// Between two chunks, and for a client to take one.
     idle: Duration,
-    /// Set when the stream ended with `[DONE]`.
+    /// Set when the stream ended with `[DONE]` or an error event.
     clean: Clean,
 }
 
@@ -242,8 +244,9 @@ impl Pump {
                         outcome = Some(End::Told(format!("the upstream sent an error: {m}")));
                         true
                     }
-                    Kind::Malformed(m) => {
-                        failure = Some((m, "malformed_chunk"));
+                    Kind::Malformed(e) => {
+                        failure =
+                            Some((format!("the upstream sent a malformed chunk: {e}"), "malformed_chunk"));
                         break;
                     }
                 };
@@ -338,8 +341,7 @@ impl Pump {
             tracing::debug!(upstream = %self.upstream, "the client left a stream; the upstream request is cancelled");
         }
         let tokens = tally.tokens(self.call.prompt_chars);
-        let logged =
-            self.books.setup.log_interactions.then(|| logged_text(tally.summary().to_string().as_bytes()));
+        let logged = self.books.answer_text(&tally);
         let cost = self.books.close(Ending {
             status: 200,
             upstream: Some(self.upstream.clone()),

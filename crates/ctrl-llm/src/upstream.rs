@@ -7,7 +7,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderValue, Uri};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::{HeaderValue, Method, Request, Uri, request};
 use ctrl_core::config::{UpstreamSpec, model_matches};
 use ctrl_proto::UpstreamInfo;
 
@@ -146,6 +147,18 @@ impl Upstream {
     /// The URI of one of its routes.
     pub fn uri(&self, path: &str) -> Result<Uri, String> {
         format!("{}/{path}", self.base).parse().map_err(|e| format!("{e}"))
+    }
+
+    /// A request to one of its routes, with its key and the daemon's name.
+    pub fn request(&self, method: Method, path: &str) -> Result<request::Builder, String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(self.uri(path)?)
+            .header(USER_AGENT, ctrl_web::client::USER_AGENT);
+        if let Some(auth) = &self.auth {
+            req = req.header(AUTHORIZATION, auth.clone());
+        }
+        Ok(req)
     }
 
     /// What clients see of it.

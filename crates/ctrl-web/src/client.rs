@@ -7,6 +7,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+/// How the daemon names itself to the servers it calls.
+pub const USER_AGENT: &str = concat!("ctrl/", env!("CARGO_PKG_VERSION"));
+
 /// An HTTP and HTTPS client.
 pub type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
