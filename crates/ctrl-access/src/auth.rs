@@ -36,7 +36,7 @@ use ctrl_proto::ErrorCode;
 use ctrl_proto::TokenInfo;
 use subtle::ConstantTimeEq;
 
-use ctrl_web::{Failure, Principal, Trusted, address};
+use ctrl_web::{Acting, Failure, Principal, Trusted, address};
 
 use crate::Access;
 use crate::password::digest;
@@ -109,6 +109,9 @@ impl Access {
     /// Who sent a request (its head), as [`authenticate`] decides it: for routes that
     /// authenticate by themselves, like the LLM gateway's, whose errors have another shape.
     pub async fn principal_of(&self, parts: &Parts) -> Result<Principal, Failure> {
+        if let Some(Acting(principal)) = parts.extensions.get::<Acting>() {
+            return Ok(principal.clone());
+        }
         let trusted = parts.extensions.get::<Trusted>().is_some();
         let tokens: Vec<&str> = presented(parts).collect();
         let principal = identify(self, trusted, &tokens, session_cookie(&parts.headers)).await?;
@@ -142,12 +145,21 @@ async fn identify(
     cookie: Option<&str>,
 ) -> Result<Principal, Failure> {
     if trusted {
-        return Ok(Principal { actor: Arc::from("local"), role: Role::Admin, csrf: None, session: None });
+        let local: Arc<str> = Arc::from("local");
+        return Ok(Principal {
+            actor: local.clone(),
+            role: Role::Admin,
+            csrf: None,
+            session: None,
+            owner: local,
+        });
     }
     let mut down = None;
     for presented in tokens {
         match st.tokens.lookup(st.store(), &digest(presented)).await {
-            Ok(Some((role, actor))) => return Ok(Principal { actor, role, csrf: None, session: None }),
+            Ok(Some((role, actor, owner))) => {
+                return Ok(Principal { actor, role, csrf: None, session: None, owner });
+            }
             Ok(None) => {}
             Err(e) => down = Some(e),
         }
@@ -162,11 +174,13 @@ async fn identify(
                 if now - s.last_seen_at > TOUCH_EVERY {
                     let _ = store.touch_session(&id_hash, now).await;
                 }
+                let name: Arc<str> = Arc::from(s.user.name);
                 return Ok(Principal {
-                    actor: Arc::from(s.user.name),
+                    actor: name.clone(),
                     role: s.user.role,
                     csrf: Some(s.csrf_token),
                     session: Some(id_hash),
+                    owner: name,
                 });
             }
             let _ = store.remove_session(&id_hash).await;
@@ -229,6 +243,7 @@ pub struct TokenCache {
 pub struct Cached {
     token: Arc<TokenInfo>,
     actor: Arc<str>,
+    owner: Arc<str>,
     read_at: Instant,
 }
 
@@ -242,7 +257,7 @@ impl TokenCache {
         &self,
         store: &ctrl_store::Store,
         hash: &str,
-    ) -> Result<Option<(Role, Arc<str>)>, ctrl_store::StoreError> {
+    ) -> Result<Option<(Role, Arc<str>, Arc<str>)>, ctrl_store::StoreError> {
         let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let entry = match cached {
             Some(c) if c.read_at.elapsed() < Self::FRESH => c,
@@ -258,13 +273,18 @@ impl TokenCache {
                 },
             },
         };
-        Ok(entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone())))
+        Ok(entry
+            .token
+            .is_valid(chrono::Utc::now())
+            .then(|| (entry.token.role, entry.actor.clone(), entry.owner.clone())))
     }
 
     /// Remembers a token as it is now (read from the store, or just created through the API).
     pub fn put(&self, hash: &str, token: TokenInfo) -> Cached {
+        let actor: Arc<str> = Arc::from(format!("token:{}", token.name));
         let entry = Cached {
-            actor: Arc::from(format!("token:{}", token.name)),
+            owner: token.created_by.as_deref().map_or_else(|| actor.clone(), Arc::from),
+            actor,
             token: Arc::new(token),
             read_at: Instant::now(),
         };
@@ -302,7 +322,12 @@ fn presented(req: &Parts) -> impl Iterator<Item = &str> {
     // token in the URL would end up in proxy logs and browser history for nothing.
     let path = req.uri.path();
     let stream = req.method == Method::GET
-        && (path.ends_with("/ws") || path.ends_with("/stream") || path.ends_with("/logs"));
+        && (path.ends_with("/ws")
+            || path.ends_with("/stream")
+            || path.ends_with("/logs")
+            || (path.starts_with("/api/sessions/") && path.ends_with("/events"))
+            || path.starts_with("/ws/")
+            || path.starts_with("/vnc/"));
     let query = req
         .uri
         .query()

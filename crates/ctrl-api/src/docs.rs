@@ -27,6 +27,7 @@ Send the token from `state_dir/token` as `Authorization: Bearer …`."),
         (name = "alerts", description = "Alert rules, channels and what was sent"),
         (name = "access", description = "Login, users, API tokens and the audit log"),
         (name = "knowledge", description = "Knowledge base: agents, files, creators, scans and search"),
+        (name = "sessions", description = "Agent sessions: a model operating the machine through ctrl's tools"),
         (name = "meta", description = "Health, metrics and API info"))
 )]
 pub struct ApiDoc;

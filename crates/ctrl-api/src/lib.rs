@@ -38,7 +38,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     if parts.llm.0.is_some() {
         ctrl_llm::describe_metrics();
     }
-    let access = ctrl_access::Access::new(parts.sup.store().clone(), parts.settings.tls);
+    let access = parts.access;
     let st = AppState(std::sync::Arc::new(AppInner {
         sup: parts.sup,
         jobs: parts.jobs,
@@ -47,6 +47,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         access,
         knowledge: parts.knowledge,
         llm: parts.llm,
+        agent: parts.agent,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -72,6 +73,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(ctrl_access::routes(access))
         .merge(ctrl_kb::routes(access))
         .merge(ctrl_llm::routes(access))
+        .merge(ctrl_agent::routes(access))
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()
@@ -99,6 +101,10 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .layer(middleware::from_fn_with_state(st.clone(), ui::security_headers))
         .layer(cors(&st.settings.cors_origins))
         .with_state(st.clone());
+    // Agent sessions' tools call this very router, as the person who asked.
+    if let Some(agents) = &st.agent.0 {
+        agents.loopback().set(router.clone());
+    }
     (router, st)
 }
 

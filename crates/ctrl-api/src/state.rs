@@ -49,6 +49,10 @@ pub struct Parts {
     pub knowledge: ctrl_kb::KbState,
     /// The LLM gateway, when configured.
     pub llm: ctrl_llm::LlmState,
+    /// Agent sessions, when configured.
+    pub agent: ctrl_agent::AgentState,
+    /// Users, sessions, tokens, roles and the audit log.
+    pub access: Access,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -85,6 +89,8 @@ pub struct AppInner {
     pub knowledge: ctrl_kb::KbState,
     /// The LLM gateway, when configured.
     pub llm: ctrl_llm::LlmState,
+    /// Agent sessions, when configured.
+    pub agent: ctrl_agent::AgentState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -145,5 +151,12 @@ impl FromRef<AppState> for ctrl_kb::KbState {
 impl FromRef<AppState> for ctrl_llm::LlmState {
     fn from_ref(st: &AppState) -> ctrl_llm::LlmState {
         st.llm.clone()
+    }
+}
+
+/// Agent sessions' own state, for their routes.
+impl FromRef<AppState> for ctrl_agent::AgentState {
+    fn from_ref(st: &AppState) -> ctrl_agent::AgentState {
+        st.agent.clone()
     }
 }

@@ -5,6 +5,7 @@
 //! The CLI speaks the same API over the daemon's unix socket.
 
 mod access;
+mod agent;
 mod alerts;
 mod envelope;
 mod host;
@@ -15,6 +16,10 @@ mod objects;
 mod params;
 
 pub use access::{AuditEntry, Me, TokenInfo, UserInfo};
+pub use agent::{
+    AgentSession, EventType, NewSession, PostMessage, QueuedMessage, SessionEvent, SessionMessage,
+    SessionStatus,
+};
 pub use alerts::{AlertInfo, AlertRuleInfo, ChannelInfo, Delivery, TestAlert};
 pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{

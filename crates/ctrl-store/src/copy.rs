@@ -256,6 +256,44 @@ const TABLES: &[Table] = &[
             ("deliveries", Text),
         ],
     },
+    Table {
+        name: "agent_sessions",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("title", Text),
+            ("status", Text),
+            ("model", Text),
+            ("system_prompt", Text),
+            ("owner", Text),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+    },
+    Table {
+        name: "agent_messages",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("session_id", Int),
+            ("idx", Int),
+            ("role", Text),
+            ("message", Text),
+            ("at", Time),
+        ],
+    },
+    Table {
+        name: "agent_events",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("session_id", Int),
+            ("seq", Int),
+            ("type", Text),
+            ("data", Text),
+            ("at", Time),
+        ],
+    },
 ];
 
 /// Rows read and written per statement: well under both backends' limits on

@@ -5,6 +5,7 @@
 //! Each function is one SQL text that runs on both backends (see `db`); the
 //! backend modules only connect, size the pool and apply their own migrations.
 
+mod agent;
 mod alerts;
 mod audit;
 mod copy;
@@ -24,6 +25,7 @@ pub mod testing;
 mod tokens;
 mod users;
 
+pub use agent::{NewMessage, StoredEvent};
 pub use copy::{CopyError, CopyReport, TableCount};
 pub use db::Backend;
 pub use error::StoreError;

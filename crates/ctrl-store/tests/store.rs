@@ -37,7 +37,18 @@ macro_rules! on_both {
     )*};
 }
 
-on_both!(services_and_events, access, jobs, schedules, alerts, knowledge, llm, schema_too_new, copy_refusals);
+on_both!(
+    services_and_events,
+    access,
+    jobs,
+    schedules,
+    alerts,
+    knowledge,
+    llm,
+    agent,
+    schema_too_new,
+    copy_refusals
+);
 
 fn event(service: &str, from: Status, to: Status, pid: Option<u32>) -> ServiceEvent {
     ServiceEvent {
@@ -247,10 +258,10 @@ async fn schema_too_new(store: Store) {
     raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
     store.close().await;
     let err = Store::open(&url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 7 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 8 }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the database has schema version 9999, newer than this binary's 7; run a newer ctrl"
+        "the database has schema version 9999, newer than this binary's 8; run a newer ctrl"
     );
 }
 
@@ -357,6 +368,17 @@ async fn fill(store: &Store) {
     store.llm_usage_add(&[usage("2026-01-02", "app", "m1", Some(1), 2, 0.5)]).await.unwrap();
     store.llm_key_add("app", "hash", "sk-ctrl-ab", &["*".into()], Some(1.0), "month").await.unwrap();
     store.llm_interactions_add(&[interaction("m1", Some("{}"), Utc::now())]).await.unwrap();
+    let session = store.agent_session_add("chat", "m1", Some("be brief"), "ada").await.unwrap();
+    let message =
+        ctrl_store::NewMessage { index: 0, role: "user".into(), message: r#"{"role":"user"}"#.into() };
+    store.agent_messages_add(session.id, &[message]).await.unwrap();
+    let event = ctrl_store::StoredEvent {
+        seq: 1,
+        kind: ctrl_proto::EventType::Text,
+        data: r#"{"delta":"hi"}"#.into(),
+        at: Utc::now(),
+    };
+    store.agent_events_add(session.id, &[event]).await.unwrap();
 }
 
 /// Two agents and three files, as a scan would leave them; answers the files' ids.
@@ -501,7 +523,7 @@ async fn services_and_events_rows(store: &Store) {
 async fn everything(store: &Store) -> String {
     let jobs = store.jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.service_rows().await.unwrap(),
         store.events("web", 5000).await.unwrap(),
         store.users().await.unwrap(),
@@ -518,6 +540,9 @@ async fn everything(store: &Store) -> String {
         store.llm_usage("2000-01-01", "2100-01-01", UsageGroup::Service).await.unwrap(),
         store.llm_keys().await.unwrap(),
         store.llm_interaction(1).await.unwrap(),
+        store.agent_sessions(None).await.unwrap(),
+        store.agent_messages(1).await.unwrap(),
+        store.agent_events(1, 0, 100).await.unwrap(),
     )
 }
 
@@ -636,6 +661,58 @@ fn interaction(model: &str, request: Option<&str>, at: chrono::DateTime<Utc>) ->
 /// The gateway's books: usage added to its groups (rows made once), summed per
 /// group; keys with unique live names; interactions written in one statement,
 /// listed without bodies, searched, read whole and pruned.
+async fn agent(store: Store) {
+    use ctrl_proto::{EventType, SessionStatus};
+    use ctrl_store::{NewMessage, StoredEvent};
+    let a = store.agent_session_add("first", "m1", None, "alice").await.unwrap();
+    let b = store.agent_session_add("second", "m2", Some("be brief"), "bob").await.unwrap();
+    assert_eq!((a.status, a.messages, a.last_seq), (SessionStatus::Idle, 0, 0));
+    let all = store.agent_sessions(None).await.unwrap();
+    assert_eq!(all.iter().map(|s| s.id).collect::<Vec<_>>(), [b.id, a.id], "newest first");
+    let bobs = store.agent_sessions(Some("bob")).await.unwrap();
+    assert_eq!((bobs.len(), bobs[0].system_prompt.as_deref()), (1, Some("be brief")));
+    let msg = |index, role: &str, text: &str| NewMessage {
+        index,
+        role: role.into(),
+        message: serde_json::json!({"role": role, "content": text}).to_string(),
+    };
+    store.agent_messages_add(a.id, &[msg(0, "user", "hi"), msg(1, "assistant", "hello")]).await.unwrap();
+    let dup = store.agent_messages_add(a.id, &[msg(2, "user", "x"), msg(1, "user", "again")]).await;
+    assert!(dup.is_err(), "an index is written once");
+    let history = store.agent_messages(a.id).await.unwrap();
+    assert_eq!(history.len(), 2, "a failed append adds nothing: {history:?}");
+    assert_eq!(
+        (history[1].role.as_str(), history[1].message["content"].as_str()),
+        ("assistant", Some("hello"))
+    );
+    let ev = |seq| StoredEvent {
+        seq,
+        kind: if seq % 2 == 0 { EventType::Text } else { EventType::Status },
+        data: format!("{{\"n\":{seq}}}"),
+        at: Utc::now(),
+    };
+    let events: Vec<StoredEvent> = (1..=70).map(ev).collect();
+    store.agent_events_add(a.id, &events[..40]).await.unwrap();
+    store.agent_events_add(a.id, &events[40..]).await.unwrap();
+    let after = store.agent_events(a.id, 30, 1000).await.unwrap();
+    assert_eq!(after.len(), 40);
+    assert_eq!((after[0].seq, after[0].kind, after[0].data.as_str()), (31, EventType::Status, "{\"n\":31}"));
+    assert_eq!(store.agent_events(a.id, 0, 5).await.unwrap().last().map(|e| e.seq), Some(5));
+    assert!(store.agent_events(a.id, 70, 10).await.unwrap().is_empty());
+    assert!(store.agent_events_add(a.id, &[ev(70)]).await.is_err(), "a seq is written once");
+    let a2 = store.agent_session(a.id).await.unwrap().unwrap();
+    assert_eq!((a2.messages, a2.last_seq), (2, 70));
+    store.agent_session_status(a.id, SessionStatus::Running).await.unwrap();
+    assert_eq!(store.agent_sessions_interrupted().await.unwrap(), 1);
+    assert_eq!(store.agent_session(a.id).await.unwrap().unwrap().status, SessionStatus::Interrupted);
+    assert!(store.agent_session_remove(a.id).await.unwrap());
+    assert!(!store.agent_session_remove(a.id).await.unwrap());
+    assert!(store.agent_session(a.id).await.unwrap().is_none());
+    assert!(store.agent_events(a.id, 0, 10).await.unwrap().is_empty());
+    assert!(store.agent_messages(a.id).await.unwrap().is_empty());
+    assert_eq!(store.agent_sessions(None).await.unwrap().len(), 1);
+}
+
 async fn llm(store: Store) {
     let key = store.llm_key_add("app", "hash1", "sk-ctrl-ab", &["deepseek*".into()], Some(5.0), "day").await;
     let key = key.unwrap().unwrap();

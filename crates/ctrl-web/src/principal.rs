@@ -25,7 +25,16 @@ pub struct Principal {
     pub csrf: Option<String>,
     /// The session's cookie hash, for logout.
     pub session: Option<String>,
+    /// Whose things the principal's are (an agent session's owner): the user's
+    /// name; for a token, the user who made it, or the token when no user did.
+    pub owner: Arc<str>,
 }
+
+/// A request the daemon makes to its own API on someone's behalf (an agent
+/// session's tool): already authenticated as this principal. Only code inside the
+/// daemon can put an extension into a request, so no client can present one.
+#[derive(Debug, Clone)]
+pub struct Acting(pub Principal);
 
 /// The client's address, when it came over TCP.
 pub fn address(req: &Request) -> Option<String> {

@@ -5,6 +5,7 @@
 //! problem found, each naming file, line, column and key.
 
 mod action;
+mod agent;
 mod alert;
 mod check_actions;
 mod error;
@@ -25,6 +26,7 @@ pub use action::{
     ActionKind, ActionSpec, BackupSource, Missed, ParamSpec, ParamType, ParamValue, Retention, ScheduleSpec,
     ServiceOp,
 };
+pub use agent::{AgentConfig, ComputerConfig, TOOL_FAMILIES, VncConfig, VncTarget};
 pub use alert::{AlertKind, AlertsConfig, ChannelFormat, ChannelSpec, RuleSpec};
 pub use error::{ConfigError, ConfigErrors};
 pub use knowledge::KnowledgeConfig;
@@ -69,6 +71,11 @@ pub struct Config {
     pub knowledge: Option<KnowledgeConfig>,
     /// `[llm]`: the OpenAI-compatible gateway; absent, no gateway.
     pub llm: Option<LlmConfig>,
+    /// `[agent]`: model sessions that operate the machine through ctrl's tools; absent, none.
+    pub agent: Option<AgentConfig>,
+    /// `[vnc]`: desktops reachable through the WebSocket bridge.
+    #[serde(default)]
+    pub vnc: VncConfig,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.

@@ -44,6 +44,16 @@ pub fn validate(config: &Config) -> Vec<Problem> {
     if let Some(l) = &config.llm {
         super::llm::check(l, &mut out);
     }
+    if let Some(a) = &config.agent {
+        if config.llm.is_none() {
+            out.push(problem(
+                &["agent"],
+                "agent sessions reach their model through the gateway: add an [llm] section",
+            ));
+        }
+        super::agent::check(a, &config.actions, &mut out);
+    }
+    super::agent::check_vnc(&config.vnc, &mut out);
     if let Some(cycle) = find_cycle(&config.services) {
         let first = cycle[0].clone();
         out.push(problem(

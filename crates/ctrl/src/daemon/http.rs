@@ -74,6 +74,8 @@ impl Server {
             monitor: host,
             knowledge: ctrl_kb::KbState(daemon.knowledge.clone()),
             llm: ctrl_llm::LlmState(daemon.llm.clone()),
+            agent: ctrl_agent::AgentState(daemon.agent.clone()),
+            access: daemon.access.clone(),
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();
                 Box::pin(async move { d.reload().await })

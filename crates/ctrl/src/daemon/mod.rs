@@ -51,6 +51,10 @@ pub struct Daemon {
     pub knowledge: Option<ctrl_kb::Knowledge>,
     /// The LLM gateway, when configured.
     pub llm: Option<ctrl_llm::Gateway>,
+    /// Agent sessions, when configured.
+    pub agent: Option<ctrl_agent::Agents>,
+    /// Users, sessions, tokens, roles and the audit log.
+    pub access: ctrl_access::Access,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -82,6 +86,12 @@ impl Daemon {
             }
             (None, Some(_)) => tracing::warn!("[llm] was added: restart ctrl to start the LLM gateway"),
             (Some(_), None) => tracing::warn!("[llm] was removed: the LLM gateway runs until ctrl restarts"),
+            (None, None) => {}
+        }
+        match (&self.agent, &new.agent) {
+            (Some(agents), Some(a)) => agents.reload(a),
+            (None, Some(_)) => tracing::warn!("[agent] was added: restart ctrl to start agent sessions"),
+            (Some(_), None) => tracing::warn!("[agent] was removed: agent sessions run until ctrl restarts"),
             (None, None) => {}
         }
         tracing::info!(?report, "config reloaded");
@@ -147,6 +157,15 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         }
         None => None,
     };
+    let access = ctrl_access::Access::new(store.clone(), tls.is_some());
+    let agent = match &jobs_config.agent {
+        Some(a) => Some(
+            ctrl_agent::Agents::start(a, store.clone(), access.clone())
+                .await
+                .context("cannot start agent sessions")?,
+        ),
+        None => None,
+    };
     let (background_stop, background_rx) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(ctrl_jobs::scheduler::run(
         jobs.clone(),
@@ -167,8 +186,16 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     sup.boot().await?;
-    let daemon =
-        Daemon { sup: sup.clone(), jobs: jobs.clone(), alerts, knowledge, llm: llm.clone(), config_path };
+    let daemon = Daemon {
+        sup: sup.clone(),
+        jobs: jobs.clone(),
+        alerts,
+        knowledge,
+        llm: llm.clone(),
+        agent: agent.clone(),
+        access,
+        config_path,
+    };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
     // What only start-up needed goes back to the system.
     ctrl_supervisor::memory::give_back_heap();
@@ -185,6 +212,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
                 }
             }
         }
+    }
+    // Turns stop first: no tool acts while services stop.
+    if let Some(agents) = &agent {
+        agents.close().await;
     }
     let _ = background_stop.send(true);
     let _ = scheduler.await;

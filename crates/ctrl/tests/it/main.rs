@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is its failure
 
 mod access;
+mod agent;
 mod alerts;
 mod api;
 mod browser;

@@ -165,6 +165,9 @@ async fn chat(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) ->
     if let Some(r) = before(&sc).await {
         return r;
     }
+    if sc == "agent" {
+        return agent(fake, &body, &model);
+    }
     let prompt = words(&body["messages"]);
     let has_tool_result = body["messages"].as_array().is_some_and(|m| m.iter().any(|m| m["role"] == "tool"));
     let text = if has_tool_result {
@@ -335,4 +338,63 @@ async fn models(State(fake): State<Arc<Fake>>) -> Response {
     let data: Vec<Value> =
         ids.iter().map(|id| json!({"id": id, "object": "model", "owned_by": fake.name})).collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// `fake-agent`: a model scripted by the conversation's last user message, a JSON
+/// array of steps, one per model call of the turn (the last repeats):
+/// `{"think": …, "text": …, "calls": [[name, arguments], …], "gap_ms": …,
+/// "error": true, "cut": true}`. Text and reasoning come a word per chunk; the
+/// calls come in parallel, each one's arguments split across two chunks.
+fn agent(fake: Arc<Fake>, body: &Value, model: &str) -> Response {
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let at = messages.iter().rposition(|m| m["role"] == "user" && m["content"].is_string()).unwrap_or(0);
+    let script = messages.get(at).and_then(|m| m["content"].as_str()).unwrap_or("");
+    let steps: Vec<Value> =
+        serde_json::from_str(script).unwrap_or_else(|_| vec![json!({"text": format!("You said: {script}")})]);
+    let iteration = messages[at..].iter().filter(|m| m["role"] == "assistant").count();
+    let step = steps.get(iteration).or(steps.last()).cloned().unwrap_or(Value::Null);
+    let gap = Duration::from_millis(step["gap_ms"].as_u64().unwrap_or(0));
+    let n = "agent";
+    let mut out = vec![Step::Data(chunk(n, model, json!({"role": "assistant", "content": ""}), None))];
+    let mut push = |delta: Value| {
+        if !gap.is_zero() {
+            out.push(Step::Sleep(gap));
+        }
+        out.push(Step::Data(chunk(n, model, delta, None)));
+    };
+    for w in step["think"].as_str().unwrap_or("").split_inclusive(' ') {
+        push(json!({"reasoning_content": w}));
+    }
+    for w in step["text"].as_str().unwrap_or("").split_inclusive(' ') {
+        push(json!({"content": w}));
+    }
+    let calls = step["calls"].as_array().cloned().unwrap_or_default();
+    for (i, c) in calls.iter().enumerate() {
+        let name = c[0].as_str().unwrap_or("");
+        push(
+            json!({"tool_calls": [{"index": i, "id": format!("call_{iteration}_{i}"), "type": "function", "function": {"name": name, "arguments": ""}}]}),
+        );
+    }
+    for half in 0..2 {
+        for (i, c) in calls.iter().enumerate() {
+            let args = c[1].as_str().unwrap_or("");
+            let mid = args.len() / 2;
+            let part = if half == 0 { &args[..mid] } else { &args[mid..] };
+            push(json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]}));
+        }
+    }
+    if step["error"] == true {
+        out.push(Step::Data(
+            json!({"error": {"message": "the model is overloaded", "type": "overloaded_error"}}).to_string(),
+        ));
+        return sse(fake, out);
+    }
+    if step["cut"] == true {
+        out.extend([Step::Sleep(Duration::from_millis(50)), Step::Cut]);
+        return sse(fake, out);
+    }
+    let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+    out.push(Step::Data(chunk(n, model, json!({}), Some(finish))));
+    out.push(Step::Raw("data: [DONE]\n\n"));
+    sse(fake, out)
 }
