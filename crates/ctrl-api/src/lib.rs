@@ -48,6 +48,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         knowledge: parts.knowledge,
         llm: parts.llm,
         agent: parts.agent,
+        vnc: parts.vnc,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -74,6 +75,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(ctrl_kb::routes(access))
         .merge(ctrl_llm::routes(access))
         .merge(ctrl_agent::routes(access))
+        .merge(ctrl_vnc::routes())
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
     let (public, public_api) = OpenApiRouter::new()

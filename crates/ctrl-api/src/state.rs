@@ -51,6 +51,8 @@ pub struct Parts {
     pub llm: ctrl_llm::LlmState,
     /// Agent sessions, when configured.
     pub agent: ctrl_agent::AgentState,
+    /// The VNC bridge's targets.
+    pub vnc: ctrl_vnc::VncState,
     /// Users, sessions, tokens, roles and the audit log.
     pub access: Access,
     /// The reload hook.
@@ -91,6 +93,8 @@ pub struct AppInner {
     pub llm: ctrl_llm::LlmState,
     /// Agent sessions, when configured.
     pub agent: ctrl_agent::AgentState,
+    /// The VNC bridge's targets.
+    pub vnc: ctrl_vnc::VncState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -158,5 +162,12 @@ impl FromRef<AppState> for ctrl_llm::LlmState {
 impl FromRef<AppState> for ctrl_agent::AgentState {
     fn from_ref(st: &AppState) -> ctrl_agent::AgentState {
         st.agent.clone()
+    }
+}
+
+/// The VNC bridge's own state, for its route.
+impl FromRef<AppState> for ctrl_vnc::VncState {
+    fn from_ref(st: &AppState) -> ctrl_vnc::VncState {
+        st.vnc.clone()
     }
 }

@@ -446,7 +446,7 @@
     if (page === "services" && arg) page = "service";
     if (page === "jobs" && arg) page = "job";
     if ((page === "access" || page === "audit") && !can("admin")) page = "overview";
-    const tab = { service: "services", job: "jobs" }[page] || page;
+    const tab = { service: "services", job: "jobs", desktop: "sessions" }[page] || page;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
     S.page = pages[page](arg ? decodeURIComponent(arg) : undefined) || {};
     document.title = `${page[0].toUpperCase() + page.slice(1)} · Control Center`;

@@ -8,6 +8,7 @@
 //! Failures keep the envelope's stable `code`, so callers branch on
 //! [`Error::code`], never on message text.
 
+mod agent;
 mod api;
 mod knowledge;
 mod llm;

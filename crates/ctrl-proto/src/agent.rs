@@ -170,3 +170,12 @@ pub struct SessionEvent {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+/// A desktop reachable through the VNC bridge (`GET /api/vnc`); its address is not shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VncTargetInfo {
+    /// Its name in `/vnc/{target}`.
+    pub name: String,
+    /// The least role that may connect.
+    pub role: ctrl_core::Role,
+}

@@ -18,7 +18,7 @@ mod params;
 pub use access::{AuditEntry, Me, TokenInfo, UserInfo};
 pub use agent::{
     AgentSession, EventType, NewSession, PostMessage, QueuedMessage, SessionEvent, SessionMessage,
-    SessionStatus,
+    SessionStatus, VncTargetInfo,
 };
 pub use alerts::{AlertInfo, AlertRuleInfo, ChannelInfo, Delivery, TestAlert};
 pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};

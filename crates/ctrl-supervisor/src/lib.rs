@@ -24,7 +24,7 @@ mod snapshot;
 pub use bus::{EventBus, StoreStats};
 pub use control::{MAX_LOG_LINES, Supervisor};
 pub use error::ControlError;
-pub use launch::preflight;
+pub use launch::{find_executable, preflight};
 pub use reload::ReloadReport;
 pub use snapshot::Snapshot;
 

@@ -109,6 +109,10 @@ enum Command {
     /// The LLM gateway: usage, the interaction log, keys, a test of its upstreams.
     #[command(subcommand)]
     Llm(cmd::llm::LlmCmd),
+    /// Agent sessions: list them, show one's history, delete one.
+    Sessions(cmd::chat::SessionsArgs),
+    /// Chat with an agent session in the terminal (a new one, or SESSION).
+    Chat(cmd::chat::ChatArgs),
     /// Manage dashboard users (works without a running daemon).
     #[command(subcommand)]
     User(cmd::user::UserCmd),
@@ -148,6 +152,8 @@ fn main() -> ExitCode {
         Command::Backups { target, json } => cmd::backups::run(config, remote, target.as_deref(), json),
         Command::Kb(c) => cmd::kb::run(config, remote, c),
         Command::Llm(c) => cmd::llm::run(config, remote, c),
+        Command::Sessions(a) => cmd::chat::sessions(config, remote, a),
+        Command::Chat(a) => cmd::chat::chat(config, remote, a),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),

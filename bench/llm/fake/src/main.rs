@@ -1,6 +1,7 @@
-//! `llm-fake PORT [CHUNKS]`: answers `POST /v1/chat/completions` (whole, or streamed in
-//! CHUNKS content chunks, a usage chunk when asked, then `[DONE]`) and `GET /v1/models`,
-//! on one thread, with HTTP/1.1 keep-alive.
+//! `llm-fake PORT [CHUNKS] [GAP_US]`: answers `POST /v1/chat/completions` (whole, or
+//! streamed in CHUNKS content chunks, GAP_US microseconds apart (default 0: at once), a
+//! usage chunk when asked, then `[DONE]`) and `GET /v1/models`, on one thread, with
+//! HTTP/1.1 keep-alive.
 
 use std::convert::Infallible;
 
@@ -27,7 +28,7 @@ fn full(s: &'static str, kind: &'static str) -> Response<Body> {
         .unwrap()
 }
 
-async fn answer(req: Request<Incoming>, chunks: usize) -> Result<Response<Body>, Infallible> {
+async fn answer(req: Request<Incoming>, chunks: usize, gap: std::time::Duration) -> Result<Response<Body>, Infallible> {
     if req.method() == hyper::Method::GET {
         return Ok(full(MODELS, "application/json"));
     }
@@ -43,6 +44,16 @@ async fn answer(req: Request<Incoming>, chunks: usize) -> Result<Response<Body>,
         frames.push(Ok(Frame::data(Bytes::from_static(USAGE.as_bytes()))));
     }
     frames.push(Ok(Frame::data(Bytes::from_static(b"data: [DONE]\n\n"))));
+    if !gap.is_zero() {
+        // Paced: a chunk, then a pause, as a model writes.
+        let paced = futures_util::stream::unfold(frames.into_iter(), move |mut rest| async move {
+            let next = rest.next()?;
+            tokio::time::sleep(gap).await;
+            Some((next, rest))
+        });
+        let body = StreamBody::new(paced);
+        return Ok(Response::builder().header("content-type", "text/event-stream").body(body.boxed()).unwrap());
+    }
     let body = StreamBody::new(futures_util::stream::iter(frames));
     Ok(Response::builder().header("content-type", "text/event-stream").body(body.boxed()).unwrap())
 }
@@ -52,12 +63,13 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let port: u16 = args.next().and_then(|p| p.parse().ok()).expect("usage: llm-fake PORT [CHUNKS]");
     let chunks: usize = args.next().and_then(|c| c.parse().ok()).unwrap_or(10);
+    let gap = std::time::Duration::from_micros(args.next().and_then(|g| g.parse().ok()).unwrap_or(0));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
     loop {
         let Ok((tcp, _)) = listener.accept().await else { continue };
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
-            let service = service_fn(move |req| answer(req, chunks));
+            let service = service_fn(move |req| answer(req, chunks, gap));
             let _ = http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
         });
     }

@@ -282,4 +282,39 @@ fn the_demo_config_parses() {
     assert!(c.actions.contains_key("backup-demo") && c.schedules.contains_key("hourly-backup"));
     let llm = c.llm.expect("the demo has a gateway");
     assert_eq!(llm.upstreams["demo"].url, "http://127.0.0.1:8643/v1", "the demo's model service");
+    assert_eq!(c.agent.expect("the demo has agent sessions").model, "demo-echo");
+}
+
+#[test]
+fn agent_and_vnc_settings_are_checked() {
+    const LLM: &str = "[llm.upstreams.a]\nurl = \"http://127.0.0.1:1/v1\"\n";
+    let msgs = |text: &str| -> Vec<String> { errs(text).into_iter().map(|e| e.message).collect() };
+    assert!(msgs("[agent]\nmodel = \"m\"\n")[0].contains("add an [llm] section"));
+    let bad = format!(
+        "{LLM}[agent]\nmodel = \"\"\nmax_iterations = 0\ntools = [\"shell\", \"computer\"]\nactions = [\"nope\"]\ntool_timeout = \"0s\"\n"
+    );
+    let m = msgs(&bad);
+    for want in [
+        "must name a model",
+        "at least 1",
+        "unknown tool 'shell'",
+        "needs an [agent.computer]",
+        "no action named 'nope'",
+        "must be above 0",
+    ] {
+        assert!(m.iter().any(|x| x.contains(want)), "{want}: {m:?}");
+    }
+    let vnc = msgs("[vnc.targets.desk]\naddress = \"localhost\"\n[vnc.targets.\"a b\"]\naddress = \"h:1\"\n");
+    assert!(vnc.iter().any(|x| x.contains("is not host:port")), "{vnc:?}");
+    assert!(vnc.iter().any(|x| x.contains("a target name")), "{vnc:?}");
+    let good = format!(
+        "{LLM}[agent]\nmodel = \"m\"\ntools = [\"computer\"]\n[agent.computer]\ndisplay = \":1\"\n[vnc.targets.desk]\naddress = \"127.0.0.1:5900\"\nrole = \"admin\"\n"
+    );
+    let c = parse(Path::new("ctrl.toml"), &good).unwrap();
+    let a = c.agent.unwrap();
+    assert_eq!(
+        (a.max_iterations, a.tool_timeout.0.as_secs(), a.computer.unwrap().display.as_str()),
+        (20, 60, ":1")
+    );
+    assert_eq!(c.vnc.targets["desk"].role, crate::Role::Admin);
 }

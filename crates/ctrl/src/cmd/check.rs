@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use crate::locate;
 
 /// Validates the config (errors name file, line, column and key), then checks
-/// each service's working directory, executable, env file and port, and names the
-/// LLM upstreams' key variables that are not set.
+/// each service's working directory, executable, env file and port, that the agent's
+/// model is served and its computer tool's programs are installed, and names the LLM
+/// upstreams' key variables that are not set.
 pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (cfg, path) = locate::load_config(config)?;
     let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
@@ -27,6 +28,27 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
                 "{file}: llm.upstreams.{name}.api_key_env: ${var} is not set here; \
                  a daemon without it calls this upstream without a key"
             );
+        }
+    }
+    // The agent's model must be one an upstream serves, and its computer tool needs its programs.
+    if let (Some(agent), Some(llm)) = (&cfg.agent, &cfg.llm) {
+        let served = llm
+            .upstreams
+            .values()
+            .any(|u| u.models.iter().any(|m| ctrl_core::config::model_matches(m, &agent.model)));
+        if !served {
+            println!("{file}: agent.model: no upstream of [llm] serves '{}'", agent.model);
+            problems += 1;
+        }
+        if agent.tools.iter().any(|t| t == "computer") {
+            for program in ["xdotool", "scrot"] {
+                if ctrl_supervisor::find_executable(program, Path::new(".")).is_none() {
+                    println!(
+                        "{file}: agent.computer: {program} is not installed (Debian: apt install {program})"
+                    );
+                    problems += 1;
+                }
+            }
         }
     }
     if problems > 0 {

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod backups;
+pub mod chat;
 pub mod check;
 pub mod control;
 pub mod db;

@@ -75,6 +75,7 @@ impl Server {
             knowledge: ctrl_kb::KbState(daemon.knowledge.clone()),
             llm: ctrl_llm::LlmState(daemon.llm.clone()),
             agent: ctrl_agent::AgentState(daemon.agent.clone()),
+            vnc: daemon.vnc.clone(),
             access: daemon.access.clone(),
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();

@@ -53,6 +53,8 @@ pub struct Daemon {
     pub llm: Option<ctrl_llm::Gateway>,
     /// Agent sessions, when configured.
     pub agent: Option<ctrl_agent::Agents>,
+    /// The VNC bridge's targets.
+    pub vnc: ctrl_vnc::VncState,
     /// Users, sessions, tokens, roles and the audit log.
     pub access: ctrl_access::Access,
     /// The file to re-read on reload (none: built-in defaults).
@@ -94,6 +96,7 @@ impl Daemon {
             (Some(_), None) => tracing::warn!("[agent] was removed: agent sessions run until ctrl restarts"),
             (None, None) => {}
         }
+        self.vnc.reload(&new.vnc);
         tracing::info!(?report, "config reloaded");
         Ok(report)
     }
@@ -193,6 +196,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         knowledge,
         llm: llm.clone(),
         agent: agent.clone(),
+        vnc: ctrl_vnc::VncState::new(&jobs_config.vnc),
         access,
         config_path,
     };

@@ -25,12 +25,17 @@ async fn daemon(agent: &str) -> (Daemon, FakeLlm) {
 }
 
 async fn daemon_on(before: &str, agent: &str) -> (Daemon, FakeLlm) {
+    let tools = if agent.contains("tools =") {
+        ""
+    } else {
+        "tools = [\"services\", \"stats\", \"logs\", \"actions\"]\n"
+    };
     let model = FakeLlm::start("model", false).await;
     let config = format!(
         "{before}\n[services.web]\ncommand = [\"sh\", \"-c\", \"echo web is up; exec sleep 1000\"]\n\n\
          [actions.nap]\ncommand = [\"sleep\", \"30\"]\n\n\
          [llm]\ntimeout = \"5s\"\nidle_timeout = \"5s\"\n[llm.upstreams.fake]\nurl = \"{}\"\nmodels = [\"fake-*\"]\n\n\
-         [agent]\nmodel = \"fake-agent\"\nmax_iterations = 3\ntools = [\"services\", \"stats\", \"logs\", \"actions\"]\n{agent}\n",
+         [agent]\nmodel = \"fake-agent\"\nmax_iterations = 3\n{tools}{agent}\n",
         model.url
     );
     let d = tokio::task::spawn_blocking(move || Daemon::start(&config)).await.unwrap();
@@ -499,4 +504,122 @@ async fn sessions_live_on_postgresql_and_across_a_restart() {
     let events = turn(&d, id, before.len() as i64).await;
     assert_eq!(deltas(&events, "text"), "again");
     assert_eq!(events[0]["seq"], before.len() as i64 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_computer_tool_drives_a_real_x_display() {
+    use crate::common::desktop::{Desktop, HEIGHT, WIDTH};
+    let desktop = tokio::task::spawn_blocking(Desktop::start).await.unwrap();
+    let agent = format!("[agent.computer]\ndisplay = \"{}\"\n", desktop.display);
+    let (d, model) =
+        daemon(&agent.replace("[agent.computer]", "tools = [\"computer\"]\n[agent.computer]")).await;
+    let api = Api::new(&d);
+    let id = new_session(&api).await;
+    let script = json!([
+        {"calls": [["computer_move", "{\"x\":100,\"y\":50}"], ["computer_screenshot", "{}"],
+                   ["computer_type", "{\"text\":\"hello; rm -rf /\"}"], ["computer_key", "{\"keys\":\"\"}"]]},
+        {"text": "I see the desktop."}
+    ]);
+    say(&api, id, &script).await;
+    let events = turn(&d, id, 0).await;
+    let results = of_type(&events, "tool_result");
+    assert_eq!(
+        results.iter().map(|r| r["data"]["ok"] == true).collect::<Vec<_>>(),
+        [true, true, true, false],
+        "{results:?}"
+    );
+    let location = desktop.xdotool(&["getmouselocation"]);
+    assert!(location.starts_with("x:100 y:50 "), "{location}");
+    let image = results[1]["data"]["image"].as_str().unwrap();
+    let png = base64_decode(image.strip_prefix("data:image/png;base64,").unwrap());
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let size = (
+        u32::from_be_bytes(png[16..20].try_into().unwrap()),
+        u32::from_be_bytes(png[20..24].try_into().unwrap()),
+    );
+    assert_eq!(size, (WIDTH, HEIGHT));
+    // The model got the screenshot as an image part after the tool answers.
+    let second = model.last();
+    let parts =
+        second["messages"].as_array().unwrap().iter().find(|m| m["content"].is_array()).unwrap().clone();
+    assert!(
+        parts["content"][1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,iVBOR")
+    );
+    // A viewer's session cannot use it.
+    let out = d.ok(&["token", "create", "--name", "vee", "--role", "viewer"]);
+    let viewer = Api { token: out.trim().to_owned(), ..Api::new(&d) };
+    let id = new_session(&viewer).await;
+    say(&viewer, id, &json!([{"calls": [["computer_move", "{\"x\":5,\"y\":5}"]]}, {"text": "no"}])).await;
+    let events = turn(&d, id, 0).await;
+    let refused = of_type(&events, "tool_result")[0];
+    assert!(refused["data"]["content"].as_str().unwrap().contains("refused (403)"), "{refused}");
+    assert!(desktop.xdotool(&["getmouselocation"]).starts_with("x:100 y:50 "), "the pointer did not move");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes().filter(|c| *c != b'=') {
+        acc = (acc << 6) | ALPHABET.iter().position(|a| *a == c).unwrap() as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// `ctrl chat` with `input` on its stdin (not a terminal): its exit status and stdout.
+fn chat_cli(d: &Daemon, args: &[&str], input: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(crate::common::BIN)
+        .arg("chat")
+        .args(args)
+        .arg("--config")
+        .arg(&d.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = crate::common::wait("ctrl chat to end", LIMIT, || child.try_wait().unwrap()).success();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    (out, stdout)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_chats_lists_shows_and_deletes_sessions() {
+    let (d, _model) = daemon("").await;
+    let script =
+        json!([{"think": "hm", "calls": [["services_status", "{\"name\":\"web\"}"]]}, {"text": "web runs."}]);
+    let d = tokio::task::spawn_blocking(move || {
+        let (ok, out) = chat_cli(&d, &["--title", "from the cli"], &format!("{script}\n"));
+        assert!(ok, "{out}");
+        assert!(out.contains("(thinking) hm"), "{out}");
+        assert!(out.contains("→ services_status {\"name\":\"web\"}"), "{out}");
+        assert!(out.contains("← ok: {"), "{out}");
+        assert!(out.trim_end().ends_with("web runs."), "{out}");
+        // A failed turn makes the exit status non-zero.
+        let (ok, out) = chat_cli(&d, &["1"], "[{\"text\": \"x\", \"error\": true}]\n");
+        assert!(!ok, "{out}");
+        assert!(out.contains("error: the model failed while answering"), "{out}");
+        let list: Value = serde_json::from_str(&d.ok(&["sessions", "--json"])).unwrap();
+        assert_eq!(list[0]["title"], "from the cli");
+        assert_eq!(list[0]["status"], "error");
+        let shown = d.ok(&["sessions", "show", "1"]);
+        assert!(shown.contains("→ services_status") && shown.contains("web runs."), "{shown}");
+        assert!(d.ok(&["sessions", "rm", "1"]).contains("deleted session 1"));
+        let gone = d.ctl(&["sessions", "show", "1"]);
+        assert!(!gone.status.success());
+        assert!(String::from_utf8_lossy(&gone.stderr).contains("no session 1"));
+        d
+    })
+    .await
+    .unwrap();
+    drop(d);
 }

@@ -637,3 +637,106 @@ async fn the_llm_page_shows_upstreams_usage_and_calls_and_its_playground_streams
     assert_eq!(ui.js("return typeof window.__xss;").await, json!("undefined"));
     ui.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sessions_page_streams_a_chat_survives_drops_and_reloads_and_shows_the_desktop() {
+    let desktop = tokio::task::spawn_blocking(crate::common::desktop::Desktop::with_vnc).await.unwrap();
+    let fake = crate::common::fake_llm::FakeLlm::start("model", false).await;
+    let extra = format!(
+        "[llm]\n[llm.upstreams.fake]\nurl = \"{}\"\nmodels = [\"fake-*\"]\n\n\
+         [agent]\nmodel = \"fake-agent\"\ntools = [\"services\"]\n\n\
+         [vnc.targets.desktop]\naddress = \"127.0.0.1:{}\"\n",
+        fake.url,
+        desktop.vnc_port.unwrap()
+    );
+    let ui = Ui::start_with("sessions", &extra).await;
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/sessions'; return null;").await;
+    ui.wait_text("#sessions", "No sessions yet").await;
+    ui.c.find(Locator::Id("session-title")).await.unwrap().send_keys("<b>bold?</b>").await.unwrap();
+    ui.c.find(Locator::Id("session-new")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#session-name", "<b>bold?</b>").await;
+
+    // A turn: reasoning, a tool call folded with its result, and a long answer
+    // written slowly while the page's socket is dropped again and again.
+    let words: Vec<String> = (1..=60).map(|i| format!("w{i}")).collect();
+    let answer = format!("{} <img src=x onerror=window.__xss=8>", words.join(" "));
+    let script = json!([
+        {"think": "Checking app.", "calls": [["services_status", "{\"name\":\"app\"}"]]},
+        {"text": answer, "gap_ms": 25}
+    ]);
+    ui.js(&format!(
+        "document.getElementById('chat-input').value = {}; return null;",
+        serde_json::to_string(&script.to_string()).unwrap()
+    ))
+    .await;
+    ui.c.find(Locator::Id("chat-send")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#chat", "w3").await;
+    for _ in 0..5 {
+        ui.js("window.ctrl.dropSessionSocket(); return null;").await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    ui.wait_text("#session-status", "idle").await;
+    let bubbles = ui
+        .js("return [...document.querySelectorAll('#chat .turn.agent .bubble')].map(b => b.textContent);")
+        .await;
+    assert_eq!(bubbles, json!([answer]), "the answer once, whole, in order");
+    assert_eq!(ui.js("return document.querySelectorAll('#chat details.tool.ok').length;").await, json!(1));
+    assert_eq!(
+        ui.js("return document.querySelector('#chat details.tool').open;").await,
+        json!(false),
+        "folded"
+    );
+    ui.wait_text("#chat details.thinking", "thinking").await;
+    let result = ui.js("return document.querySelector('#chat .tool-result pre').textContent;").await;
+    assert!(result.as_str().unwrap().contains("\"name\":\"app\""), "{result}");
+    ui.shot("chat").await;
+
+    // A reload draws the same chat from the stored events.
+    ui.c.refresh().await.unwrap();
+    ui.wait_text("#session-status", "idle").await;
+    ui.wait_text("#chat", "w60").await;
+    let again = ui
+        .js("return [...document.querySelectorAll('#chat .turn.agent .bubble')].map(b => b.textContent);")
+        .await;
+    assert_eq!(again, bubbles);
+    let users = ui.js("return document.querySelectorAll('#chat .turn.user').length;").await;
+    assert_eq!(users, json!(1));
+
+    // Interrupt: the button stops a slow answer.
+    let slow = json!([{"text": "z ".repeat(300), "gap_ms": 20}]);
+    ui.js(&format!(
+        "document.getElementById('chat-input').value = {}; return null;",
+        serde_json::to_string(&slow.to_string()).unwrap()
+    ))
+    .await;
+    ui.c.find(Locator::Id("chat-send")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#session-status", "running").await;
+    ui.wait_text("#chat", "z z").await;
+    ui.c.find(Locator::Id("session-interrupt")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#session-status", "interrupted").await;
+    ui.wait_text("#chat", "interrupted").await;
+
+    // The desktop through the bridge, drawn by noVNC.
+    ui.js("location.hash = '#/sessions'; return null;").await;
+    ui.wait_text("#desktops", "desktop").await;
+    ui.js("location.hash = '#/desktop/desktop'; return null;").await;
+    ui.wait_text("#desktop-state", "connected").await;
+    let mut drawn = json!(false);
+    for _ in 0..100 {
+        drawn = ui
+            .js("const c = document.querySelector('#desktop canvas'); if (!c || !c.width) return false; \
+                 const p = c.getContext('2d').getImageData(c.width / 2, c.height / 2, 1, 1).data; \
+                 return p[3] === 255 && p[0] + p[1] + p[2] > 0;")
+            .await;
+        if drawn == json!(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(drawn, json!(true), "the canvas shows the desktop");
+    ui.shot("desktop").await;
+    assert_eq!(ui.js("return typeof window.__xss;").await, json!("undefined"));
+    ui.finish().await;
+    drop(desktop);
+}

@@ -22,3 +22,4 @@ mod restart;
 mod stop;
 mod streams;
 mod tls;
+mod vnc;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod desktop;
 pub mod fake_llm;
 pub mod http;
 
