@@ -161,16 +161,17 @@ const REDOC_PACKED: &[(&str, &str, &[u8])] = &[(
 
 /// A file of a plain or a compressed table. Compressed files go out as they are
 /// to clients that accept zstd (current browsers) and are unpacked for the others.
-async fn vendored(
+pub(crate) async fn vendored(
     plain: &'static [(&'static str, &'static str, &'static str)],
     packed: &'static [(&'static str, &'static str, &'static [u8])],
     file: &str,
     headers: &HeaderMap,
+    cache: &'static str,
 ) -> Response {
     let Some((_, kind, body)) = packed.iter().find(|(name, _, _)| *name == file) else {
-        return embedded(plain, file, VENDORED);
+        return embedded(plain, file, cache);
     };
-    let common = [(CONTENT_TYPE, *kind), (CACHE_CONTROL, VENDORED), (VARY, "accept-encoding")];
+    let common = [(CONTENT_TYPE, *kind), (CACHE_CONTROL, cache), (VARY, "accept-encoding")];
     if accepts_zstd(headers) {
         return (common, [(CONTENT_ENCODING, "zstd")], *body).into_response();
     }
@@ -241,14 +242,14 @@ pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -
         .route(
             "/docs/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move {
-                vendored(SWAGGER, SWAGGER_PACKED, &file, &headers).await
+                vendored(SWAGGER, SWAGGER_PACKED, &file, &headers, VENDORED).await
             }),
         )
         .route("/redoc", get(|| async { Html(include_str!("../assets/redoc/redoc.html")) }))
         .route(
             "/redoc-assets/{file}",
             get(|Path(file): Path<String>, headers: HeaderMap| async move {
-                vendored(REDOC, REDOC_PACKED, &file, &headers).await
+                vendored(REDOC, REDOC_PACKED, &file, &headers, VENDORED).await
             }),
         )
 }

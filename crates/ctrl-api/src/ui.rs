@@ -25,44 +25,21 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("novnc-LICENSE.txt", "text/plain; charset=utf-8", include_str!("../ui/vendor/novnc-LICENSE.txt")),
 ];
 
-/// noVNC (`scripts/vendor-novnc`), kept gzipped and served as it is: every
-/// browser takes gzip, and the binary carries 56 KB instead of 184 KB.
-const NOVNC_GZ: &[u8] = include_bytes!("../ui/vendor/novnc.js.gz");
+/// noVNC (`scripts/vendor-novnc`), zstd-compressed like the API docs' bundles.
+const PACKED: &[(&str, &str, &[u8])] =
+    &[("novnc.js", "application/javascript; charset=utf-8", include_bytes!("../ui/vendor/novnc.js.zst"))];
 
 /// `/`, `/login`, `/assets/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Html(include_str!("../ui/index.html")) }))
         .route("/login", get(|| async { Html(include_str!("../ui/login.html")) }))
-        .route("/assets/novnc.js", get(novnc))
         .route(
             "/assets/{file}",
-            get(|Path(file): Path<String>| async move { embedded(ASSETS, &file, "no-cache") }),
+            get(|Path(file): Path<String>, headers: axum::http::HeaderMap| async move {
+                crate::docs::vendored(ASSETS, PACKED, &file, &headers, "no-cache").await
+            }),
         )
-}
-
-/// The vendored noVNC, to clients that take gzip (a 400 for the others).
-async fn novnc(headers: axum::http::HeaderMap) -> Response {
-    let gzip = headers
-        .get_all(axum::http::header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|e| e.split(';').next().is_some_and(|name| name.trim().eq_ignore_ascii_case("gzip")));
-    if !gzip {
-        return Failure::new(
-            ctrl_proto::ErrorCode::BadRequest,
-            "this file is served gzipped; send Accept-Encoding: gzip",
-        )
-        .into_response();
-    }
-    let head = [
-        (CONTENT_TYPE, "application/javascript; charset=utf-8"),
-        (CACHE_CONTROL, "no-cache"),
-        (axum::http::header::CONTENT_ENCODING, "gzip"),
-        (axum::http::header::VARY, "accept-encoding"),
-    ];
-    (head, NOVNC_GZ).into_response()
 }
 
 /// A file from a table of files compiled into the binary (name, content type, body);

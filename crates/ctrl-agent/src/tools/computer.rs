@@ -6,43 +6,14 @@ use std::process::Stdio;
 
 use base64::Engine;
 use ctrl_core::Role;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Outcome, Toolbox, function};
+use super::{Outcome, Toolbox};
 
 /// The largest screenshot taken (a 4K desktop as PNG is well under this).
 const MAX_PNG: usize = 32 * 1024 * 1024;
 /// The most text typed at once.
 const MAX_TYPED: usize = 4096;
-
-/// The family's function definitions.
-pub fn definitions() -> Vec<Value> {
-    let xy = json!({
-        "x": {"type": "integer", "minimum": 0, "description": "Pixels from the left"},
-        "y": {"type": "integer", "minimum": 0, "description": "Pixels from the top"},
-    });
-    let mut click = xy.clone();
-    click["button"] =
-        json!({"type": "string", "enum": ["left", "middle", "right"], "description": "Default left"});
-    click["double"] = json!({"type": "boolean", "description": "A double click"});
-    vec![
-        function("computer_screenshot", "Takes a screenshot of the desktop.", json!({}), &[]),
-        function("computer_move", "Moves the mouse pointer.", xy, &["x", "y"]),
-        function("computer_click", "Clicks, where the pointer is or at x, y.", click, &[]),
-        function(
-            "computer_type",
-            "Types text with the keyboard.",
-            json!({"text": {"type": "string", "description": "What to type"}}),
-            &["text"],
-        ),
-        function(
-            "computer_key",
-            "Presses keys or chords, like \"ctrl+l\" or \"Return\" (xdotool key names), separated by spaces.",
-            json!({"keys": {"type": "string", "description": "Keys"}}),
-            &["keys"],
-        ),
-    ]
-}
 
 /// Runs one `computer_*` tool.
 pub async fn run(tb: &Toolbox<'_>, name: &str, args: &Value) -> Outcome {
@@ -168,6 +139,7 @@ async fn run_program(program: &str, display: &str, argv: &[String]) -> Result<st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn points_are_pixels() {

@@ -63,90 +63,27 @@ pub struct Toolbox<'a> {
     pub principal: &'a Principal,
 }
 
-fn function(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
-    json!({"type": "function", "function": {
-        "name": name,
-        "description": description,
-        "parameters": {"type": "object", "properties": properties, "required": required, "additionalProperties": false},
-    }})
-}
+/// Every tool's definition, marked with its family: data the model reads, kept as data.
+const DEFINITIONS: &str = include_str!("tools.json");
 
-fn name_param(what: &str) -> Value {
-    json!({"name": {"type": "string", "description": what}})
-}
+static ALL: std::sync::LazyLock<Vec<Value>> =
+    std::sync::LazyLock::new(|| serde_json::from_str(DEFINITIONS).unwrap_or_default());
 
 /// The function definitions of the families `config.tools` offers.
 pub fn definitions(config: &AgentConfig) -> Vec<Value> {
-    let mut out = Vec::new();
-    let on = |family: &str| config.tools.iter().any(|t| t == family);
-    if on("services") {
-        out.push(function("services_list", "Lists every supervised service with its state.", json!({}), &[]));
-        out.push(function(
-            "services_status",
-            "One service's state, pid, uptime, restarts and resource use.",
-            name_param("The service"),
-            &["name"],
-        ));
-        for (op, what) in [("start", "Starts"), ("stop", "Stops"), ("restart", "Restarts")] {
-            out.push(function(
-                &format!("services_{op}"),
-                &format!("{what} a service (needs the operator role)."),
-                name_param("The service"),
-                &["name"],
-            ));
-        }
-    }
-    if on("stats") {
-        out.push(function(
-            "stats_now",
-            "The host's CPU, memory, disks, network and load now.",
-            json!({}),
-            &[],
-        ));
-    }
-    if on("logs") {
-        out.push(function(
-            "logs_tail",
-            "The last lines of a service's output.",
-            json!({
-                "service": {"type": "string", "description": "The service"},
-                "lines": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "How many (default 50)"},
-            }),
-            &["service"],
-        ));
-    }
-    if on("actions") {
-        out.push(function(
-            "actions_list",
-            "Lists the actions that may be run, with their parameters.",
-            json!({}),
-            &[],
-        ));
-        out.push(function(
-            "actions_run",
-            "Runs an action (a whitelisted command or backup) and waits for its end.",
-            json!({
-                "name": {"type": "string", "description": "The action"},
-                "params": {"type": "object", "description": "Its parameters, by name"},
-            }),
-            &["name"],
-        ));
-    }
-    if on("knowledge") {
-        out.push(function(
-            "knowledge_search",
-            "Searches the knowledge base's notes.",
-            json!({
-                "q": {"type": "string", "description": "Words, \"a phrase\", prefix*, -excluded, tag:x, agent:y"},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many hits (default 10)"},
-            }),
-            &["q"],
-        ));
-    }
-    if on("computer") && config.computer.is_some() {
-        out.extend(computer::definitions());
-    }
-    out
+    ALL.iter()
+        .filter(|d| {
+            let family = d["family"].as_str().unwrap_or("");
+            config.tools.iter().any(|t| t == family) && (family != "computer" || config.computer.is_some())
+        })
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(o) = d.as_object_mut() {
+                o.remove("family");
+            }
+            d
+        })
+        .collect()
 }
 
 /// Runs the tool `name` with the JSON text `arguments`, within `timeout`.
@@ -320,6 +257,17 @@ mod tests {
             "[agent]\nmodel = \"m\"\ntools = {tools:?}\n[agent.computer]\ndisplay = \":1\"\n[llm.upstreams.a]\nurl = \"http://127.0.0.1:1/v1\"\n"
         );
         ctrl_core::config::parse(std::path::Path::new("ctrl.toml"), &text).unwrap().agent.unwrap()
+    }
+
+    #[test]
+    fn the_definitions_are_json_named_by_family() {
+        assert_eq!(ALL.len(), 15, "tools.json parses whole");
+        for d in ALL.iter() {
+            let (family, name) = (d["family"].as_str().unwrap(), d["function"]["name"].as_str().unwrap());
+            assert!(name.starts_with(&format!("{family}_")), "{name}");
+            assert!(ctrl_core::config::TOOL_FAMILIES.contains(&family));
+            assert_eq!(d["function"]["parameters"]["type"], "object");
+        }
     }
 
     #[test]

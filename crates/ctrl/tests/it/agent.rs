@@ -623,3 +623,70 @@ async fn the_cli_chats_lists_shows_and_deletes_sessions() {
     .unwrap();
     drop(d);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_run_to_their_end_and_knowledge_is_searched() {
+    let dir = tempfile::Builder::new().prefix("ctrl-notes-").tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("keeper")).unwrap();
+    std::fs::write(
+        dir.path().join("keeper/wombats.md"),
+        "---\ntitle: Wombat care\n---\nWombats eat grass.\n",
+    )
+    .unwrap();
+    let before = format!(
+        "[knowledge]\nroots = [\"{}\"]\nwatch = false\n\n[actions.greet]\ncommand = [\"printf\", \"hello %s\\n\", \"{{who}}\"]\nparams.who = {{ type = \"string\" }}\n\n\
+         [actions.wipe]\ncommand = [\"true\"]\nconfirm = true\n",
+        dir.path().display()
+    );
+    let (d, _model) =
+        daemon_on(&before, "tools = [\"actions\", \"knowledge\"]\nactions = [\"greet\", \"wipe\"]\n").await;
+    let api = Api::new(&d);
+    eventually("the first scan", LIMIT, || async {
+        (api.data("/api/knowledge/stats").await["files"] == 1).then_some(())
+    })
+    .await;
+    let id = new_session(&api).await;
+    let script = json!([
+        {"calls": [["actions_run", "{\"name\":\"greet\",\"params\":{\"who\":\"agent\"}}"], ["actions_run", "{\"name\":\"nap\"}"],
+                   ["actions_run", "{\"name\":\"wipe\"}"], ["knowledge_search", "{\"q\":\"wombats\"}"], ["actions_list", "{}"]]},
+        {"text": "done"}
+    ]);
+    say(&api, id, &script).await;
+    let events = turn(&d, id, 0).await;
+    let results = of_type(&events, "tool_result");
+    let text = |i: usize| results[i]["data"]["content"].as_str().unwrap().to_owned();
+    let greet: Value = serde_json::from_str(&text(0)).unwrap();
+    assert_eq!(greet["job"]["status"], "succeeded", "{greet}");
+    assert!(greet["output"].to_string().contains("hello agent"), "{greet}");
+    assert!(text(1).contains("not one the agent may run"), "{}", text(1));
+    assert!(
+        !results[2]["data"]["ok"].as_bool().unwrap() && text(2).contains("refused"),
+        "confirmations are not the agent's: {}",
+        text(2)
+    );
+    let hits: Value = serde_json::from_str(&text(3)).unwrap();
+    assert_eq!(hits["hits"][0]["title"], "Wombat care", "{hits}");
+    let listed: Value = serde_json::from_str(&text(4)).unwrap();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["greet", "wipe"], "only the allowed actions");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_reads_nothing_holds_up_neither_the_loop_nor_the_others() {
+    let (d, _model) = daemon("").await;
+    let api = Api::new(&d);
+    let id = new_session(&api).await;
+    // Connected, then never read: its socket's buffers fill within the turn.
+    let stuck = socket(&d, &format!("/ws/{id}")).await;
+    let words = 50_000;
+    say(&api, id, &json!([{"text": "word ", "times": words}])).await;
+    let events = turn(&d, id, 0).await;
+    assert_eq!(of_type(&events, "text").len(), words, "the other subscriber got every event");
+    assert_eq!(
+        events.last().unwrap()["data"]["status"],
+        "idle",
+        "the turn ended while one client read nothing"
+    );
+    assert_eq!(api.data(&format!("/api/sessions/{id}")).await["last_seq"], events.len() as i64);
+    drop(stuck);
+}

@@ -342,8 +342,8 @@ async fn models(State(fake): State<Arc<Fake>>) -> Response {
 
 /// `fake-agent`: a model scripted by the conversation's last user message, a JSON
 /// array of steps, one per model call of the turn (the last repeats):
-/// `{"think": …, "text": …, "calls": [[name, arguments], …], "gap_ms": …,
-/// "error": true, "cut": true}`. Text and reasoning come a word per chunk; the
+/// `{"think": …, "text": …, "times": N (the text so many times), "calls": [[name,
+/// arguments], …], "gap_ms": …, "error": true, "cut": true}`. Text and reasoning come a word per chunk; the
 /// calls come in parallel, each one's arguments split across two chunks.
 fn agent(fake: Arc<Fake>, body: &Value, model: &str) -> Response {
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
@@ -365,7 +365,8 @@ fn agent(fake: Arc<Fake>, body: &Value, model: &str) -> Response {
     for w in step["think"].as_str().unwrap_or("").split_inclusive(' ') {
         push(json!({"reasoning_content": w}));
     }
-    for w in step["text"].as_str().unwrap_or("").split_inclusive(' ') {
+    let text = step["text"].as_str().unwrap_or("").repeat(step["times"].as_u64().unwrap_or(1) as usize);
+    for w in text.split_inclusive(' ') {
         push(json!({"content": w}));
     }
     let calls = step["calls"].as_array().cloned().unwrap_or_default();
