@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 /// A ping keeps idle connections (and proxies) open, and finds dead peers.
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// Bytes read from the server at once: one WebSocket message at most.
-const READ_SIZE: usize = 64 * 1024;
+const READ_SIZE: usize = 256 * 1024;
 /// A peer that takes nothing for this long is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -52,16 +52,18 @@ pub async fn run(socket: &mut WebSocket, tcp: TcpStream) -> Ended {
         "the browser went away".to_owned()
     };
     let to_browser = async {
-        let mut buf = vec![0u8; READ_SIZE];
+        // Read into a buffer whose filled part is handed to the message as it is (no copy).
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
+            buf.reserve(READ_SIZE);
             let msg = tokio::select! {
-                read = tcp_rx.read(&mut buf) => match read {
+                read = tcp_rx.read_buf(&mut buf) => match read {
                     Ok(0) => return "the server closed".to_owned(),
                     Ok(n) => {
                         down += n as u64;
-                        Message::Binary(Bytes::copy_from_slice(&buf[..n]))
+                        Message::Binary(buf.split().freeze())
                     }
                     Err(e) => return format!("the server's connection failed: {e}"),
                 },

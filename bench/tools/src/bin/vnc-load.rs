@@ -34,8 +34,10 @@ async fn echo(port: u16) {
         let Ok((mut tcp, _)) = listener.accept().await else { continue };
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
-            let (mut r, mut w) = tcp.split();
-            let _ = tokio::io::copy(&mut r, &mut w).await;
+            // Large reads: the echo must not be what limits the bridges measured through it.
+            let (r, mut w) = tcp.split();
+            let mut r = tokio::io::BufReader::with_capacity(256 * 1024, r);
+            let _ = tokio::io::copy_buf(&mut r, &mut w).await;
         });
     }
 }
@@ -51,7 +53,8 @@ async fn connect(url: &str, token: Option<&str>) -> tokio_tungstenite::WebSocket
     ws
 }
 
-async fn throughput(url: &str, token: Option<&str>) -> f64 {
+/// Mbit/s counted after the warm-up, and every byte echoed (for CPU per byte).
+async fn throughput(url: &str, token: Option<&str>) -> (f64, u64) {
     let ws = connect(url, token).await;
     let (mut tx, mut rx) = ws.split();
     let writer = tokio::spawn(async move {
@@ -65,16 +68,17 @@ async fn throughput(url: &str, token: Option<&str>) -> f64 {
     let start = Instant::now();
     let warm = start + Duration::from_secs(1);
     let end = warm + Duration::from_secs(SECONDS);
-    let mut counted = 0u64;
+    let (mut counted, mut all) = (0u64, 0u64);
     while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(end.into(), rx.next()).await {
-        if let Message::Binary(b) = msg
-            && Instant::now() >= warm
-        {
-            counted += b.len() as u64;
+        if let Message::Binary(b) = msg {
+            all += b.len() as u64;
+            if Instant::now() >= warm {
+                counted += b.len() as u64;
+            }
         }
     }
     writer.abort();
-    counted as f64 * 8.0 / SECONDS as f64 / 1e6
+    (counted as f64 * 8.0 / SECONDS as f64 / 1e6, all)
 }
 
 async fn round_trips_ws(url: &str, token: Option<&str>) -> Vec<f64> {
@@ -132,12 +136,13 @@ async fn main() {
                     Some((u, t)) => (u, Some(t)),
                     None => (rest, None),
                 };
-                let mbit = throughput(url, token).await;
+                let (mbit, echoed) = throughput(url, token).await;
                 let rt = round_trips_ws(url, token).await;
                 let mut s = rt.clone();
                 s.sort_by(f64::total_cmp);
                 let mut v = summary(rt);
                 v["mbit_s"] = json!(mbit);
+                v["bytes_echoed"] = json!(echoed);
                 v["added_us_p50"] = json!(pct(&s, 0.5) - d50);
                 v["added_us_p99"] = json!(pct(&s, 0.99) - d99);
                 out[name] = v;
