@@ -145,20 +145,17 @@ async fn identify(
     cookie: Option<&str>,
 ) -> Result<Principal, Failure> {
     if trusted {
-        let local: Arc<str> = Arc::from("local");
-        return Ok(Principal {
-            actor: local.clone(),
-            role: Role::Admin,
-            csrf: None,
-            session: None,
-            owner: local,
-        });
+        // A user name cannot hold ':', so no user is the owner of the socket's sessions.
+        let (actor, owner): (Arc<str>, Arc<str>) = (Arc::from("local"), Arc::from(":local"));
+        return Ok(Principal { actor, role: Role::Admin, csrf: None, session: None, owner });
     }
     let mut down = None;
     for presented in tokens {
         match st.tokens.lookup(st.store(), &digest(presented)).await {
-            Ok(Some((role, actor, owner))) => {
-                return Ok(Principal { actor, role, csrf: None, session: None, owner });
+            // A token owns its own sessions (not its maker's: a viewer's token must
+            // not reach an admin's sessions).
+            Ok(Some((role, actor))) => {
+                return Ok(Principal { actor: actor.clone(), role, csrf: None, session: None, owner: actor });
             }
             Ok(None) => {}
             Err(e) => down = Some(e),
@@ -243,7 +240,6 @@ pub struct TokenCache {
 pub struct Cached {
     token: Arc<TokenInfo>,
     actor: Arc<str>,
-    owner: Arc<str>,
     read_at: Instant,
 }
 
@@ -257,7 +253,7 @@ impl TokenCache {
         &self,
         store: &ctrl_store::Store,
         hash: &str,
-    ) -> Result<Option<(Role, Arc<str>, Arc<str>)>, ctrl_store::StoreError> {
+    ) -> Result<Option<(Role, Arc<str>)>, ctrl_store::StoreError> {
         let cached = self.entries.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned();
         let entry = match cached {
             Some(c) if c.read_at.elapsed() < Self::FRESH => c,
@@ -273,18 +269,13 @@ impl TokenCache {
                 },
             },
         };
-        Ok(entry
-            .token
-            .is_valid(chrono::Utc::now())
-            .then(|| (entry.token.role, entry.actor.clone(), entry.owner.clone())))
+        Ok(entry.token.is_valid(chrono::Utc::now()).then(|| (entry.token.role, entry.actor.clone())))
     }
 
     /// Remembers a token as it is now (read from the store, or just created through the API).
     pub fn put(&self, hash: &str, token: TokenInfo) -> Cached {
-        let actor: Arc<str> = Arc::from(format!("token:{}", token.name));
         let entry = Cached {
-            owner: token.created_by.as_deref().map_or_else(|| actor.clone(), Arc::from),
-            actor,
+            actor: Arc::from(format!("token:{}", token.name)),
             token: Arc::new(token),
             read_at: Instant::now(),
         };

@@ -51,6 +51,11 @@ impl Channel {
     pub fn last_seq(&self) -> i64 {
         *self.stored.borrow()
     }
+
+    /// Whether anyone follows the events.
+    pub fn watched(&self) -> bool {
+        self.live.receiver_count() > 0
+    }
 }
 
 /// The loop's side: numbers events and queues them for the writer.
@@ -65,9 +70,11 @@ impl EventLog {
         // Microseconds, as both databases keep them: a replay sends the same text.
         let at = Utc::now().trunc_subsecs(6);
         let event = StoredEvent { seq: self.next, kind, data: data.to_string(), at };
-        self.next += 1;
-        // The writer ends only after the log is dropped.
-        let _ = self.tx.send(event).await;
+        // Numbered once queued: a turn dropped while waiting for room leaves no gap.
+        // (The writer ends only after the log is dropped, so the send fails only then.)
+        if self.tx.send(event).await.is_ok() {
+            self.next += 1;
+        }
     }
 }
 
@@ -153,7 +160,15 @@ impl Reader {
                 return Some(e);
             }
             if self.replaying {
-                let page = match self.store.agent_events(self.session_id, self.last, PAGE).await {
+                // Its own task: a stream dropped mid-read (the client left, or the socket's
+                // loop took a message first) must not cancel a query halfway, which can
+                // leave the database connection unusable.
+                let (store, id, last) = (self.store.clone(), self.session_id, self.last);
+                let read = tokio::spawn(async move { store.agent_events(id, last, PAGE).await });
+                let page = match read
+                    .await
+                    .unwrap_or_else(|e| Err(ctrl_store::StoreError::Unavailable(e.to_string())))
+                {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(session = self.session_id, "cannot read events: {e}");

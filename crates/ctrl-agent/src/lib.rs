@@ -52,12 +52,22 @@ pub struct Agents(Arc<Inner>);
 /// What [`Agents`] holds.
 pub struct Inner {
     shared: Arc<Shared>,
-    /// Running sessions' tasks by id. An async lock: starting a task reads the
-    /// store, and two requests must not start two tasks for one session.
-    sessions: tokio::sync::Mutex<HashMap<i64, Arc<session::Handle>>>,
+    /// Running sessions' tasks, and deleted sessions. An async lock: starting a task
+    /// reads the store, and two requests must not start two tasks for one session.
+    sessions: tokio::sync::Mutex<Registry>,
     /// Set at shutdown: no task starts after it.
     closed: std::sync::atomic::AtomicBool,
 }
+
+/// Which sessions have a task, and which were deleted (none may start again).
+#[derive(Default)]
+struct Registry {
+    running: HashMap<i64, Arc<session::Handle>>,
+    deleted: std::collections::HashSet<i64>,
+}
+
+/// How long `close` waits for the sessions' last events to be stored at shutdown.
+const CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The agent feature as a router's state: absent when `[agent]` is not configured.
 #[derive(Clone, Default)]
@@ -123,31 +133,53 @@ impl Agents {
 
     /// The task of a stored session, started if it is not running.
     async fn handle(&self, session: &AgentSession) -> Result<Arc<session::Handle>, Failure> {
+        let gone = || Failure::new(ErrorCode::NotFound, format!("no session {}", session.id));
         let mut sessions = self.0.sessions.lock().await;
-        if let Some(h) = sessions.get(&session.id) {
-            return Ok(h.clone());
+        if sessions.deleted.contains(&session.id) {
+            return Err(gone());
+        }
+        if let Some(h) = sessions.running.get(&session.id).cloned() {
+            if !h.is_closed() {
+                return Ok(h);
+            }
+            // It stopped, idle and unwatched: its last events are stored before a new one reads them.
+            h.finished().await;
+            sessions.running.remove(&session.id);
         }
         if self.0.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(Failure::new(ErrorCode::Unavailable, "the daemon is shutting down"));
         }
-        let h = Arc::new(session::spawn(self.0.shared.clone(), session).await?);
-        sessions.insert(session.id, h.clone());
+        // Read again under the lock: the caller's copy may be older than the last task's events.
+        let fresh = self.store().agent_session(session.id).await?.ok_or_else(gone)?;
+        let h = Arc::new(session::spawn(self.0.shared.clone(), &fresh).await?);
+        sessions.running.insert(session.id, h.clone());
         Ok(h)
     }
 
-    /// Stops a session's task, once its events are stored (before the session is deleted).
+    /// Stops a session's task for good, once its events are stored (before the session is deleted).
     async fn forget(&self, id: i64) {
-        let h = self.0.sessions.lock().await.remove(&id);
+        let h = {
+            let mut sessions = self.0.sessions.lock().await;
+            sessions.deleted.insert(id);
+            sessions.running.remove(&id)
+        };
         if let Some(h) = h {
             h.close().await;
         }
     }
 
-    /// Stops every session (their turns are interrupted) and lets the API go.
+    /// Stops every session (their turns are interrupted) and lets the API go; waits at
+    /// most [`CLOSE_LIMIT`] for their last events to be stored (the database may be down).
     pub async fn close(&self) {
         self.0.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        let all: Vec<_> = self.0.sessions.lock().await.drain().map(|(_, h)| h).collect();
-        futures_util::future::join_all(all.iter().map(|h| h.close())).await;
+        let all: Vec<_> = self.0.sessions.lock().await.running.drain().map(|(_, h)| h).collect();
+        let closed = futures_util::future::join_all(all.iter().map(|h| h.close()));
+        if tokio::time::timeout(CLOSE_LIMIT, closed).await.is_err() {
+            tracing::warn!(
+                "agent sessions' last events were not all stored within {}s",
+                CLOSE_LIMIT.as_secs()
+            );
+        }
         self.0.shared.loopback.clear();
     }
 }

@@ -20,16 +20,18 @@ use crate::loopback::Loopback;
 use crate::session::Conversation;
 use crate::turn::TurnEnd;
 
-/// The gateway's caller for every session: its usage is the service `agent`.
-fn agent() -> Principal {
-    let name: Arc<str> = Arc::from("agent");
+/// The gateway's caller for a session's turn: the agent feature (an operator, as the
+/// admin who configured `[agent]` allowed), its usage counted as `agent:<asker>`.
+fn agent(asker: &Principal) -> Principal {
+    let name: Arc<str> = Arc::from(format!("agent:{}", asker.actor));
     Principal { actor: name.clone(), role: Role::Operator, csrf: None, session: None, owner: name }
 }
 
-/// Asks the model; answers its whole reply once it ends.
+/// Asks the model for `asker`; answers its whole reply once it ends.
 pub async fn call(
     conv: &mut Conversation,
     api: &Loopback,
+    asker: &Principal,
     body: &Value,
     timeout: Duration,
 ) -> Result<Tally, TurnEnd> {
@@ -40,7 +42,7 @@ pub async fn call(
             timeout.as_secs()
         ))
     };
-    let caller = agent();
+    let caller = agent(asker);
     let sent = api.send(&caller, Method::POST, "/v1/chat/completions", Some(Bytes::from(body.to_string())));
     let res = tokio::time::timeout_at(deadline, sent).await.map_err(|_| late())?.map_err(TurnEnd::Model)?;
     let status = res.status();

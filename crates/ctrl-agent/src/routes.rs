@@ -19,7 +19,7 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::session::MAX_QUEUED;
+use crate::session::{MAX_QUEUED, Refused};
 use crate::{AgentState, Agents, stream};
 
 /// Longest message taken.
@@ -73,14 +73,27 @@ pub(crate) async fn queue(
             format!("content must be at most {MAX_MESSAGE} bytes"),
         ));
     }
-    let handle = agents.handle(s).await?;
     let len = content.len();
-    let position = handle.post(content, by.clone()).await.ok_or_else(|| {
-        Failure::new(
-            ErrorCode::TooManyRequests,
-            format!("{MAX_QUEUED} messages already wait in this session"),
-        )
-    })?;
+    let mut sent = agents.handle(s).await?.post(content.clone(), by.clone()).await;
+    if sent == Err(Refused::Closed) {
+        // Its task had just stopped, idle: the next one takes the message.
+        sent = agents.handle(s).await?.post(content, by.clone()).await;
+    }
+    let position = match sent {
+        Ok(p) => p,
+        Err(Refused::Full) => {
+            return Err(Failure::new(
+                ErrorCode::TooManyRequests,
+                format!("{MAX_QUEUED} messages already wait in this session"),
+            ));
+        }
+        Err(Refused::Closed) => {
+            return Err(Failure::new(
+                ErrorCode::Unavailable,
+                "the session is closing (deleted, or the daemon stops)",
+            ));
+        }
+    };
     let detail = format!("{len} bytes, position {position}");
     agents
         .access()
@@ -101,8 +114,8 @@ pub async fn list(State(st): State<AgentState>, c: Caller) -> ApiResult<Vec<Agen
 
 /// Makes a session owned by the caller (a token's: by the user who made the token).
 #[utoipa::path(post, path = "/api/sessions", tag = "sessions", request_body = NewSession,
-    responses((status = 201, body = Envelope<AgentSession>), (status = 404, body = ErrorEnvelope),
-        (status = 422, body = ErrorEnvelope)))]
+    responses((status = 201, body = Envelope<AgentSession>), (status = 403, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope)))]
 pub async fn create(
     State(st): State<AgentState>,
     c: Caller,
@@ -122,6 +135,13 @@ pub async fn create(
         return Err(Failure::new(
             ErrorCode::Validation,
             format!("system_prompt must be at most {MAX_PROMPT} bytes"),
+        ));
+    }
+    // Calls cost money: a viewer's sessions use the configured model.
+    if model != config.model && !c.principal.role.allows(Role::Operator) {
+        return Err(Failure::new(
+            ErrorCode::Forbidden,
+            format!("your role ({}) cannot choose the model; it needs operator", c.principal.role),
         ));
     }
     let owner = &c.principal.owner;

@@ -15,7 +15,7 @@ use ctrl_proto::{AgentSession, EventType, SessionStatus};
 use ctrl_store::{NewMessage, Store, StoreError};
 use ctrl_web::Principal;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::Shared;
 use crate::events::{self, Channel, EventLog};
@@ -24,15 +24,26 @@ use crate::turn::{self, TurnEnd};
 
 /// Messages that may wait in a session's queue.
 pub const MAX_QUEUED: usize = 100;
+/// A session's task stops after this long idle with no subscriber (it starts again when needed).
+const IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What others ask of a session's task.
 pub enum Command {
-    /// A user's message: answered with its place in the queue (`None`: the queue is full).
-    Post { content: String, by: Principal, reply: oneshot::Sender<Option<u32>> },
+    /// A user's message: answered with its place in the queue.
+    Post { content: String, by: Principal, reply: oneshot::Sender<Result<u32, Refused>> },
     /// Stop the turn (and drop the queue): answered with whether a turn was running.
     Interrupt { reply: oneshot::Sender<bool> },
     /// Stop for good, once every event is stored (the session is deleted, the daemon stops).
     Close { reply: oneshot::Sender<()> },
+}
+
+/// Why a message was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// [`MAX_QUEUED`] messages already wait.
+    Full,
+    /// The task has ended or is ending.
+    Closed,
 }
 
 /// How others reach a session's task.
@@ -40,14 +51,26 @@ pub struct Handle {
     tx: mpsc::Sender<Command>,
     /// Its events, for subscribers.
     pub channel: Arc<Channel>,
+    /// Becomes true once the task has ended and its events are stored.
+    finished: watch::Receiver<bool>,
 }
 
 impl Handle {
-    /// Queues a message; `None` when the queue is full or the session is closing.
-    pub async fn post(&self, content: String, by: Principal) -> Option<u32> {
+    /// Queues a message; its place in the queue.
+    pub async fn post(&self, content: String, by: Principal) -> Result<u32, Refused> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Post { content, by, reply }).await.ok()?;
-        rx.await.ok().flatten()
+        self.tx.send(Command::Post { content, by, reply }).await.map_err(|_| Refused::Closed)?;
+        rx.await.unwrap_or(Err(Refused::Closed))
+    }
+
+    /// Whether the task has ended (it stops when idle and unwatched).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Waits until the ended task's events are all stored.
+    pub async fn finished(&self) {
+        let _ = self.finished.clone().wait_for(|done| *done).await;
     }
 
     /// Stops the running turn; whether there was one.
@@ -90,22 +113,43 @@ impl Conversation {
         self.log.emit(kind, &data).await;
     }
 
-    /// Appends a message to the history, stored first.
+    /// Appends a message to the history and stores it. The write is its own task,
+    /// so a turn dropped meanwhile (an interrupt) cannot leave a stored message that
+    /// the history lacks: the next message would take its index and be refused.
     pub async fn append(&mut self, message: Value) -> Result<(), StoreError> {
         let new = NewMessage {
             index: self.history.len() as i64,
             role: message["role"].as_str().unwrap_or("user").to_owned(),
             message: message.to_string(),
         };
-        let stored = &[new];
-        ctrl_store::retry::bounded(self.store.agent_messages_add(self.id, stored)).await?;
+        let (store, id) = (self.store.clone(), self.id);
+        let write =
+            tokio::spawn(
+                async move { ctrl_store::retry::bounded(store.agent_messages_add(id, &[new])).await },
+            );
         self.history.push(message);
-        Ok(())
+        match write.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.history.pop();
+                Err(e)
+            }
+            Err(e) => {
+                self.history.pop();
+                Err(StoreError::Unavailable(format!("the write stopped: {e}")))
+            }
+        }
     }
 
     /// Records a new status and tells subscribers.
     pub async fn set_status(&mut self, status: SessionStatus, mut data: Value) {
-        if let Err(e) = ctrl_store::retry::bounded(self.store.agent_session_status(self.id, status)).await {
+        // Its own task, as `append`'s write: a turn dropped meanwhile must not cancel it.
+        let (store, id) = (self.store.clone(), self.id);
+        let write =
+            tokio::spawn(
+                async move { ctrl_store::retry::bounded(store.agent_session_status(id, status)).await },
+            );
+        if let Err(e) = write.await.unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string()))) {
             tracing::warn!(session = self.id, "cannot store the status {}: {e}", status.as_str());
         }
         data["status"] = json!(status.as_str());
@@ -154,16 +198,42 @@ pub async fn spawn(shared: Arc<Shared>, session: &AgentSession) -> Result<Handle
     // A daemon that stopped in the middle of a tool left its call unanswered.
     conv.close_dangling("interrupted: the daemon stopped while this tool ran").await;
     let (tx, rx) = mpsc::channel(16);
+    let (done, finished) = watch::channel(false);
+    let watched = channel.clone();
     tokio::spawn(async move {
-        let closed = run(shared, &mut conv, rx).await;
+        let closed = run(shared, &mut conv, rx, &watched).await;
         drop(conv);
         // Every event is stored and sent before the close is answered.
         let _ = writer.await;
+        done.send_replace(true);
         if let Some(reply) = closed {
             let _ = reply.send(());
         }
     });
-    Ok(Handle { tx, channel })
+    Ok(Handle { tx, channel, finished })
+}
+
+/// The next command while idle; `None` when the handles are gone, or after [`IDLE`]
+/// with no subscriber (the task ends; it is started again when needed).
+async fn idle(rx: &mut mpsc::Receiver<Command>, channel: &Channel) -> Option<Command> {
+    loop {
+        match tokio::time::timeout(IDLE, rx.recv()).await {
+            Ok(cmd) => return cmd,
+            Err(_) if !channel.watched() => {
+                // Commands sent meanwhile are refused as "closed": their sender starts a new task.
+                rx.close();
+                while let Some(cmd) = rx.recv().await {
+                    match cmd {
+                        Command::Post { reply, .. } => drop(reply.send(Err(Refused::Closed))),
+                        Command::Interrupt { reply } => drop(reply.send(false)),
+                        close @ Command::Close { .. } => return Some(close),
+                    }
+                }
+                return None;
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 /// Takes messages until closed; answers the close, if one came.
@@ -171,14 +241,15 @@ async fn run(
     shared: Arc<Shared>,
     conv: &mut Conversation,
     mut rx: mpsc::Receiver<Command>,
+    channel: &Channel,
 ) -> Option<oneshot::Sender<()>> {
     let mut queue: VecDeque<(String, Principal)> = VecDeque::new();
     loop {
         let (content, by) = match queue.pop_front() {
             Some(next) => next,
-            None => match rx.recv().await? {
+            None => match idle(&mut rx, channel).await? {
                 Command::Post { content, by, reply } => {
-                    let _ = reply.send(Some(0));
+                    let _ = reply.send(Ok(0));
                     (content, by)
                 }
                 Command::Interrupt { reply } => {
@@ -200,10 +271,10 @@ async fn run(
                     cmd = rx.recv() => match cmd {
                         Some(Command::Post { content, by, reply }) => {
                             if queue.len() >= MAX_QUEUED {
-                                let _ = reply.send(None);
+                                let _ = reply.send(Err(Refused::Full));
                             } else {
                                 queue.push_back((content, by));
-                                let _ = reply.send(Some(queue.len() as u32));
+                                let _ = reply.send(Ok(queue.len() as u32));
                             }
                         }
                         Some(Command::Interrupt { reply }) => {

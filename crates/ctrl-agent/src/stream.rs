@@ -13,7 +13,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use ctrl_proto::ErrorEnvelope;
+use ctrl_proto::{ErrorCode, ErrorEnvelope};
 use ctrl_web::{Caller, Failure, Path, Principal, Query};
 use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
 use serde::Deserialize;
@@ -71,15 +71,20 @@ pub async fn events_sse(
 #[utoipa::path(get, path = "/ws/{id}", tag = "sessions",
     params(("id" = i64, Path, description = "Session id"), After),
     responses((status = 101, description = "WebSocket of session events"), (status = 400, body = ErrorEnvelope),
-        (status = 404, body = ErrorEnvelope)))]
+        (status = 403, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope)))]
 pub async fn events_ws(
     State(st): State<AgentState>,
     c: Caller,
     Path(id): Path<i64>,
     Query(q): Query<After>,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
     let agents = st.get()?.clone();
+    // It takes messages: a login's cookie counts only from the dashboard's own pages.
+    if c.principal.csrf.is_some() && !ctrl_web::same_origin(&headers) {
+        return Err(Failure::new(ErrorCode::Forbidden, "a WebSocket from another origin"));
+    }
     let s = find(&agents, &c.principal, id).await?;
     let ws =
         ws.map_err(|e| Failure::bad_request(format!("this path takes a WebSocket: {}", e.body_text())))?;

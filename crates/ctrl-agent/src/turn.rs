@@ -46,7 +46,7 @@ pub async fn run(
     let toolbox = Toolbox { api: &shared.loopback, config: setup, principal: by };
     for iteration in 1..=setup.max_iterations {
         let body = history::request(&conv.model, &system, &conv.history, &definitions);
-        let answer = model::call(conv, &shared.loopback, &body, setup.call_timeout.0).await?;
+        let answer = model::call(conv, &shared.loopback, by, &body, setup.call_timeout.0).await?;
         let calls: Vec<(String, String, String)> = answer
             .tool_calls
             .into_iter()
@@ -102,8 +102,11 @@ async fn audit(
         detail.extend(result.chars().take(200));
     }
     let target = format!("session:{session}");
-    shared
-        .access
-        .audit(&by.actor, "agent_tool", Some(&target), None, if ok { "ok" } else { "error" }, Some(&detail))
-        .await;
+    // Its own task: an interrupt drops the turn, and must not cancel a write halfway.
+    let (access, actor) = (shared.access.clone(), by.actor.clone());
+    let result = if ok { "ok" } else { "error" };
+    let _ = tokio::spawn(async move {
+        access.audit(&actor, "agent_tool", Some(&target), None, result, Some(&detail)).await;
+    })
+    .await;
 }

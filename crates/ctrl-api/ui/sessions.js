@@ -65,9 +65,10 @@
     const form = h("form", { class: "row chat-form" }, input, send);
     main.replaceChildren(head, h("p", { class: "row" }, status, stop, remove), log, form);
 
+    let statusSeen = false;
     api("GET", `/api/sessions/${enc(id)}`).then((s) => {
       $("#session-name").textContent = s.title;
-      setStatus(s.status);
+      if (!statusSeen) setStatus(s.status);
     }).catch((e) => { log.replaceChildren(h("p", { class: "muted" }, e.message)); });
 
     function setStatus(st) {
@@ -88,6 +89,7 @@
       const d = ev.data || {};
       switch (ev.type) {
         case "status":
+          statusSeen = true;
           setStatus(d.status);
           if (d.status === "running") {
             turn = null; answer = null; thinking = null;
@@ -152,8 +154,16 @@
       };
       ws.onclose = () => {
         if (closed) return;
-        timer = setTimeout(open, delay);
-        delay = Math.min(delay * 2, 8000);
+        // A deleted session stays gone; anything else (a restart, the network) comes back.
+        api("GET", `/api/sessions/${enc(id)}`).then(() => {
+          if (closed) return;
+          timer = setTimeout(open, delay);
+          delay = Math.min(delay * 2, 8000);
+        }).catch((e) => {
+          if (/^no session/.test(e.message)) { setStatus("deleted"); closed = true; return; }
+          timer = setTimeout(open, delay);
+          delay = Math.min(delay * 2, 8000);
+        });
       };
     };
     open();

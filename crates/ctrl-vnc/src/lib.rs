@@ -74,8 +74,13 @@ pub async fn vnc(
     State(access): State<Access>,
     c: Caller,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, Failure> {
+    // A desktop is control: a login's cookie counts only from the dashboard's own pages.
+    if c.principal.csrf.is_some() && !ctrl_web::same_origin(&headers) {
+        return Err(Failure::new(ErrorCode::Forbidden, "a WebSocket from another origin"));
+    }
     let Some(target) = st.target(&name) else {
         return Err(Failure::new(ErrorCode::NotFound, format!("no VNC target '{name}' in [vnc.targets]")));
     };

@@ -9,4 +9,4 @@ pub mod error;
 pub mod principal;
 
 pub use error::{ApiResult, Body, Failure, Path, Query, no_route, ok, wrong_method};
-pub use principal::{Acting, Address, Caller, Principal, Trusted, address};
+pub use principal::{Acting, Address, Caller, Principal, Trusted, address, same_origin};

@@ -197,7 +197,9 @@ async fn talk(
                 screen.show(&e);
                 let status = e.data["status"].as_str().unwrap_or("");
                 if e.kind == EventType::Status && status != "running" && asked > 0 {
-                    asked -= 1;
+                    // An interrupt ends this turn and drops those queued behind it.
+                    let dropped = e.data["dropped"].as_u64().unwrap_or(0);
+                    asked = asked.saturating_sub(1 + u32::try_from(dropped).unwrap_or(u32::MAX));
                     failed = status != "idle";
                     if asked == 0 {
                         if !input_open {

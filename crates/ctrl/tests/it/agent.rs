@@ -38,7 +38,19 @@ async fn daemon_on(before: &str, agent: &str) -> (Daemon, FakeLlm) {
          [agent]\nmodel = \"fake-agent\"\nmax_iterations = 3\n{tools}{agent}\n",
         model.url
     );
-    let d = tokio::task::spawn_blocking(move || Daemon::start(&config)).await.unwrap();
+    let d = tokio::task::spawn_blocking(move || {
+        let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
+        let path = dir.path().join("ctrl.toml");
+        std::fs::write(
+            &path,
+            format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n{config}"),
+        )
+        .unwrap();
+        crate::common::add_user(&path, "ann", "admin", "ann-secret-1");
+        Daemon::adopt(dir, path)
+    })
+    .await
+    .unwrap();
     d.wait_status("web", "running", LIMIT);
     (d, model)
 }
@@ -152,7 +164,7 @@ async fn a_turn_streams_text_and_reasoning_and_runs_parallel_tool_calls_as_the_a
     let s = api.data(&format!("/api/sessions/{id}")).await;
     assert_eq!((s["messages"].as_u64(), s["last_seq"].as_i64()), (Some(5), Some(events.len() as i64)));
 
-    // Tool calls are audited as the asker; the model's usage is the gateway's, under "agent".
+    // Tool calls are audited as the asker; the model's usage is the gateway's, under "agent:<asker>".
     let audit = api.data("/api/audit?limit=50").await;
     let tool_rows: Vec<&Value> =
         audit.as_array().unwrap().iter().filter(|a| a["action"] == "agent_tool").collect();
@@ -162,7 +174,7 @@ async fn a_turn_streams_text_and_reasoning_and_runs_parallel_tool_calls_as_the_a
     );
     let usage = eventually("the agent's usage", LIMIT, || async {
         let rows = api.data("/api/llm/usage?group_by=service").await;
-        rows.as_array()?.iter().find(|r| r["service"] == "agent" && r["calls"] == 2).cloned()
+        rows.as_array()?.iter().find(|r| r["service"] == "agent:token:initial" && r["calls"] == 2).cloned()
     })
     .await;
     assert!(usage["prompt_tokens"].as_u64().unwrap() > 0);
@@ -240,6 +252,10 @@ async fn a_viewers_session_cannot_stop_a_service() {
         audit.as_array().unwrap().iter().any(|a| a["action"] == "forbidden" && a["actor"] == "token:vee"),
         "the refusal is audited as the viewer: {audit}"
     );
+    // Calls cost money: a viewer's sessions use the configured model.
+    let (status, body) =
+        viewer.send_json(reqwest::Method::POST, "/api/sessions", &json!({"model": "fake-pricey"})).await;
+    assert_failure(status, &body, StatusCode::FORBIDDEN, "forbidden");
     // Sessions are their owner's: a viewer sees its own, an admin all.
     let (status, body) = viewer.get("/api/sessions").await;
     assert_eq!((status, body["data"].as_array().unwrap().len()), (StatusCode::OK, 1));
@@ -689,4 +705,41 @@ async fn a_subscriber_that_reads_nothing_holds_up_neither_the_loop_nor_the_other
     );
     assert_eq!(api.data(&format!("/api/sessions/{id}")).await["last_seq"], events.len() as i64);
     drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logins_socket_takes_messages_only_from_the_dashboards_own_origin() {
+    let (d, _model) = daemon("").await;
+    let res = reqwest::Client::new()
+        .post(d.url("/api/auth/login"))
+        .json(&json!({"username": "ann", "password": "ann-secret-1"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let id = new_session(&Api::new(&d)).await;
+    let attempt = |origin: String| {
+        let mut req = format!("ws://{}/ws/{id}", d.api_addr()).into_client_request().unwrap();
+        req.headers_mut().insert("cookie", cookie.parse().unwrap());
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(req)
+    };
+    // A page on another port of the same host is the same site to the cookie, not the same origin.
+    match attempt("http://127.0.0.1:1".into()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
+        other => panic!("expected a 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // The dashboard's own page may send at once, while its socket still reads the
+    // stored events (a read cut halfway once left the database connection stuck).
+    let (mut ws, _) = attempt(format!("http://{}", d.api_addr())).await.expect("the dashboard's own origin");
+    let hi = json!({"type": "message", "content": "[{\"text\": \"hi\"}]"});
+    ws.send(Message::Text(hi.to_string().into())).await.unwrap();
+    loop {
+        let ev = next_json(&mut ws).await;
+        assert_ne!(ev["type"], "error", "{ev}");
+        if ev["type"] == "status" && ev["data"]["status"] == "idle" {
+            break;
+        }
+    }
+    assert_eq!(Api::new(&d).data(&format!("/api/sessions/{id}")).await["messages"], 2);
 }
