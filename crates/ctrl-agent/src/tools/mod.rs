@@ -213,6 +213,8 @@ async fn actions_run(tb: &Toolbox<'_>, args: &Value) -> Result<Value, String> {
     };
     let job = post(tb, &format!("/api/actions/{name}"), Some(json!({"params": params}))).await?;
     let Some(id) = job["id"].as_i64() else { return Ok(job) };
+    // A turn interrupted, or a tool past its time, cancels the job it started.
+    let mut guard = CancelJob { api: tb.api.clone(), principal: tb.principal.clone(), id, armed: true };
     // The job runner tells clients of a job's end through its stream; polling its
     // row keeps the tool to the API it acts through. The tool's timeout bounds this.
     let mut wait = Duration::from_millis(50);
@@ -220,11 +222,36 @@ async fn actions_run(tb: &Toolbox<'_>, args: &Value) -> Result<Value, String> {
         let job = get(tb, &format!("/api/jobs/{id}")).await?;
         let done = !matches!(job["status"].as_str(), Some("queued" | "running"));
         if done {
+            guard.armed = false;
             let logs = get(tb, &format!("/api/jobs/{id}/logs?lines=40")).await.unwrap_or(Value::Null);
             return Ok(json!({"job": job, "output": logs}));
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Cancels a job when dropped armed: the tool that waited for it was stopped.
+struct CancelJob {
+    api: Loopback,
+    principal: ctrl_web::Principal,
+    id: i64,
+    armed: bool,
+}
+
+impl Drop for CancelJob {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (api, principal, id) = (self.api.clone(), self.principal.clone(), self.id);
+        tokio::spawn(async move {
+            if let Answer::Refused(_, msg) =
+                api.call(&principal, Method::POST, &format!("/api/jobs/{id}/cancel"), None).await
+            {
+                tracing::debug!(job = id, "not cancelled after its tool stopped: {msg}");
+            }
+        });
     }
 }
 

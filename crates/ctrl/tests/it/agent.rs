@@ -348,6 +348,13 @@ async fn messages_queue_in_order_and_an_interrupt_stops_the_turn_at_once() {
     }
     assert_eq!(results.len(), 2, "both calls answered: {results:?}");
     assert!(results.iter().all(|r| r["data"]["content"].as_str().unwrap().starts_with("interrupted")));
+    // The job the interrupted tool started is cancelled with it.
+    eventually("the nap job to be cancelled", LIMIT, || async {
+        let jobs = api.data("/api/jobs").await;
+        let nap = jobs.as_array()?.iter().find(|j| j["action"] == "nap")?.clone();
+        (nap["status"] == "cancelled").then_some(())
+    })
+    .await;
     let history = api.data(&format!("/api/sessions/{id}/messages")).await;
     assert_valid_history(history.as_array().unwrap());
     let s = api.data(&format!("/api/sessions/{id}")).await;

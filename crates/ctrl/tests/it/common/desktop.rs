@@ -20,48 +20,39 @@ pub const WIDTH: u32 = 640;
 pub const HEIGHT: u32 = 480;
 
 impl Desktop {
-    /// Xvfb alone.
+    /// Xvfb alone, on a display it picks itself (`-displayfd`: no two tests collide).
     pub fn start() -> Desktop {
-        // A display number no other test of this run picks: from a free port.
-        let n = 200 + u32::from(free_port()) % 5000;
-        let display = format!(":{n}");
-        let xvfb = Command::new("Xvfb")
-            .args([
-                &display,
-                "-screen",
-                "0",
-                &format!("{WIDTH}x{HEIGHT}x24"),
-                "-nolisten",
-                "tcp",
-                "-noreset",
-                "-wr",
-            ])
-            .stdout(Stdio::null())
+        let mut xvfb = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", &format!("{WIDTH}x{HEIGHT}x24")])
+            .args(["-nolisten", "tcp", "-noreset", "-wr"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (Debian: xvfb) is installed by scripts/test");
-        let socket = format!("/tmp/.X11-unix/X{n}");
+        let n = first_line(xvfb.stdout.take().unwrap(), "Xvfb's display number");
+        let display = format!(":{}", n.trim());
+        let socket = format!("/tmp/.X11-unix/X{}", n.trim());
         wait("Xvfb's socket", Duration::from_secs(10), || {
             std::path::Path::new(&socket).exists().then_some(())
         });
         Desktop { display, vnc_port: None, xvfb, vnc: None }
     }
 
-    /// Xvfb served by x11vnc (no password, loopback only).
+    /// Xvfb served by x11vnc (no password, loopback only), on a port it finds free.
     pub fn with_vnc() -> Desktop {
         let mut d = Desktop::start();
-        let port = free_port();
-        let vnc = Command::new("x11vnc")
-            .args(["-display", &d.display, "-rfbport", &port.to_string(), "-localhost", "-nopw", "-forever"])
+        let from = 20_000 + free_port() % 20_000;
+        let mut vnc = Command::new("x11vnc")
+            .args(["-display", &d.display, "-autoport", &from.to_string(), "-localhost", "-nopw", "-forever"])
             .args(["-shared", "-quiet", "-noxdamage"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("x11vnc is installed by scripts/test");
+        // It prints PORT=NNNN once it listens.
+        let line = first_line(vnc.stdout.take().unwrap(), "x11vnc's PORT= line");
         d.vnc = Some(vnc);
-        wait("x11vnc to listen", Duration::from_secs(15), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
-        });
+        let port: u16 = line.trim().strip_prefix("PORT=").and_then(|p| p.parse().ok()).expect("PORT=NNNN");
         d.vnc_port = Some(port);
         d
     }
@@ -72,6 +63,20 @@ impl Desktop {
         assert!(out.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// The first line a child writes to its stdout (within 20 s; the rest is drained).
+fn first_line(out: std::process::ChildStdout, what: &str) -> String {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(out).lines();
+        if let Some(Ok(l)) = lines.next() {
+            let _ = tx.send(l);
+        }
+        for _ in lines {}
+    });
+    rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no {what} within 20 s"))
 }
 
 impl Drop for Desktop {
