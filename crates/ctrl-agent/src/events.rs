@@ -160,15 +160,8 @@ impl Reader {
                 return Some(e);
             }
             if self.replaying {
-                // Its own task: a stream dropped mid-read (the client left, or the socket's
-                // loop took a message first) must not cancel a query halfway, which can
-                // leave the database connection unusable.
                 let (store, id, last) = (self.store.clone(), self.session_id, self.last);
-                let read = tokio::spawn(async move { store.agent_events(id, last, PAGE).await });
-                let page = match read
-                    .await
-                    .unwrap_or_else(|e| Err(ctrl_store::StoreError::Unavailable(e.to_string())))
-                {
+                let page = match crate::uncut(async move { store.agent_events(id, last, PAGE).await }).await {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::warn!(session = self.session_id, "cannot read events: {e}");

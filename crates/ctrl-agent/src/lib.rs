@@ -30,6 +30,18 @@ use ctrl_web::Failure;
 pub use loopback::Loopback;
 pub use routes::routes;
 
+/// Runs a store call as its own task, bounded in time, and waits for it. A turn, a
+/// stream or a socket's read of the store may be dropped halfway (an interrupt, a
+/// client leaving), and a sqlx SQLite query dropped halfway leaves the pool's one
+/// connection unusable, hanging the whole store: a task finishes regardless.
+pub(crate) async fn uncut<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, ctrl_store::StoreError>> + Send + 'static,
+) -> Result<T, ctrl_store::StoreError> {
+    tokio::spawn(ctrl_store::retry::bounded(call)).await.unwrap_or_else(|e| {
+        Err(ctrl_store::StoreError::Unavailable(format!("a store call's task ended: {e}")))
+    })
+}
+
 /// What every session's task shares.
 pub struct Shared {
     store: Store,

@@ -113,9 +113,8 @@ impl Conversation {
         self.log.emit(kind, &data).await;
     }
 
-    /// Appends a message to the history and stores it. The write is its own task,
-    /// so a turn dropped meanwhile (an interrupt) cannot leave a stored message that
-    /// the history lacks: the next message would take its index and be refused.
+    /// Appends a message to the history and stores it, uncut by an interrupt: a stored
+    /// message the history lacked would have its index taken by the next, refused.
     pub async fn append(&mut self, message: Value) -> Result<(), StoreError> {
         let new = NewMessage {
             index: self.history.len() as i64,
@@ -123,33 +122,20 @@ impl Conversation {
             message: message.to_string(),
         };
         let (store, id) = (self.store.clone(), self.id);
-        let write =
-            tokio::spawn(
-                async move { ctrl_store::retry::bounded(store.agent_messages_add(id, &[new])).await },
-            );
+        let write = crate::uncut(async move { store.agent_messages_add(id, &[new]).await });
+        // In memory first: a turn dropped while the write finishes leaves both agreeing.
         self.history.push(message);
-        match write.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.history.pop();
-                Err(e)
-            }
-            Err(e) => {
-                self.history.pop();
-                Err(StoreError::Unavailable(format!("the write stopped: {e}")))
-            }
+        let written = write.await;
+        if written.is_err() {
+            self.history.pop();
         }
+        written
     }
 
     /// Records a new status and tells subscribers.
     pub async fn set_status(&mut self, status: SessionStatus, mut data: Value) {
-        // Its own task, as `append`'s write: a turn dropped meanwhile must not cancel it.
         let (store, id) = (self.store.clone(), self.id);
-        let write =
-            tokio::spawn(
-                async move { ctrl_store::retry::bounded(store.agent_session_status(id, status)).await },
-            );
-        if let Err(e) = write.await.unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string()))) {
+        if let Err(e) = crate::uncut(async move { store.agent_session_status(id, status).await }).await {
             tracing::warn!(session = self.id, "cannot store the status {}: {e}", status.as_str());
         }
         data["status"] = json!(status.as_str());

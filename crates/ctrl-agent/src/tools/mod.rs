@@ -96,12 +96,9 @@ pub async fn run(tb: &Toolbox<'_>, name: &str, arguments: &str, timeout: Duratio
             Err(e) => return Outcome::error(format!("the arguments are not JSON: {e}")),
         },
     };
-    let offered = definitions(tb.config).iter().any(|d| d["function"]["name"] == name);
-    if !offered {
-        let names: Vec<String> = definitions(tb.config)
-            .iter()
-            .filter_map(|d| d["function"]["name"].as_str().map(str::to_owned))
-            .collect();
+    let offered = definitions(tb.config);
+    if !offered.iter().any(|d| d["function"]["name"] == name) {
+        let names: Vec<&str> = offered.iter().filter_map(|d| d["function"]["name"].as_str()).collect();
         return Outcome::error(format!("there is no tool '{name}'; the tools are {}", names.join(", ")));
     }
     match tokio::time::timeout(timeout, dispatch(tb, name, &args)).await {
