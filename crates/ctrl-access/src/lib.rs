@@ -19,8 +19,8 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use axum::middleware;
 use ctrl_store::Store;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 
 pub use auth::{Token, authenticate, bearer};
 
@@ -69,7 +69,7 @@ impl Access {
     }
 
     /// `routes` for operators and admins only (a 403, audited, for viewers).
-    pub fn operators_only<S>(&self, routes: OpenApiRouter<S>) -> OpenApiRouter<S>
+    pub fn operators_only<S>(&self, routes: ApiRouter<S>) -> ApiRouter<S>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -77,7 +77,7 @@ impl Access {
     }
 
     /// `routes` for admins only (a 403, audited, for everyone else).
-    pub fn admins_only<S>(&self, routes: OpenApiRouter<S>) -> OpenApiRouter<S>
+    pub fn admins_only<S>(&self, routes: ApiRouter<S>) -> ApiRouter<S>
     where
         S: Clone + Send + Sync + 'static,
     {
@@ -111,23 +111,23 @@ impl Access {
 }
 
 /// The routes anyone may call: logging in.
-pub fn public_routes<S>() -> OpenApiRouter<S>
+pub fn public_routes<S>() -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Access: FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(routes::login))
+    ApiRouter::new().routes(routes!(routes::login))
 }
 
 /// The routes for a known principal (the host wraps them in [`authenticate`]):
 /// who am I and logging out for anyone; users, tokens and the audit log for admins.
-pub fn routes<S>(access: &Access) -> OpenApiRouter<S>
+pub fn routes<S>(access: &Access) -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Access: FromRef<S>,
 {
-    let anyone = OpenApiRouter::new().routes(routes!(routes::me)).routes(routes!(routes::logout));
-    let admins = OpenApiRouter::new()
+    let anyone = ApiRouter::new().routes(routes!(routes::me)).routes(routes!(routes::logout));
+    let admins = ApiRouter::new()
         .routes(routes!(routes::users, routes::add_user))
         .routes(routes!(routes::remove_user))
         .routes(routes!(routes::tokens, routes::create_token))

@@ -10,7 +10,6 @@
 
 mod events;
 mod history;
-mod loopback;
 mod model;
 mod routes;
 mod session;
@@ -27,7 +26,6 @@ use ctrl_proto::{AgentSession, ErrorCode};
 use ctrl_store::Store;
 use ctrl_web::Failure;
 
-pub use loopback::Loopback;
 pub use routes::routes;
 
 /// Runs a store call as its own task, bounded in time, and waits for it. A turn, a
@@ -46,7 +44,7 @@ pub(crate) async fn uncut<T: Send + 'static>(
 pub struct Shared {
     store: Store,
     access: Access,
-    loopback: Loopback,
+    loopback: ctrl_web::Loopback,
     config: RwLock<Arc<AgentConfig>>,
 }
 
@@ -110,7 +108,7 @@ impl Agents {
         let shared = Shared {
             store,
             access,
-            loopback: Loopback::default(),
+            loopback: ctrl_web::Loopback::default(),
             config: RwLock::new(Arc::new(config.clone())),
         };
         Ok(Agents(Arc::new(Inner {
@@ -121,7 +119,7 @@ impl Agents {
     }
 
     /// The handle through which tools and model calls reach the daemon's API.
-    pub fn loopback(&self) -> &Loopback {
+    pub fn loopback(&self) -> &ctrl_web::Loopback {
         &self.0.shared.loopback
     }
 

@@ -16,9 +16,9 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::loopback::Loopback;
 use crate::session::Conversation;
 use crate::turn::TurnEnd;
+use ctrl_web::Loopback;
 
 /// The gateway's caller for a session's turn: the agent feature (an operator, as the
 /// admin who configured `[agent]` allowed), its usage counted as `agent:<asker>`.

@@ -14,10 +14,10 @@ use ctrl_core::Role;
 use ctrl_proto::{
     AgentSession, Envelope, ErrorCode, ErrorEnvelope, NewSession, PostMessage, QueuedMessage, SessionMessage,
 };
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Principal, ok};
 use serde_json::json;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::session::{MAX_QUEUED, Refused};
 use crate::{AgentState, Agents, stream};
@@ -29,13 +29,13 @@ const MAX_TITLE: usize = 200;
 const MAX_PROMPT: usize = 16 * 1024;
 
 /// The routes (any role; ownership is checked per session).
-pub fn routes<S>(_access: &Access) -> OpenApiRouter<S>
+pub fn routes<S>(_access: &Access) -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     AgentState: FromRef<S>,
     Access: FromRef<S>,
 {
-    OpenApiRouter::new()
+    ApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(get_one, delete))
         .routes(routes!(messages, post_message))

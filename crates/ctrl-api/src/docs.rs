@@ -10,118 +10,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use ctrl_proto::ErrorCode;
 use ctrl_web::{Failure, Path};
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi};
-
-/// The document's fixed part; paths are added by the router.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Control Center API", description = "Runs, watches and shows every service on this machine. \
-Every JSON answer is `{\"success\": true, \"data\": …}` or `{\"success\": false, \"error\": …, \"code\": …}`. \
-Send the token from `state_dir/token` as `Authorization: Bearer …`."),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
-    tags((name = "system", description = "Host statistics, processes and ports"),
-        (name = "services", description = "Supervised services"),
-        (name = "jobs", description = "Actions, jobs, schedules and backups"),
-        (name = "alerts", description = "Alert rules, channels and what was sent"),
-        (name = "access", description = "Login, users, API tokens and the audit log"),
-        (name = "knowledge", description = "Knowledge base: agents, files, creators, scans and search"),
-        (name = "sessions", description = "Agent sessions: a model operating the machine through ctrl's tools"),
-        (name = "meta", description = "Health, metrics and API info"))
-)]
-pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
-    }
-}
-
-/// Completes the document once every path is in: the 401 of every operation
-/// that needs the token (all but the public ones), and the 400/413/422 that any
-/// body or path parameter can earn.
-pub fn finish(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let failure = |what: &str| {
-        ResponseBuilder::new()
-            .description(what)
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
-            )
-            .build()
-    };
-    for (path, item) in api.paths.paths.iter_mut() {
-        let has_params = path.contains('{');
-        for op in operations(item) {
-            let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| r == &Default::default()));
-            let answers = &mut op.responses.responses;
-            if !public {
-                answers.entry("401".into()).or_insert_with(|| failure("Missing or wrong token").into());
-            }
-            // Every body can be malformed (400), well-formed but wrong (422) or too large (413);
-            // every path parameter can fail to parse (400).
-            if op.request_body.is_some() {
-                answers.entry("400".into()).or_insert_with(|| failure("Malformed body").into());
-                answers.entry("413".into()).or_insert_with(|| failure("Body too large").into());
-                answers.entry("422".into()).or_insert_with(|| failure("Invalid body").into());
-            }
-            if has_params {
-                answers.entry("400".into()).or_insert_with(|| failure("Malformed path").into());
-            }
-            // OpenAPI requires a description on every response.
-            for (status, answer) in answers.iter_mut() {
-                if let utoipa::openapi::RefOr::T(r) = answer
-                    && r.description.is_empty()
-                {
-                    r.description = describe_status(status).into();
-                }
-            }
-        }
-    }
-    unique_operation_ids(api);
-}
-
-/// Handlers in different files share names (`list`); client generators need
-/// each operationId once, so a shared one gets the path's first segment after
-/// `/api/`: `list_services`, `list_jobs`, `list_schedules`.
-fn unique_operation_ids(api: &mut utoipa::openapi::OpenApi) {
-    let mut seen = std::collections::HashMap::<String, usize>::new();
-    for op in api.paths.paths.values_mut().flat_map(operations) {
-        *seen.entry(op.operation_id.clone().unwrap_or_default()).or_default() += 1;
-    }
-    for (path, item) in api.paths.paths.iter_mut() {
-        let area = path.trim_start_matches("/api/").split('/').next().unwrap_or_default().to_owned();
-        for op in operations(item) {
-            let id = op.operation_id.clone().unwrap_or_default();
-            if seen.get(&id).is_some_and(|n| *n > 1) {
-                op.operation_id = Some(format!("{id}_{area}"));
-            }
-        }
-    }
-}
-
-/// Every operation of a path.
-fn operations(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
-    [&mut item.get, &mut item.post, &mut item.put, &mut item.delete, &mut item.patch].into_iter().flatten()
-}
-
-/// The description of a response that its handler left without one: the
-/// status's reason phrase.
-fn describe_status(status: &str) -> &'static str {
-    status
-        .parse::<u16>()
-        .ok()
-        .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
-        .and_then(|code| code.canonical_reason())
-        .unwrap_or("Answer")
-}
 
 /// Swagger UI's small files and our page (swagger-ui-dist 5.32.6, Apache-2.0).
 const SWAGGER: &[(&str, &str, &str)] = &[
@@ -220,11 +108,16 @@ impl Spec {
     }
 }
 
-/// `/docs` (Swagger UI), `/redoc`, `/openapi.json`: pages of our own that load the
-/// document by URL from script files, so they need no inline script.
-pub fn routes<S: Clone + Send + Sync + 'static>(api: utoipa::openapi::OpenApi) -> Router<S> {
+/// The OpenAPI document a release build serves: the one a debug build describes
+/// live, kept equal to it by a test (`CTRL_WRITE_OPENAPI=1` rewrites it).
+#[cfg(not(debug_assertions))]
+pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+
+/// `/docs` (Swagger UI), `/redoc`, `/openapi.json` (`json`, the document): pages
+/// of our own that load the document by URL from script files, so they need no
+/// inline script.
+pub fn routes<S: Clone + Send + Sync + 'static>(json: String) -> Router<S> {
     // Kept compressed (its JSON is ten times larger): an idle daemon holds it all its life.
-    let json = api.to_json().unwrap_or_default();
     let spec = match zstd::bulk::compress(json.as_bytes(), 9) {
         Ok(packed) => Spec::Packed(bytes::Bytes::from(packed.into_boxed_slice())),
         Err(_) => Spec::Plain(bytes::Bytes::from(json)),

@@ -3,6 +3,8 @@
 //! Prometheus metrics. `app` builds the router; `serve` runs it on a TCP
 //! listener (token required) and on the unix socket (trusted).
 
+#[cfg(debug_assertions)]
+mod describe;
 mod docs;
 mod metrics;
 mod routes;
@@ -18,10 +20,9 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::ErrorCode;
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 pub use ctrl_web::{Failure, Principal, Trusted};
 pub use state::{AppInner, AppState, Parts, Reloader, Settings};
@@ -49,6 +50,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         llm: parts.llm,
         agent: parts.agent,
         vnc: parts.vnc,
+        hub: parts.hub,
         reload: parts.reload,
         settings: std::sync::Arc::new(parts.settings),
         shutdown: parts.shutdown,
@@ -62,7 +64,12 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     // Every feature brings its routes with their role checks; here they are
     // merged, and everything but the public routes wrapped in authentication.
     let access = &st.access;
-    let (protected, mut api) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    #[cfg(debug_assertions)]
+    let described = ApiRouter::with_openapi(<describe::ApiDoc as utoipa::OpenApi>::openapi());
+    #[cfg(not(debug_assertions))]
+    let described = ApiRouter::new();
+    #[allow(unused_mut, unused_variables)]
+    let (protected, mut api) = described
         .routes(routes!(routes::root::api_root))
         .routes(routes!(metrics::render))
         .merge(routes::system::routes())
@@ -76,14 +83,24 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(ctrl_llm::routes(access))
         .merge(ctrl_agent::routes(access))
         .merge(ctrl_vnc::routes())
+        .merge(ctrl_hub::routes(access))
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
-    let (public, public_api) = OpenApiRouter::new()
+    #[allow(unused_variables)]
+    let (public, public_api) = ApiRouter::new()
         .routes(routes!(routes::root::health))
         .merge(ctrl_access::public_routes())
+        .merge(ctrl_hub::link_route())
         .split_for_parts();
-    api.merge(public_api);
-    docs::finish(&mut api);
+    #[cfg(debug_assertions)]
+    {
+        api.merge(public_api);
+        describe::finish(&mut api);
+    }
+    #[cfg(debug_assertions)]
+    let document = api.to_pretty_json().unwrap_or_default();
+    #[cfg(not(debug_assertions))]
+    let document = docs::DOCUMENT.to_owned();
 
     // The LLM gateway's OpenAI routes have their own body limit (`[llm] max_body`),
     // timeouts (to the first byte, between chunks) and error shape: they are merged
@@ -92,7 +109,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(ui::routes())
         .merge(public)
         .merge(protected)
-        .merge(docs::routes(api))
+        .merge(docs::routes(document))
         .fallback(ctrl_web::no_route)
         .method_not_allowed_fallback(ctrl_web::wrong_method)
         .layer(middleware::from_fn(time_limit))
@@ -103,10 +120,12 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .layer(middleware::from_fn_with_state(st.clone(), ui::security_headers))
         .layer(cors(&st.settings.cors_origins))
         .with_state(st.clone());
-    // Agent sessions' tools call this very router, as the person who asked.
+    // Agent sessions' tools, and a hub's requests to this host, call this very
+    // router, as the person who asked.
     if let Some(agents) = &st.agent.0 {
         agents.loopback().set(router.clone());
     }
+    parts.loopback.set(router.clone());
     (router, st)
 }
 

@@ -53,6 +53,10 @@ pub struct Parts {
     pub agent: ctrl_agent::AgentState,
     /// The VNC bridge's targets.
     pub vnc: ctrl_vnc::VncState,
+    /// The hosts behind this daemon as a hub.
+    pub hub: ctrl_hub::HubState,
+    /// The daemon's own router, for requests made on someone's behalf (a hub's).
+    pub loopback: ctrl_web::Loopback,
     /// Users, sessions, tokens, roles and the audit log.
     pub access: Access,
     /// The reload hook.
@@ -95,6 +99,8 @@ pub struct AppInner {
     pub agent: ctrl_agent::AgentState,
     /// The VNC bridge's targets.
     pub vnc: ctrl_vnc::VncState,
+    /// The hosts behind this daemon as a hub.
+    pub hub: ctrl_hub::HubState,
     /// The reload hook.
     pub reload: Reloader,
     /// API settings.
@@ -162,6 +168,13 @@ impl FromRef<AppState> for ctrl_llm::LlmState {
 impl FromRef<AppState> for ctrl_agent::AgentState {
     fn from_ref(st: &AppState) -> ctrl_agent::AgentState {
         st.agent.clone()
+    }
+}
+
+/// The hub's own state, for its routes.
+impl FromRef<AppState> for ctrl_hub::HubState {
+    fn from_ref(st: &AppState) -> ctrl_hub::HubState {
+        st.hub.clone()
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod agent;
 mod api;
+mod hosts;
 mod knowledge;
 mod llm;
 mod sse;
@@ -82,6 +83,8 @@ pub struct Client {
     endpoint: Endpoint,
     token: Option<String>,
     timeout: Duration,
+    /// `/api/hosts/NAME` when every call goes to a host behind the hub.
+    prefix: Option<String>,
 }
 
 /// How long a one-shot call may take by default (a stop waits for the service's `stop_timeout`).
@@ -90,19 +93,36 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(150);
 impl Client {
     /// The local daemon through its control socket.
     pub fn unix(socket: impl Into<PathBuf>) -> Client {
-        Client { endpoint: Endpoint::Unix(socket.into()), token: None, timeout: DEFAULT_TIMEOUT }
+        Client {
+            endpoint: Endpoint::Unix(socket.into()),
+            token: None,
+            timeout: DEFAULT_TIMEOUT,
+            prefix: None,
+        }
     }
 
     /// A daemon at `http://HOST:PORT` or `https://HOST[:PORT]`, with its API token;
     /// `ca` is a PEM file of CA certificates trusted besides the system's.
     pub fn url(url: &str, token: Option<String>, ca: Option<&Path>) -> Result<Client, Error> {
-        Ok(Client { endpoint: Endpoint::from_url(url, ca)?, token, timeout: DEFAULT_TIMEOUT })
+        Ok(Client { endpoint: Endpoint::from_url(url, ca)?, token, timeout: DEFAULT_TIMEOUT, prefix: None })
     }
 
     /// The same client with another limit on one-shot calls.
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
         self
+    }
+
+    /// The same client talking to `host` behind the hub it reaches: every call
+    /// goes to `/api/hosts/{host}/api/…`.
+    pub fn for_host(mut self, host: &str) -> Client {
+        self.prefix = Some(format!("/api/hosts/{}", segment(host)));
+        self
+    }
+
+    /// The hub's own API, even when the client was made for one of its hosts.
+    pub fn hub(&self) -> Client {
+        Client { prefix: None, ..self.clone() }
     }
 
     /// GET `path` and decode the envelope's data.
@@ -162,6 +182,9 @@ impl Client {
     /// Opens a WebSocket of `T`.
     pub async fn websocket<T: FromEvent>(&self, path: &str) -> Result<Socket<T>, Error> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        if self.prefix.is_some() {
+            return Err(Error::Usage("WebSockets do not go through the hub; use the SSE streams".into()));
+        }
         let stream = self.endpoint.connect().await?;
         let scheme = match &self.endpoint {
             Endpoint::Tcp { tls: Some(_), .. } => "wss",
@@ -191,6 +214,11 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<Incoming>, Error> {
+        let path = match &self.prefix {
+            Some(p) => format!("{p}{path}"),
+            None => path.to_owned(),
+        };
+        let path = path.as_str();
         let mut req = Request::builder().method(method).uri(path).header("host", self.endpoint.host_header());
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));

@@ -14,11 +14,11 @@ use ctrl_proto::{
     KbStats, SearchAnswer,
 };
 use ctrl_store::{JobFilter, KbFilter};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::{KbError, Knowledge, query};
 
@@ -38,13 +38,13 @@ impl KbState {
 }
 
 /// The routes; scans need an operator.
-pub fn routes<S>(access: &Access) -> OpenApiRouter<S>
+pub fn routes<S>(access: &Access) -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     KbState: FromRef<S>,
     Access: FromRef<S>,
 {
-    let read = OpenApiRouter::new()
+    let read = ApiRouter::new()
         .routes(routes!(stats))
         .routes(routes!(agents))
         .routes(routes!(agent_files))
@@ -54,7 +54,7 @@ where
         .routes(routes!(creator))
         .routes(routes!(jobs))
         .routes(routes!(search));
-    let operate = OpenApiRouter::new().routes(routes!(scan)).routes(routes!(reindex));
+    let operate = ApiRouter::new().routes(routes!(scan)).routes(routes!(reindex));
     read.merge(access.operators_only(operate))
 }
 

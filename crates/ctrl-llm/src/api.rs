@@ -16,11 +16,11 @@ use ctrl_proto::{
     UpstreamInfo, UsageRow,
 };
 use ctrl_store::{InteractionFilter, UsageGroup};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::keys::{KEY_PREFIX, Period};
 use crate::{Gateway, LlmError, LlmState};
@@ -37,18 +37,18 @@ impl LlmState {
 }
 
 /// The routes, with their roles.
-pub fn routes<S>(access: &Access) -> OpenApiRouter<S>
+pub fn routes<S>(access: &Access) -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     LlmState: FromRef<S>,
     Access: FromRef<S>,
 {
-    let read = OpenApiRouter::new().routes(routes!(usage)).routes(routes!(upstreams));
-    let operate = OpenApiRouter::new()
+    let read = ApiRouter::new().routes(routes!(usage)).routes(routes!(upstreams));
+    let operate = ApiRouter::new()
         .routes(routes!(interactions))
         .routes(routes!(interaction))
         .routes(routes!(clear_cache));
-    let admin = OpenApiRouter::new().routes(routes!(keys, create_key)).routes(routes!(revoke_key));
+    let admin = ApiRouter::new().routes(routes!(keys, create_key)).routes(routes!(revoke_key));
     read.merge(access.operators_only(operate)).merge(access.admins_only(admin))
 }
 

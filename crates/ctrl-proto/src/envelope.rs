@@ -31,12 +31,14 @@ pub enum ErrorCode {
     Unavailable,
     /// 503: the database is down; the daemon goes on supervising and reconnects by itself.
     StoreUnavailable,
+    /// 503: the host named through the hub has no link to it now.
+    HostOffline,
 }
 
 impl ErrorCode {
     /// Every code, in the order docs/errors.md lists them. A code is never
     /// renamed or removed: scripts and clients branch on it.
-    pub const ALL: [ErrorCode; 12] = [
+    pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -49,6 +51,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::Unavailable,
         ErrorCode::StoreUnavailable,
+        ErrorCode::HostOffline,
     ];
 
     /// The code as it appears in the envelope (`not_found`).
@@ -66,6 +69,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StoreUnavailable => "store_unavailable",
+            ErrorCode::HostOffline => "host_offline",
         }
     }
 
@@ -82,7 +86,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => 429,
             ErrorCode::Validation => 422,
             ErrorCode::Internal => 500,
-            ErrorCode::Unavailable | ErrorCode::StoreUnavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::StoreUnavailable | ErrorCode::HostOffline => 503,
         }
     }
 }

@@ -9,6 +9,7 @@ mod agent;
 mod alerts;
 mod envelope;
 mod host;
+mod hosts;
 mod jobs;
 mod knowledge;
 mod llm;
@@ -25,6 +26,7 @@ pub use envelope::{ApiError, Envelope, ErrorCode, ErrorEnvelope};
 pub use host::{
     Cpu, Disk, Gpu, History, Memory, Metric, NetInterface, PortInfo, ProcessInfo, Stats, Swap, Temperature,
 };
+pub use hosts::{Enrolment, HostEvent, HostInfo, HostStatus, HostSummary, NewHost, ServiceCounts};
 pub use jobs::{
     ActionInfo, BackupFile, BackupTarget, JobInfo, JobUpdate, NewSchedule, ParamInfo, RunAction,
     ScheduleChange, ScheduleInfo,

@@ -294,6 +294,39 @@ const TABLES: &[Table] = &[
             ("at", Time),
         ],
     },
+    Table {
+        name: "hosts",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("public_key", Text),
+            ("enroll_hash", Text),
+            ("enroll_expires_at", Time),
+            ("created_at", Time),
+            ("enrolled_at", Time),
+            ("last_seen", Time),
+            ("version", Text),
+            ("address", Text),
+            ("boot", Text),
+            ("seq", Int),
+            ("hub", Text),
+            ("lease_until", Time),
+        ],
+    },
+    Table {
+        name: "host_events",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("host", Text),
+            ("boot", Text),
+            ("seq", Int),
+            ("kind", Text),
+            ("data", Text),
+            ("at", Time),
+        ],
+    },
 ];
 
 /// Rows read and written per statement: well under both backends' limits on

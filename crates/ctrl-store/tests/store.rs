@@ -46,6 +46,7 @@ on_both!(
     knowledge,
     llm,
     agent,
+    hosts,
     schema_too_new,
     copy_refusals
 );
@@ -258,10 +259,10 @@ async fn schema_too_new(store: Store) {
     raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
     store.close().await;
     let err = Store::open(&url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 8 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 9 }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the database has schema version 9999, newer than this binary's 8; run a newer ctrl"
+        "the database has schema version 9999, newer than this binary's 9; run a newer ctrl"
     );
 }
 
@@ -379,6 +380,12 @@ async fn fill(store: &Store) {
         at: Utc::now(),
     };
     store.agent_events_add(session.id, &[event]).await.unwrap();
+    let soon = Utc::now() + chrono::Duration::hours(1);
+    store.host_add("web-1", "hash", soon).await.unwrap();
+    store.host_enroll("web-1", "hash", "key", Utc::now()).await.unwrap();
+    let event =
+        ctrl_store::NewHostEvent { seq: 1, kind: "service".into(), data: "{}".into(), at: Utc::now() };
+    store.host_events_add("web-1", "boot", &[event], 1).await.unwrap();
 }
 
 /// Two agents and three files, as a scan would leave them; answers the files' ids.
@@ -523,7 +530,7 @@ async fn services_and_events_rows(store: &Store) {
 async fn everything(store: &Store) -> String {
     let jobs = store.jobs(&JobFilter { limit: 1000, ..Default::default() }).await.unwrap();
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.service_rows().await.unwrap(),
         store.events("web", 5000).await.unwrap(),
         store.users().await.unwrap(),
@@ -543,6 +550,8 @@ async fn everything(store: &Store) -> String {
         store.agent_sessions(None).await.unwrap(),
         store.agent_messages(1).await.unwrap(),
         store.agent_events(1, 0, 100).await.unwrap(),
+        store.hosts().await.unwrap(),
+        store.host_events("web-1", 100).await.unwrap(),
     )
 }
 
@@ -779,4 +788,63 @@ async fn llm(store: Store) {
         "name free again"
     );
     assert_eq!(store.llm_keys().await.unwrap().len(), 2);
+}
+
+async fn hosts(store: Store) {
+    use ctrl_store::NewHostEvent;
+    let soon = Utc::now() + chrono::Duration::hours(1);
+    assert!(store.host_add("web-1", "hash1", soon).await.unwrap());
+    assert!(!store.host_add("web-1", "other", soon).await.unwrap(), "a name is added once");
+    assert!(store.host_add("db-1", "hash2", Utc::now() - chrono::Duration::seconds(1)).await.unwrap());
+    let now = Utc::now();
+    assert!(!store.host_enroll("web-1", "wrong", "k1", now).await.unwrap(), "another token");
+    assert!(!store.host_enroll("db-1", "hash2", "k2", now).await.unwrap(), "an expired token");
+    assert!(!store.host_enroll("db-1", "hash1", "k2", now).await.unwrap(), "another host's token");
+    assert!(store.host_enroll("web-1", "hash1", "k1", now).await.unwrap());
+    assert!(!store.host_enroll("web-1", "hash1", "k9", now).await.unwrap(), "a token works once");
+    let web = store.host("web-1").await.unwrap().unwrap();
+    assert_eq!((web.public_key.as_deref(), web.enroll_hash.as_deref()), (Some("k1"), None));
+    assert!(web.enrolled_at.is_some());
+
+    store.host_linked("web-1", "hub-a", soon, "0.1.0", Some("10.0.0.5")).await.unwrap();
+    let later = soon + chrono::Duration::hours(1);
+    store.host_leases_renew("hub-b", later).await.unwrap();
+    let web = store.host("web-1").await.unwrap().unwrap();
+    assert_eq!((web.hub.as_deref(), web.address.as_deref()), (Some("hub-a"), Some("10.0.0.5")));
+    assert!(web.lease_until.unwrap() < later, "hub-b renews only its own");
+    store.host_leases_renew("hub-a", later).await.unwrap();
+    assert!(store.host("web-1").await.unwrap().unwrap().lease_until.unwrap() > soon);
+    store.host_unlinked("web-1", "hub-b").await.unwrap();
+    assert_eq!(store.host("web-1").await.unwrap().unwrap().hub.as_deref(), Some("hub-a"), "not hub-b's");
+    store.host_unlinked("web-1", "hub-a").await.unwrap();
+    assert_eq!(store.host("web-1").await.unwrap().unwrap().hub, None);
+
+    let ev = |seq: i64| NewHostEvent {
+        seq,
+        kind: "service".into(),
+        data: format!("{{\"n\":{seq}}}"),
+        at: Utc::now(),
+    };
+    let first: Vec<NewHostEvent> = (1..=40).map(ev).collect();
+    store.host_events_add("web-1", "boot-a", &first, 40).await.unwrap();
+    // A backfill that overlaps what was stored adds only the new ones.
+    let again: Vec<NewHostEvent> = (35..=45).map(ev).collect();
+    store.host_events_add("web-1", "boot-a", &again, 45).await.unwrap();
+    store.host_events_add("web-1", "boot-b", &[ev(1)], 1).await.unwrap();
+    let all = store.host_events("web-1", 1000).await.unwrap();
+    assert_eq!(all.len(), 46);
+    let seqs: Vec<i64> = all.iter().filter(|e| e.boot == "boot-a").map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=45).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!((all[45].boot.as_str(), all[45].data["n"].as_i64()), ("boot-b", Some(1)));
+    assert_eq!(store.host_events("web-1", 2).await.unwrap()[0].seq, 45, "the newest, in order");
+    let web = store.host("web-1").await.unwrap().unwrap();
+    assert_eq!((web.boot.as_deref(), web.seq), (Some("boot-b"), 1));
+
+    assert_eq!(
+        store.hosts().await.unwrap().iter().map(|h| h.name.as_str()).collect::<Vec<_>>(),
+        ["db-1", "web-1"]
+    );
+    assert!(store.host_remove("web-1").await.unwrap());
+    assert!(!store.host_remove("web-1").await.unwrap());
+    assert!(store.host_events("web-1", 10).await.unwrap().is_empty(), "its events went with it");
 }

@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use ctrl_access::Access;
 use ctrl_core::config::{VncConfig, VncTarget};
 use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, VncTargetInfo};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, ok};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// How long dialling a target may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,13 +47,13 @@ impl VncState {
 }
 
 /// The bridge's route (any role may ask; each target checks its own).
-pub fn routes<S>() -> OpenApiRouter<S>
+pub fn routes<S>() -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     VncState: FromRef<S>,
     Access: FromRef<S>,
 {
-    OpenApiRouter::new().routes(routes!(vnc)).routes(routes!(targets))
+    ApiRouter::new().routes(routes!(vnc)).routes(routes!(targets))
 }
 
 /// The desktops the bridge reaches, by name (every role may list them).

@@ -27,6 +27,9 @@ pub struct Remote {
     /// A CA certificate (PEM) to trust for an https:// --url, besides the system's.
     #[arg(long, global = true, env = "CTRL_CA")]
     pub ca: Option<PathBuf>,
+    /// A host behind the hub: the command acts on that host, through the hub.
+    #[arg(long, global = true, env = "CTRL_HOST")]
+    pub host: Option<String>,
 }
 
 /// The typed client and the runtime that drives it.
@@ -38,8 +41,18 @@ pub struct Client {
 }
 
 impl Client {
-    /// The daemon named by `--url`, or else the one of the config's state dir.
+    /// The daemon named by `--url`, or else the one of the config's state dir;
+    /// with `--host`, that host behind it.
     pub fn connect(config: Option<&Path>, remote: &Remote) -> anyhow::Result<Client> {
+        let mut client = Client::connect_hub(config, remote)?;
+        if let Some(host) = &remote.host {
+            client.api = client.api.for_host(host);
+        }
+        Ok(client)
+    }
+
+    /// The daemon itself, even with `--host` (for the hub's own commands).
+    pub fn connect_hub(config: Option<&Path>, remote: &Remote) -> anyhow::Result<Client> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (api, local) = match &remote.url {
             Some(url) => {

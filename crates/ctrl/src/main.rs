@@ -113,6 +113,8 @@ enum Command {
     Sessions(cmd::chat::SessionsArgs),
     /// Chat with an agent session in the terminal (a new one, or SESSION).
     Chat(cmd::chat::ChatArgs),
+    /// The hosts behind this hub: list, add (one-time enrolment token), remove, events.
+    Hosts(cmd::hosts::HostsArgs),
     /// Manage dashboard users (works without a running daemon).
     #[command(subcommand)]
     User(cmd::user::UserCmd),
@@ -154,6 +156,7 @@ fn main() -> ExitCode {
         Command::Llm(c) => cmd::llm::run(config, remote, c),
         Command::Sessions(a) => cmd::chat::sessions(config, remote, a),
         Command::Chat(a) => cmd::chat::chat(config, remote, a),
+        Command::Hosts(a) => cmd::hosts::run(config, remote, a),
         Command::User(c) => cmd::user::run(config, c),
         Command::Token(c) => cmd::token::run(config, remote, c),
         Command::Service(c) => cmd::service::run(config, c),

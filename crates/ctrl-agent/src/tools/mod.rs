@@ -14,7 +14,7 @@ use ctrl_core::config::{AgentConfig, valid_name};
 use ctrl_web::Principal;
 use serde_json::{Value, json};
 
-use crate::loopback::{Answer, Loopback};
+use ctrl_web::loopback::{Answer, Loopback};
 
 /// Characters of a tool's text result the model gets (the rest is cut, said so).
 const MAX_RESULT: usize = 16 * 1024;

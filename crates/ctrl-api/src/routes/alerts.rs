@@ -2,11 +2,11 @@
 
 use axum::extract::State;
 use ctrl_proto::{AlertInfo, AlertRuleInfo, ChannelInfo, Envelope, ErrorEnvelope, TestAlert};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -59,7 +59,7 @@ pub async fn test(State(st): State<AppState>, c: Caller, Body(t): Body<TestAlert
 }
 
 /// Alerts: reading for any principal, test sends for admins.
-pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    let read = OpenApiRouter::new().routes(routes!(list)).routes(routes!(rules)).routes(routes!(channels));
-    read.merge(access.admins_only(OpenApiRouter::new().routes(routes!(test))))
+pub fn routes(access: &ctrl_access::Access) -> ApiRouter<AppState> {
+    let read = ApiRouter::new().routes(routes!(list)).routes(routes!(rules)).routes(routes!(channels));
+    read.merge(access.admins_only(ApiRouter::new().routes(routes!(test))))
 }

@@ -3,10 +3,10 @@
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{BackupFile, BackupTarget, Envelope, ErrorCode, ErrorEnvelope};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, ok};
 use tower::ServiceExt;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -84,7 +84,7 @@ pub async fn download(
 }
 
 /// Backups: listing for any principal, downloads for operators.
-pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    let read = OpenApiRouter::new().routes(routes!(targets)).routes(routes!(files));
-    read.merge(access.operators_only(OpenApiRouter::new().routes(routes!(download))))
+pub fn routes(access: &ctrl_access::Access) -> ApiRouter<AppState> {
+    let read = ApiRouter::new().routes(routes!(targets)).routes(routes!(files));
+    read.merge(access.operators_only(ApiRouter::new().routes(routes!(download))))
 }

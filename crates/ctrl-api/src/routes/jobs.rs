@@ -6,11 +6,11 @@ use axum::response::{IntoResponse, Response};
 use ctrl_core::JobStatus;
 use ctrl_proto::{ActionInfo, Envelope, ErrorCode, ErrorEnvelope, JobInfo, LogLine, LogStream, RunAction};
 use ctrl_store::JobFilter;
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -179,8 +179,8 @@ pub async fn logs(
 
 /// Actions and jobs: reading and their streams for any principal (each action
 /// checks its own least role when run), cancelling for operators.
-pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    let read = OpenApiRouter::new()
+pub fn routes(access: &ctrl_access::Access) -> ApiRouter<AppState> {
+    let read = ApiRouter::new()
         .routes(routes!(actions))
         .routes(routes!(action, run))
         .routes(routes!(list))
@@ -189,5 +189,5 @@ pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
         .routes(routes!(crate::streams::jobs_ws))
         .routes(routes!(crate::streams::jobs_sse))
         .routes(routes!(crate::streams::job_ws));
-    read.merge(access.operators_only(OpenApiRouter::new().routes(routes!(cancel))))
+    read.merge(access.operators_only(ApiRouter::new().routes(routes!(cancel))))
 }

@@ -4,9 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ctrl_proto::{Envelope, ErrorCode, ErrorEnvelope, NewSchedule, ScheduleChange, ScheduleInfo};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Query, ok};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -132,8 +132,8 @@ async fn may_schedule(st: &AppState, c: &Caller, target: &str, action: &str) -> 
 }
 
 /// Schedules: reading for any principal, changes for operators.
-pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    let read = OpenApiRouter::new().routes(routes!(list)).routes(routes!(preview)).routes(routes!(get));
-    let change = OpenApiRouter::new().routes(routes!(add)).routes(routes!(remove, change));
+pub fn routes(access: &ctrl_access::Access) -> ApiRouter<AppState> {
+    let read = ApiRouter::new().routes(routes!(list)).routes(routes!(preview)).routes(routes!(get));
+    let change = ApiRouter::new().routes(routes!(add)).routes(routes!(remove, change));
     read.merge(access.operators_only(change))
 }

@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::ServiceEvent;
 use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, ServiceInfo};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -231,8 +231,8 @@ pub async fn config(State(st): State<AppState>, Path(name): Path<String>) -> Api
 
 /// Services: reading and their streams for any principal, control for operators,
 /// reloading the config for admins.
-pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
-    let read = OpenApiRouter::new()
+pub fn routes(access: &ctrl_access::Access) -> ApiRouter<AppState> {
+    let read = ApiRouter::new()
         .routes(routes!(list))
         .routes(routes!(status))
         .routes(routes!(logs))
@@ -240,13 +240,13 @@ pub fn routes(access: &ctrl_access::Access) -> OpenApiRouter<AppState> {
         .routes(routes!(config))
         .routes(routes!(crate::streams::services_ws))
         .routes(routes!(crate::streams::services_sse));
-    let control = OpenApiRouter::new()
+    let control = ApiRouter::new()
         .routes(routes!(start))
         .routes(routes!(stop))
         .routes(routes!(restart))
         .routes(routes!(start_all))
         .routes(routes!(stop_all))
         .routes(routes!(restart_all));
-    let admin = OpenApiRouter::new().routes(routes!(reload));
+    let admin = ApiRouter::new().routes(routes!(reload));
     read.merge(access.operators_only(control)).merge(access.admins_only(admin))
 }

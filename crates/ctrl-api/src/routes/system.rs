@@ -7,11 +7,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use ctrl_proto::{Envelope, ErrorEnvelope, History, Metric, PortInfo, ProcessInfo, Stats};
+use ctrl_web::ApiRouter;
+use ctrl_web::routes;
 use ctrl_web::{ApiResult, Failure, Query, ok};
 use serde::Deserialize;
 use utoipa::IntoParams;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::state::AppState;
 
@@ -188,8 +188,8 @@ pub async fn ports(State(st): State<AppState>, Query(q): Query<PortQuery>) -> Ap
 }
 
 /// Host statistics, history, processes and ports, with their live streams: any principal.
-pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+pub fn routes() -> ApiRouter<AppState> {
+    ApiRouter::new()
         .routes(routes!(stats))
         .routes(routes!(history))
         .routes(routes!(processes))

@@ -9,6 +9,7 @@ mod agent;
 mod alert;
 mod check_actions;
 mod error;
+mod hub;
 mod knowledge;
 mod llm;
 mod locate;
@@ -29,6 +30,7 @@ pub use action::{
 pub use agent::{AgentConfig, ComputerConfig, TOOL_FAMILIES, VncConfig, VncTarget};
 pub use alert::{AlertKind, AlertsConfig, ChannelFormat, ChannelSpec, RuleSpec};
 pub use error::{ConfigError, ConfigErrors};
+pub use hub::HubConfig;
 pub use knowledge::KnowledgeConfig;
 pub use llm::{LlmConfig, Price, UpstreamSpec, model_matches};
 pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
@@ -76,6 +78,8 @@ pub struct Config {
     /// `[vnc]`: desktops reachable through the WebSocket bridge.
     #[serde(default)]
     pub vnc: VncConfig,
+    /// `[hub]`: the hub this host reports to; absent, none.
+    pub hub: Option<HubConfig>,
 }
 
 /// Parses and validates `text`, the content of the file at `path`.
@@ -136,6 +140,10 @@ impl Config {
                     *r = under(base, r);
                 }
             }
+        }
+        if let Some(h) = &mut self.hub {
+            h.enroll_token_file = h.enroll_token_file.as_deref().map(|f| under(base, f));
+            h.ca = h.ca.as_deref().map(|f| under(base, f));
         }
         if let Some(k) = &mut self.knowledge {
             k.roots = k.roots.iter().map(|r| under(base, r)).collect();

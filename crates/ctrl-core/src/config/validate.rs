@@ -54,6 +54,9 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         super::agent::check(a, &config.actions, &mut out);
     }
     super::agent::check_vnc(&config.vnc, &mut out);
+    if let Some(h) = &config.hub {
+        super::hub::check(h, &mut out);
+    }
     if let Some(cycle) = find_cycle(&config.services) {
         let first = cycle[0].clone();
         out.push(problem(

@@ -6,6 +6,7 @@ pub mod check;
 pub mod control;
 pub mod db;
 pub mod events;
+pub mod hosts;
 pub mod jobs;
 pub mod kb;
 pub mod llm;

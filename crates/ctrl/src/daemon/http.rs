@@ -76,6 +76,8 @@ impl Server {
             llm: ctrl_llm::LlmState(daemon.llm.clone()),
             agent: ctrl_agent::AgentState(daemon.agent.clone()),
             vnc: daemon.vnc.clone(),
+            hub: daemon.hub.clone(),
+            loopback: daemon.loopback.clone(),
             access: daemon.access.clone(),
             reload: Arc::new(move || {
                 let d = reload_daemon.clone();

@@ -4,6 +4,7 @@
 mod console;
 mod http;
 mod https;
+mod uplink;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -57,6 +58,10 @@ pub struct Daemon {
     pub vnc: ctrl_vnc::VncState,
     /// Users, sessions, tokens, roles and the audit log.
     pub access: ctrl_access::Access,
+    /// The hosts behind this daemon as a hub.
+    pub hub: ctrl_hub::HubState,
+    /// The daemon's own router, for requests made on someone's behalf.
+    pub loopback: ctrl_web::Loopback,
     /// The file to re-read on reload (none: built-in defaults).
     pub config_path: Option<PathBuf>,
 }
@@ -143,6 +148,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     store.add_token("initial", &token.hash(), ctrl_core::Role::Admin, None, None).await?;
     let count = config.services.len();
     let jobs_config = config.clone();
+    let hub_config = config.hub.clone();
     let sup = Supervisor::new(config, store.clone()).await?;
     let jobs = ctrl_jobs::Jobs::new(&jobs_config, store.clone(), sup.clone()).await?;
     jobs.sync_schedules(&jobs_config).await?;
@@ -188,6 +194,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    // The hub hears of every service event, the first starts included.
+    let hub = ctrl_hub::HubState::new(store.clone(), access.clone());
+    hub.start();
+    let loopback = ctrl_web::Loopback::default();
+    let uplink = match &hub_config {
+        Some(h) => {
+            let u = ctrl_hub::Uplink::start(h, &state_dir, loopback.clone())
+                .context("cannot start the link to the hub")?;
+            uplink::feed(u.clone(), sup.clone(), host.clone());
+            Some(u)
+        }
+        None => None,
+    };
     sup.boot().await?;
     let daemon = Daemon {
         sup: sup.clone(),
@@ -198,6 +217,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         agent: agent.clone(),
         vnc: ctrl_vnc::VncState::new(&jobs_config.vnc),
         access,
+        hub: hub.clone(),
+        loopback: loopback.clone(),
         config_path,
     };
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
@@ -237,7 +258,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
             }
         }
     }
+    // The hub hears of the last services' stops before the link goes.
+    if let Some(u) = &uplink {
+        u.close().await;
+    }
+    hub.close().await;
     server.stop().await;
+    loopback.clear();
     if let Some(gw) = &llm {
         gw.close().await;
     }

@@ -325,6 +325,18 @@ async fn api_routes_need_the_token_and_public_ones_do_not() {
     {
         assert!(spec["paths"].get(path).is_some(), "openapi lacks {path}");
     }
+    // A release build serves the document this debug build describes live: the
+    // file it reads must be this one.
+    let file = format!("{}/../ctrl-api/openapi.json", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("CTRL_WRITE_OPENAPI").is_some() {
+        std::fs::write(&file, serde_json::to_string_pretty(&spec).unwrap() + "\n").unwrap();
+    }
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(
+        kept == spec,
+        "crates/ctrl-api/openapi.json is not the API's document: rewrite it with \
+         CTRL_WRITE_OPENAPI=1 cargo test -p ctrl --test it api::"
+    );
     // The bundles are kept compressed: sent as they are to clients that take zstd,
     // unpacked for the others; the same text either way.
     let url = d.url("/docs/swagger-ui-bundle.js");

@@ -86,16 +86,11 @@ async fn the_documented_nginx_setup_proxies_rest_sse_and_websockets() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let services: Value = https
-        .get(format!("{base}/api/services"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(services["data"][0]["name"], "app");
+    let get = |path: &str| {
+        let req = https.get(format!("{base}{path}")).header("cookie", &cookie);
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(get("/api/services").await["data"][0]["name"], "app");
 
     // Server-sent events arrive through the proxy, unbuffered.
     let mut sse =
@@ -121,4 +116,26 @@ async fn the_documented_nginx_setup_proxies_rest_sse_and_websockets() {
         tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a message").unwrap().unwrap();
     let msg: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
     assert_eq!(msg["type"], "snapshot");
+
+    // A host links to this daemon as its hub through the same nginx, and its API
+    // answers through the hub.
+    let token = d.ok(&["hosts", "add", "edge"]).trim().to_owned();
+    let host_dir = tempfile::Builder::new().prefix("ctrl-edge-").tempdir().unwrap();
+    std::fs::write(host_dir.path().join("hub.enroll"), &token).unwrap();
+    let host_config = host_dir.path().join("ctrl.toml");
+    std::fs::write(
+        &host_config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"https://127.0.0.1:{port}\"\n\
+             enroll_token_file = \"hub.enroll\"\nname = \"edge\"\n\n[services.edge-app]\ncommand = [\"sleep\", \"1000\"]\n"
+        ),
+    )
+    .unwrap();
+    let _edge = Daemon::adopt(host_dir, host_config);
+    crate::common::wait("the host to link through nginx", Duration::from_secs(20), || {
+        let hosts: Value = serde_json::from_str(&d.ok(&["hosts", "--json"])).ok()?;
+        (hosts[0]["status"] == "online").then_some(())
+    });
+    let services = get("/api/hosts/edge/api/services").await;
+    assert_eq!(services["data"][0]["name"], "edge-app", "{services}");
 }

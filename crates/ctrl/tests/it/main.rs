@@ -12,6 +12,7 @@ mod common;
 mod config;
 mod deploy;
 mod health;
+mod hub;
 mod jobs;
 mod knowledge;
 mod lifecycle;

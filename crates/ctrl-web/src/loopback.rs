@@ -1,16 +1,17 @@
 //! The daemon's own API, called in-process on someone's behalf.
 //!
-//! Tools and model calls are requests to the same router clients use, carrying an
-//! [`Acting`] principal: the same role checks, the same audit entries and the same
-//! gateway accounting as any client gets, with no second copy of any of it.
+//! An agent session's tools and model calls, and a hub's requests to a host, are
+//! requests to the same router clients use, carrying an [`Acting`] principal: the
+//! same role checks, the same audit entries and the same gateway accounting as any
+//! client gets, with no second copy of any of it.
 
 use std::sync::{Arc, RwLock};
 
+use crate::{Acting, Principal};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use bytes::Bytes;
-use ctrl_web::{Acting, Principal};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -51,13 +52,22 @@ impl Loopback {
         uri: &str,
         body: Option<Bytes>,
     ) -> Result<Response<Body>, String> {
-        let router = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let Some(router) = router else { return Err("the daemon is shutting down".into()) };
         let mut req = Request::builder().method(method).uri(uri);
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
-        let mut req = req.body(body.map_or_else(Body::empty, Body::from)).map_err(|e| e.to_string())?;
+        let req = req.body(body.map_or_else(Body::empty, Body::from)).map_err(|e| e.to_string())?;
+        self.serve(principal, req).await
+    }
+
+    /// Serves a whole request as `principal`; the response, streamed.
+    pub async fn serve(
+        &self,
+        principal: &Principal,
+        mut req: Request<Body>,
+    ) -> Result<Response<Body>, String> {
+        let router = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(router) = router else { return Err("the daemon is shutting down".into()) };
         req.extensions_mut().insert(Acting(principal.clone()));
         router.oneshot(req).await.map_err(|e| e.to_string())
     }

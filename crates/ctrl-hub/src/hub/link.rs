@@ -1,0 +1,383 @@
+//! One host's link, on the hub: one task reads it (answers, body bytes, reports),
+//! one writes it (requests, credits, acks, pings). Requests wait on their answer
+//! through the pending table; reports are stored in order and acknowledged.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use ctrl_store::NewHostEvent;
+use futures_util::{SinkExt, Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::HubState;
+use crate::wire::{self, Kind, Report, ToHost, ToHub};
+
+/// Frames waiting to be written (requests, credits, acks).
+const OUTBOX: usize = 1024;
+
+/// The head of a host's answer.
+#[derive(Debug)]
+pub struct Head {
+    /// The HTTP status.
+    pub status: u16,
+    /// Its headers.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A request for a host's API, on behalf of a hub user.
+#[derive(Debug, Clone)]
+pub struct Ask {
+    /// The HTTP method.
+    pub method: String,
+    /// Path and query on the host.
+    pub path: String,
+    /// Headers passed on.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Option<String>,
+    /// The hub user.
+    pub actor: String,
+    /// Their role on the hub.
+    pub role: ctrl_core::Role,
+}
+
+/// A piece of a host's answer body.
+#[derive(Debug)]
+enum Chunk {
+    Data(Bytes),
+    End,
+    Abort(String),
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    head: Option<oneshot::Sender<Head>>,
+    body: mpsc::Sender<Chunk>,
+}
+
+/// The link to one host.
+pub struct Link {
+    /// The host.
+    pub name: String,
+    /// Where its link comes from.
+    pub address: Option<String>,
+    /// Its `ctrl` version.
+    pub version: String,
+    /// When the link came up.
+    pub since: DateTime<Utc>,
+    out: mpsc::Sender<Message>,
+    pending: Mutex<HashMap<u32, Pending>>,
+    next_id: AtomicU32,
+    /// Set to the reason when someone closes the link.
+    closing: watch::Sender<Option<String>>,
+    /// True once the link's task ended.
+    done: watch::Sender<bool>,
+}
+
+impl Link {
+    /// A link to `name`, and the queue its writer drains.
+    pub(super) fn new(
+        name: String,
+        address: Option<String>,
+        version: String,
+    ) -> (Arc<Link>, mpsc::Receiver<Message>) {
+        let (out, rx) = mpsc::channel(OUTBOX);
+        let link = Link {
+            name,
+            address,
+            version,
+            since: Utc::now(),
+            out,
+            pending: Mutex::default(),
+            next_id: AtomicU32::new(1),
+            closing: watch::channel(None).0,
+            done: watch::channel(false).0,
+        };
+        (Arc::new(link), rx)
+    }
+
+    /// Sends a request; its answer's head and body. Fails when the link is down.
+    pub async fn request(self: &Arc<Link>, ask: Ask) -> Result<(Head, BodyStream), String> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let Ask { method, path, headers, body, actor, role } = ask;
+        let request = ToHost::Request { id, method, path, headers, body, actor, role };
+        let (head_tx, head_rx) = oneshot::channel();
+        // The host sends at most a window ahead: a well-behaved host never fills this.
+        let (body_tx, body_rx) = mpsc::channel((wire::WINDOW as usize / 1024) + 8);
+        self.pending_table().insert(id, Pending { head: Some(head_tx), body: body_tx });
+        let mut guard = BodyStream { link: self.clone(), id, rx: body_rx, finished: false };
+        let text = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        if self.out.send(Message::Text(text.into())).await.is_err() {
+            return Err(self.gone());
+        }
+        let mut done = self.done.subscribe();
+        tokio::select! {
+            head = head_rx => match head {
+                Ok(h) => Ok((h, guard)),
+                Err(_) => {
+                    guard.finished = true;
+                    Err(self.gone())
+                }
+            },
+            _ = crate::until(&mut done, |d| *d) => {
+                guard.finished = true;
+                Err(self.gone())
+            }
+        }
+    }
+
+    /// Why the link is gone, for the client.
+    fn gone(&self) -> String {
+        let why = self.closing.borrow().clone();
+        match why {
+            Some(w) => format!("the link to host '{}' closed ({w})", self.name),
+            None => format!("the link to host '{}' broke off", self.name),
+        }
+    }
+
+    fn pending_table(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a control message; from a `Drop` it cannot wait, so a full queue
+    /// hands it to a task.
+    fn control(&self, msg: &ToHost) {
+        let Ok(text) = serde_json::to_string(msg) else { return };
+        if let Err(mpsc::error::TrySendError::Full(m)) = self.out.try_send(Message::Text(text.into())) {
+            let out = self.out.clone();
+            tokio::spawn(async move {
+                let _ = out.send(m).await;
+            });
+        }
+    }
+
+    /// Asks the link to close; its task ends soon after.
+    pub fn close(&self, why: &str) {
+        self.closing.send_if_modified(|c| {
+            if c.is_none() {
+                *c = Some(why.to_owned());
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Closes the link and waits (at most 2 s) until its task ended.
+    pub async fn closed(&self) {
+        self.close("the hub is stopping");
+        let mut done = self.done.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(2), done.wait_for(|d| *d)).await;
+    }
+
+    /// Whether the link's task ended.
+    pub fn is_done(&self) -> bool {
+        *self.done.borrow()
+    }
+}
+
+/// A host's answer body as it arrives; taking a chunk grants the host room for
+/// another, and dropping the stream before its end tells the host to stop.
+pub struct BodyStream {
+    link: Arc<Link>,
+    id: u32,
+    rx: mpsc::Receiver<Chunk>,
+    finished: bool,
+}
+
+impl Stream for BodyStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Chunk::Data(b))) => {
+                let bytes = u32::try_from(b.len()).unwrap_or(u32::MAX);
+                self.link.control(&ToHost::Credit { id: self.id, bytes });
+                Poll::Ready(Some(Ok(b)))
+            }
+            Poll::Ready(Some(Chunk::End)) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Chunk::Abort(why))) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(std::io::Error::other(why))))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(Some(Err(std::io::Error::other(self.link.gone()))))
+            }
+        }
+    }
+}
+
+impl Drop for BodyStream {
+    fn drop(&mut self) {
+        let was_pending = self.link.pending_table().remove(&self.id).is_some();
+        if was_pending && !self.link.is_done() {
+            self.link.control(&ToHost::Cancel { id: self.id });
+        }
+    }
+}
+
+/// Runs the link until it closes, breaks or goes quiet for three pings.
+pub(super) async fn run(
+    hub: HubState,
+    link: Arc<Link>,
+    socket: WebSocket,
+    mut out_rx: mpsc::Receiver<Message>,
+    ping: Duration,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let mut closing = link.closing.subscribe();
+    let writer = {
+        let mut closing = link.closing.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ping);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    m = out_rx.recv() => match m {
+                        Some(m) => if sink.send(m).await.is_err() { return },
+                        None => return,
+                    },
+                    _ = tick.tick() => if sink.send(Message::Ping(Bytes::new())).await.is_err() { return },
+                    _ = crate::until(&mut closing, Option::is_some) => {
+                        let reason = closing.borrow().clone().unwrap_or_default();
+                        let bye = CloseFrame { code: 1000, reason: crate::short(&reason).into() };
+                        let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(bye)))).await;
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let (store_tx, store_rx) = mpsc::channel(64);
+    let keeper = tokio::spawn(store_reports(hub.clone(), link.clone(), store_rx));
+    let why = loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(ping * 3, stream.next()) => n,
+            _ = crate::until(&mut closing, Option::is_some) => break "closed by the hub".to_owned(),
+        };
+        let msg = match next {
+            Err(_) => break format!("no word from the host for {} s", (ping * 3).as_secs()),
+            Ok(None) => break "the host closed the connection".into(),
+            Ok(Some(Err(e))) => break format!("the connection broke: {e}"),
+            Ok(Some(Ok(m))) => m,
+        };
+        match msg {
+            Message::Text(t) => match serde_json::from_str::<ToHub>(&t) {
+                Ok(ToHub::Response { id, status, headers }) => {
+                    let head = link.pending_table().get_mut(&id).and_then(|p| p.head.take());
+                    if let Some(h) = head {
+                        let _ = h.send(Head { status, headers });
+                    }
+                }
+                Ok(ToHub::Reports { boot, items }) => {
+                    if store_tx.send((boot, items)).await.is_err() {
+                        break "the hub could not keep the host's reports".into();
+                    }
+                }
+                Ok(ToHub::Hello { .. }) => {}
+                Ok(ToHub::Unknown) => {
+                    tracing::debug!(host = %link.name, "skipped a message of a newer version");
+                }
+                Err(e) => tracing::warn!(host = %link.name, "a message the hub cannot read: {e}"),
+            },
+            Message::Binary(b) => body_frame(&link, b),
+            Message::Close(_) => break "the host closed the link".into(),
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    };
+    link.close(&why);
+    drop(store_tx);
+    let _ = keeper.await;
+    let _ = writer.await;
+    link.pending_table().clear();
+    let _ = link.done.send(true);
+    let current = {
+        let mut links = hub.links.write().unwrap_or_else(|p| p.into_inner());
+        let current = links.get(&link.name).is_some_and(|l| Arc::ptr_eq(l, &link));
+        if current {
+            links.remove(&link.name);
+        }
+        current
+    };
+    hub.mark(&link.name, None);
+    if current {
+        if let Err(e) = hub.store.host_unlinked(&link.name, &hub.id).await {
+            tracing::warn!(host = %link.name, "cannot record the end of the link: {e}");
+        }
+        tracing::info!(host = %link.name, "host offline: {why}");
+    }
+}
+
+/// A binary frame: body bytes for a pending request.
+fn body_frame(link: &Link, b: Bytes) {
+    let Some((id, kind, data)) = wire::parse_frame(b) else {
+        tracing::warn!(host = %link.name, "a binary frame the hub cannot read");
+        return;
+    };
+    let mut table = link.pending_table();
+    let Some(p) = table.get(&id) else { return };
+    let chunk = match kind {
+        Kind::Data => Chunk::Data(data),
+        Kind::End => Chunk::End,
+        Kind::Abort => Chunk::Abort(String::from_utf8_lossy(&data).into_owned()),
+    };
+    let last = !matches!(chunk, Chunk::Data(_));
+    if p.body.try_send(chunk).is_err() {
+        // Sent past its window (or the client left): that answer is cut off.
+        table.remove(&id);
+        drop(table);
+        link.control(&ToHost::Cancel { id });
+        return;
+    }
+    if last {
+        table.remove(&id);
+    }
+}
+
+/// Takes a link's reports in order: samples into the host's numbers, events into
+/// the store; then acknowledges them. What could not be stored is not
+/// acknowledged: the host sends it again on its next link.
+async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(String, Vec<Report>)>) {
+    while let Some((boot, items)) = rx.recv().await {
+        let Some(last) = items.last().map(|r| r.seq) else { continue };
+        let mut events = Vec::new();
+        for r in items {
+            if r.kind == "sample" {
+                hub.take_sample(&link.name, &r.data, r.at);
+            } else {
+                events.push(NewHostEvent { seq: r.seq, kind: r.kind, data: r.data.to_string(), at: r.at });
+            }
+        }
+        if !events.is_empty() {
+            let mut pause = Duration::from_millis(250);
+            loop {
+                match hub.store.host_events_add(&link.name, &boot, &events, last).await {
+                    Ok(()) => break,
+                    Err(e) if !link.is_done() && link.closing.borrow().is_none() => {
+                        tracing::warn!(host = %link.name, "cannot store the host's events (retrying): {e}");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(5));
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+        hub.mark(&link.name, Some((boot, last)));
+        link.control(&ToHost::Ack { seq: last });
+    }
+}

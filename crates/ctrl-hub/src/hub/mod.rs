@@ -1,0 +1,173 @@
+//! The hub's side: the links hosts opened to it, what they reported, and the
+//! routes that list hosts and reach their APIs.
+
+mod accept;
+mod link;
+mod proxy;
+mod routes;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ctrl_access::Access;
+use ctrl_proto::{HostSummary, ServiceCounts};
+use ctrl_store::Store;
+use tokio::sync::watch;
+
+pub use accept::link_route;
+pub use link::{Ask, Link};
+pub use routes::routes;
+
+/// How long a hub's hold on a host's link counts without being renewed.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Samples kept per host for its sparkline.
+const HISTORY: usize = 60;
+
+/// The hub: one per daemon, whether or not any host ever connects.
+#[derive(Clone)]
+pub struct HubState(pub Arc<Hub>);
+
+impl std::ops::Deref for HubState {
+    type Target = Hub;
+    fn deref(&self) -> &Hub {
+        &self.0
+    }
+}
+
+/// What the hub holds.
+pub struct Hub {
+    store: Store,
+    access: Access,
+    /// This hub's name in the `hosts` table's `hub` column.
+    id: String,
+    /// The links up now, by host.
+    links: RwLock<HashMap<String, Arc<Link>>>,
+    /// What each host reported last (kept while it is offline too).
+    seen: Mutex<HashMap<String, Seen>>,
+    /// True once the daemon stops: links close.
+    stop: watch::Sender<bool>,
+}
+
+/// What a host's samples said, and the last report taken from each of its runs.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// The latest numbers.
+    pub stats: Option<HostSummary>,
+    /// The latest service counts.
+    pub services: Option<ServiceCounts>,
+    /// CPU of the recent samples.
+    pub cpu: VecDeque<f32>,
+    /// The run and number of the last report taken.
+    pub mark: Option<(String, i64)>,
+    /// When the hub last heard from the host.
+    pub heard: Option<DateTime<Utc>>,
+}
+
+impl HubState {
+    /// The hub over `store`, auditing through `access`.
+    pub fn new(store: Store, access: Access) -> HubState {
+        let id = format!("{}:{}", hostname(), crate::identity::nonce().get(..8).unwrap_or("0"));
+        HubState(Arc::new(Hub {
+            store,
+            access,
+            id,
+            links: RwLock::default(),
+            seen: Mutex::default(),
+            stop: watch::channel(false).0,
+        }))
+    }
+
+    /// Starts renewing the leases of the links held here.
+    pub fn start(&self) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut stop = hub.stop.subscribe();
+            let mut tick = tokio::time::interval(LEASE / 3);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = crate::until(&mut stop, |s| *s) => return,
+                }
+                if hub.links.read().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                    continue;
+                }
+                let until = Utc::now() + LEASE;
+                if let Err(e) = hub.store.host_leases_renew(&hub.id, until).await {
+                    tracing::warn!("cannot renew the hosts' leases: {e}");
+                }
+            }
+        });
+    }
+
+    /// Closes every link (the daemon stops); hosts will dial again.
+    pub async fn close(&self) {
+        let _ = self.stop.send(true);
+        let links: Vec<Arc<Link>> =
+            self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        for l in links {
+            l.closed().await;
+        }
+    }
+}
+
+impl Hub {
+    /// The link to `name`, when it is up.
+    pub fn link(&self, name: &str) -> Option<Arc<Link>> {
+        self.links.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// What `name` reported last.
+    pub fn seen(&self, name: &str) -> Seen {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned().unwrap_or_default()
+    }
+
+    /// Takes a host's sample into its numbers and sparkline.
+    fn take_sample(&self, name: &str, data: &serde_json::Value, at: DateTime<Utc>) {
+        let stats = serde_json::from_value::<HostSummary>(data["stats"].clone()).ok();
+        let services = serde_json::from_value::<ServiceCounts>(data["services"].clone()).ok();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let s = seen.entry(name.to_owned()).or_default();
+        if let Some(st) = stats {
+            if s.cpu.len() == HISTORY {
+                s.cpu.pop_front();
+            }
+            s.cpu.push_back(st.cpu_percent);
+            s.stats = Some(st);
+        }
+        if services.is_some() {
+            s.services = services;
+        }
+        s.heard = Some(s.heard.map_or(at, |h| h.max(at)));
+    }
+
+    /// Notes that a host was heard from, and the last report taken.
+    fn mark(&self, name: &str, mark: Option<(String, i64)>) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let s = seen.entry(name.to_owned()).or_default();
+        s.heard = Some(Utc::now());
+        if mark.is_some() {
+            s.mark = mark;
+        }
+    }
+
+    /// Forgets a removed host.
+    fn forget(&self, name: &str) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        let link = self.links.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if let Some(l) = link {
+            l.close("the host was removed from the hub");
+        }
+    }
+}
+
+/// The machine's host name (for this hub's id, and a host's default name).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,132 @@
+//! `ANY /api/hosts/{name}/api/…`: a host's own API through its link.
+//!
+//! The request goes to the host as the hub user, with their hub role; the host's
+//! router checks that role as it checks its own clients. The answer streams back
+//! (log follows, SSE, backup downloads) at the pace the client reads it: the host
+//! sends a window ahead and no more. Changes, and refusals, are audited on the hub.
+
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ctrl_proto::ErrorCode;
+use ctrl_web::ApiRouter;
+use ctrl_web::{Caller, Failure, Path};
+
+use super::{Ask, HubState};
+
+/// The largest request body passed on (the API's own limit).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Request headers a host's API reads.
+const ASKED: [HeaderName; 4] =
+    [header::CONTENT_TYPE, header::ACCEPT, header::RANGE, HeaderName::from_static("last-event-id")];
+
+/// Answer headers passed back (no cookies, no security headers: the hub sets its own).
+const ANSWERED: [HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::CONTENT_LENGTH,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_RANGE,
+    header::ACCEPT_RANGES,
+    header::CACHE_CONTROL,
+    header::RETRY_AFTER,
+    HeaderName::from_static("x-accel-buffering"),
+];
+
+pub(super) fn routes<S>() -> ApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    HubState: FromRef<S>,
+{
+    ApiRouter::new().route("/api/hosts/{name}/api/{*rest}", axum::routing::any(forward))
+}
+
+async fn forward(
+    State(hub): State<HubState>,
+    c: Caller,
+    Path((name, _)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, Failure> {
+    let (parts, body) = req.into_parts();
+    if parts.headers.contains_key(header::UPGRADE) {
+        return Err(Failure::bad_request(
+            "WebSockets do not go through the hub: use the SSE streams (/api/services/stream, /api/system/stream)",
+        ));
+    }
+    let Some(link) = hub.link(&name) else {
+        return Err(match hub.store.host(&name).await? {
+            None => super::routes::unknown(&name),
+            Some(r) => Failure::new(
+                ErrorCode::HostOffline,
+                match r.last_seen {
+                    Some(t) => {
+                        format!("host '{name}' is offline (last seen {})", t.format("%Y-%m-%d %H:%M:%S UTC"))
+                    }
+                    None => format!("host '{name}' has never connected"),
+                },
+            ),
+        });
+    };
+    // The host's path as the client wrote it (still escaped), with its query.
+    let raw = parts.uri.path();
+    let tail = raw
+        .strip_prefix("/api/hosts/")
+        .and_then(|r| r.split_once('/'))
+        .map(|(_, t)| t)
+        .ok_or_else(|| Failure::bad_request("bad host path"))?;
+    let path = match parts.uri.query() {
+        Some(q) => format!("/{tail}?{q}"),
+        None => format!("/{tail}"),
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        Failure::new(ErrorCode::PayloadTooLarge, format!("the body is over {} KiB", MAX_BODY / 1024))
+    })?;
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        Some(
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| Failure::bad_request("the body must be UTF-8 (JSON)"))?,
+        )
+    };
+    let headers = ASKED
+        .iter()
+        .filter_map(|h| Some((h.as_str().to_owned(), parts.headers.get(h)?.to_str().ok()?.to_owned())))
+        .collect();
+    let method = parts.method.clone();
+    let ask = Ask {
+        method: method.as_str().to_owned(),
+        path: path.clone(),
+        headers,
+        body,
+        actor: c.principal.actor.to_string(),
+        role: c.principal.role,
+    };
+    let answer = link.request(ask).await;
+    let status = answer.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, |(h, _)| {
+        StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY)
+    });
+    let changes = !matches!(method, Method::GET | Method::HEAD);
+    if changes || matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) {
+        let result = match status.as_u16() {
+            200..=299 => "ok",
+            401 | 403 => "denied",
+            _ => "error",
+        };
+        let detail = format!("{method} {path} -> {}", status.as_u16());
+        hub.access
+            .audit(&c.principal.actor, "host_request", Some(&name), c.address, result, Some(&detail))
+            .await;
+    }
+    let (head, stream) = answer.map_err(|why| Failure::new(ErrorCode::HostOffline, why))?;
+    let mut res = Response::new(Body::from_stream(stream));
+    *res.status_mut() = status;
+    for (k, v) in head.headers {
+        let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else { continue };
+        if ANSWERED.contains(&k) {
+            res.headers_mut().append(k, v);
+        }
+    }
+    Ok(res.into_response())
+}

@@ -1,0 +1,354 @@
+//! Many hosts behind one hub: real `ctrl up` processes on one machine, the hub
+//! over TLS with a self-signed certificate (pinned by the hosts on first use),
+//! each host in its own folder with its own key, config and port.
+
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use crate::common::{Daemon, free_port, https_client, self_signed, wait};
+
+/// A hub on a fixed port (hosts dial it again after it restarts), over TLS.
+struct Hub {
+    d: Daemon,
+    port: u16,
+    https: reqwest::Client,
+}
+
+impl Hub {
+    fn start() -> Hub {
+        let dir = tempfile::Builder::new().prefix("ctrl-hub-").tempdir().unwrap();
+        let made = self_signed(dir.path(), "localhost");
+        let port = free_port();
+        let config = dir.path().join("ctrl.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n\n[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"
+            ),
+        )
+        .unwrap();
+        let d = Daemon::adopt(dir, config);
+        let https = https_client(&made.cert, "localhost", &port.to_string());
+        Hub { d, port, https }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// `ctrl hosts add NAME`: the one-time token it prints.
+    fn add(&self, name: &str) -> String {
+        self.d.ok(&["hosts", "add", name]).trim().to_owned()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self.https.get(self.url(path)).bearer_auth(self.d.token()).send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: &str) -> (u16, Value) {
+        let res = self.https.post(self.url(path)).bearer_auth(token).send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn hosts(&self) -> Vec<Value> {
+        serde_json::from_str(&self.d.ok(&["hosts", "--json"])).unwrap()
+    }
+
+    fn status_of(&self, name: &str) -> String {
+        self.hosts()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["status"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    fn wait_status(&self, name: &str, status: &str, limit: Duration) {
+        wait(&format!("host {name} to be {status} on the hub"), limit, || {
+            (self.status_of(name) == status).then_some(())
+        });
+    }
+
+    /// The hub's history of a host's service events: (service, from, to, pid), in order.
+    fn history(&self, host: &str) -> Vec<(String, String, String, Value)> {
+        let list: Vec<Value> =
+            serde_json::from_str(&self.d.ok(&["hosts", "events", host, "-n", "10000", "--json"])).unwrap();
+        list.iter().filter(|e| e["kind"] == "service").map(|e| transition(&e["data"])).collect()
+    }
+}
+
+fn transition(e: &Value) -> (String, String, String, Value) {
+    (
+        e["service"].as_str().unwrap_or_default().to_owned(),
+        e["from"].as_str().unwrap_or_default().to_owned(),
+        e["to"].as_str().unwrap_or_default().to_owned(),
+        e["pid"].clone(),
+    )
+}
+
+/// Waits until `d`'s log says `needle`; shows the log when it does not.
+fn wait_log(d: &Daemon, needle: &str, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while !d.log().contains(needle) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no '{needle}' in the log within {limit:?}:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A host reporting to `hub` as `name`, with two services.
+fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
+    let dir = tempfile::Builder::new().prefix("ctrl-host-").tempdir().unwrap();
+    if let Some(t) = token {
+        std::fs::write(dir.path().join("hub.enroll"), format!("{t}\n")).unwrap();
+    }
+    let config = dir.path().join("ctrl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"https://localhost:{}\"\nenroll_token_file = \"hub.enroll\"\nname = \"{name}\"\nping = \"1s\"\n{extra}\n\n\
+             [services.tick]\ncommand = [\"sh\", \"-c\", \"while true; do echo tick-$$; sleep 0.2; done\"]\n\n\
+             [services.idle]\ncommand = [\"sleep\", \"3600\"]\n",
+            hub.port
+        ),
+    )
+    .unwrap();
+    Daemon::adopt(dir, config)
+}
+
+/// The host's own history of its service events.
+fn own_history(h: &Daemon) -> Vec<(String, String, String, Value)> {
+    let mut all = Vec::new();
+    for svc in ["idle", "tick"] {
+        all.extend(h.events(svc).iter().map(transition));
+    }
+    all
+}
+
+/// Every event of the host's own history is in the hub's once, and in the host's order.
+fn assert_same_history(hub: &Hub, name: &str, h: &Daemon) {
+    let own = own_history(h);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = hub.history(name);
+    while seen.len() < own.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        seen = hub.history(name);
+    }
+    for svc in ["idle", "tick"] {
+        let mine: Vec<_> = own.iter().filter(|e| e.0 == svc).collect();
+        let hubs: Vec<_> = seen.iter().filter(|e| e.0 == svc).collect();
+        assert_eq!(
+            hubs, mine,
+            "{name}/{svc}: the hub's history must be the host's, each event once, in order"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_restarts() {
+    let mut hub = Hub::start();
+    let names = ["web-1", "web-2", "web-3"];
+    let mut hosts: Vec<Daemon> = names.iter().map(|n| host(&hub, n, Some(&hub.add(n)), "")).collect();
+    for n in names {
+        hub.wait_status(n, "online", Duration::from_secs(20));
+    }
+    // Trust on first use: the hub's certificate is pinned, the host's key private.
+    let pin = std::fs::read_to_string(hosts[0].path("state/hub.pin")).unwrap();
+    assert_eq!(pin.trim().len(), 64, "{pin}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(hosts[0].path("state/hub-key.pk8")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // The list: state, version, address, numbers, services.
+    let list = hub.hosts();
+    let w1 = list.iter().find(|h| h["name"] == "web-1").unwrap();
+    assert_eq!(
+        (w1["version"].as_str(), w1["address"].as_str()),
+        (Some(env!("CARGO_PKG_VERSION")), Some("127.0.0.1"))
+    );
+    wait("web-1's first sample", Duration::from_secs(10), || {
+        let h = hub.hosts().into_iter().find(|h| h["name"] == "web-1")?;
+        (h["services"]["total"] == 2
+            && h["services"]["running"] == 2
+            && h["stats"]["memory_percent"].as_f64()? > 0.0)
+            .then_some(())
+    });
+
+    // Each host's own API through the hub, over HTTPS.
+    let (code, body) = hub.get("/api/hosts/web-2/api/services").await;
+    assert_eq!(code, 200, "{body}");
+    let names_seen: Vec<&str> =
+        body["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names_seen, ["idle", "tick"]);
+    let (code, body) = hub.get("/api/hosts/web-2/api/system/stats").await;
+    assert_eq!((code, body["data"]["cpu"]["count"].as_u64().unwrap() > 0), (200, true));
+    let (code, body) = hub.get("/api/hosts/nowhere/api/services").await;
+    assert_eq!((code, body["code"].as_str()), (404, Some("not_found")));
+
+    // Control through the hub: the service really stops on that host, and only there.
+    let (code, body) = hub.post("/api/hosts/web-1/api/services/idle/stop", &hub.d.token()).await;
+    assert_eq!((code, body["data"]["status"].as_str()), (200, Some("stopped")), "{body}");
+    assert_eq!(hosts[0].service("idle")["status"], "stopped");
+    assert_eq!(hosts[1].service("idle")["status"], "running");
+
+    // The CLI: any verb with --host, through the hub's socket.
+    let out = hub.d.ok(&["--host", "web-2", "status", "--json"]);
+    let st: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(st.len(), 2);
+    hub.d.ok(&["--host", "web-2", "stop", "tick"]);
+    hosts[1].wait_status("tick", "stopped", Duration::from_secs(10));
+    hub.d.ok(&["--host", "web-2", "start", "tick"]);
+    hosts[1].wait_status("tick", "running", Duration::from_secs(10));
+    let logs = hub.d.ok(&["--host", "web-2", "logs", "tick", "-n", "3"]);
+    assert!(logs.contains("tick-"), "{logs}");
+
+    // A log follow streams through the link (SSE), line by line.
+    let mut res = hub
+        .https
+        .get(hub.url("/api/hosts/web-3/api/services/tick/logs?follow=true&lines=1"))
+        .bearer_auth(hub.d.token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while text.matches("tick-").count() < 3 {
+            text.push_str(&String::from_utf8_lossy(&res.chunk().await.unwrap().unwrap()));
+        }
+    })
+    .await
+    .expect("three followed lines within 10 s");
+    drop(res);
+
+    // Cut a host (SIGSTOP): the hub counts it offline after three missed pings;
+    // SIGCONT: it is back, and nothing it did is lost or repeated.
+    hosts[2].signal(Signal::SIGSTOP);
+    hub.wait_status("web-3", "offline", Duration::from_secs(10));
+    let (code, body) = hub.get("/api/hosts/web-3/api/services").await;
+    assert_eq!((code, body["code"].as_str()), (503, Some("host_offline")), "{body}");
+    hosts[2].signal(Signal::SIGCONT);
+    hub.wait_status("web-3", "online", Duration::from_secs(20));
+    hosts[2].ok(&["restart", "tick"]);
+    assert_same_history(&hub, "web-3", &hosts[2]);
+
+    // Restart the hub while hosts go on changing: they buffer, then backfill.
+    hub.d.stop();
+    hosts[0].ok(&["start", "idle"]);
+    hosts[1].ok(&["restart", "tick"]);
+    hub.d.up();
+    for n in names {
+        hub.wait_status(n, "online", Duration::from_secs(30));
+    }
+    for (n, h) in names.iter().zip(&hosts) {
+        assert_same_history(&hub, n, h);
+    }
+
+    // Restart a host, gracefully and by SIGKILL: a new run's events follow the old ones.
+    hosts[0].stop();
+    hub.wait_status("web-1", "offline", Duration::from_secs(10));
+    hosts[0].up();
+    hub.wait_status("web-1", "online", Duration::from_secs(20));
+    assert_same_history(&hub, "web-1", &hosts[0]);
+    hosts[1].kill9();
+    hosts[1].up();
+    hub.wait_status("web-2", "online", Duration::from_secs(20));
+    hosts[1].ok(&["restart", "idle"]);
+    assert_same_history(&hub, "web-2", &hosts[1]);
+    drop(hosts);
+}
+
+#[tokio::test]
+async fn stolen_tokens_borrowed_names_and_low_roles_are_refused_and_audited() {
+    let hub = Hub::start();
+    let token = hub.add("db-1");
+    let real = host(&hub, "db-1", Some(&token), "");
+    hub.wait_status("db-1", "online", Duration::from_secs(20));
+
+    // The same token again, from another machine (another key): refused.
+    let thief = host(&hub, "db-1", Some(&token), "");
+    wait_log(&thief, "token_used", Duration::from_secs(15));
+    // Another host's name without a token: refused.
+    let impostor = host(&hub, "db-1", None, "");
+    wait_log(&impostor, "key_mismatch", Duration::from_secs(15));
+    assert_eq!(hub.status_of("db-1"), "online", "the real host keeps its link");
+    assert_eq!(impostor.service("idle")["status"], "running", "a refused host supervises on");
+
+    // An expired token.
+    let late = hub.d.ok(&["hosts", "add", "late", "--expires", "1s"]).trim().to_owned();
+    std::thread::sleep(Duration::from_millis(1100));
+    let tardy = host(&hub, "late", Some(&late), "");
+    wait_log(&tardy, "token_expired", Duration::from_secs(15));
+    assert_eq!(hub.status_of("late"), "pending");
+
+    // A viewer of the hub cannot stop a host's service; an operator can.
+    let viewer = hub.d.ok(&["token", "create", "--name", "v", "--role", "viewer"]).trim().to_owned();
+    let (code, body) = hub.post("/api/hosts/db-1/api/services/idle/stop", &viewer).await;
+    assert_eq!((code, body["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(real.service("idle")["status"], "running");
+    let (code, _) = hub.get("/api/hosts/db-1/api/services").await;
+    assert_eq!(code, 200);
+
+    // Everything refused is in the hub's audit log.
+    let audit: Vec<Value> = {
+        let res =
+            hub.https.get(hub.url("/api/audit?limit=100")).bearer_auth(hub.d.token()).send().await.unwrap();
+        res.json::<Value>().await.unwrap()["data"].as_array().unwrap().clone()
+    };
+    let has = |action: &str, result: &str, needle: &str| {
+        audit.iter().any(|e| {
+            e["action"] == action
+                && e["result"] == result
+                && e["detail"].as_str().unwrap_or_default().contains(needle)
+        })
+    };
+    assert!(has("host_link", "denied", "used already"), "{audit:#?}");
+    assert!(has("host_link", "denied", "another key"), "{audit:#?}");
+    assert!(has("host_link", "denied", "expired"), "{audit:#?}");
+    assert!(has("host_request", "denied", "POST /api/services/idle/stop -> 403"), "{audit:#?}");
+    assert!(audit.iter().any(|e| e["action"] == "host_enroll" && e["target"] == "db-1"));
+
+    // Removing a host drops its link; it is refused from then on.
+    let (code, _) = {
+        let res =
+            hub.https.delete(hub.url("/api/hosts/db-1")).bearer_auth(hub.d.token()).send().await.unwrap();
+        (res.status().as_u16(), ())
+    };
+    assert_eq!(code, 200);
+    let (code, _) = hub.get("/api/hosts/db-1/api/services").await;
+    assert_eq!(code, 404);
+    wait_log(&real, "unknown_host", Duration::from_secs(15));
+}
+
+#[test]
+fn a_hub_that_cannot_be_reached_or_changed_its_certificate_leaves_the_host_supervising() {
+    let dir = tempfile::Builder::new().prefix("ctrl-host-").tempdir().unwrap();
+    let config = dir.path().join("ctrl.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"https://no-such-hub.invalid:8443\"\n\n\
+         [services.idle]\ncommand = [\"sleep\", \"3600\"]\n",
+    )
+    .unwrap();
+    let h = Daemon::adopt(dir, config);
+    h.wait_status("idle", "running", Duration::from_secs(10));
+    wait_log(&h, "cannot reach no-such-hub.invalid:8443", Duration::from_secs(15));
+    assert_eq!(h.service("idle")["status"], "running");
+
+    // A hub whose certificate changed after the host pinned it.
+    let mut hub = Hub::start();
+    let token = hub.add("app-1");
+    let app = host(&hub, "app-1", Some(&token), "");
+    hub.wait_status("app-1", "online", Duration::from_secs(20));
+    hub.d.stop();
+    self_signed(hub.d.dir.path(), "localhost");
+    hub.d.up();
+    wait_log(&app, "the hub's certificate changed", Duration::from_secs(20));
+    assert_eq!(hub.status_of("app-1"), "offline");
+    assert_eq!(app.service("idle")["status"], "running", "the host supervises on");
+}
