@@ -41,6 +41,8 @@ struct Inner {
     client: send::Http,
     tracker: Mutex<Tracker>,
     thresholds: Mutex<HashMap<(String, String), Threshold>>,
+    /// Every alert raised, for a host to report to its hub.
+    raised: tokio::sync::broadcast::Sender<AlertInfo>,
 }
 
 /// The alert engine. Cheap to clone.
@@ -57,6 +59,7 @@ impl Alerts {
             client,
             tracker: Mutex::new(Tracker::default()),
             thresholds: Mutex::new(HashMap::new()),
+            raised: tokio::sync::broadcast::channel(64).0,
         }))
     }
 
@@ -104,6 +107,7 @@ impl Alerts {
                     channels: r.channels.clone(),
                     services: r.services.clone(),
                     actions: r.actions.clone(),
+                    hosts: r.hosts.clone(),
                     above: r.above,
                     for_s: r.hold.map(|d| d.0.as_secs()),
                     clear_below: r.clear_below,
@@ -162,6 +166,7 @@ impl Alerts {
             }
         };
         tracing::info!(rule, subject, state, "alert");
+        let _ = self.0.raised.send(a.clone());
         let channels: Vec<_> = spec
             .channels
             .iter()
@@ -217,6 +222,67 @@ impl Alerts {
         }
     }
 
+    /// Every alert raised from now on (a host reports them to its hub).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<AlertInfo> {
+        self.0.raised.subscribe()
+    }
+
+    /// The rules that cover `host` for `kind`: it is in their `on` and their `hosts`.
+    fn host_rules(&self, host: &str, kind: AlertKind) -> Vec<(String, ctrl_core::config::RuleSpec)> {
+        let config = self.config();
+        config
+            .rules
+            .into_iter()
+            .filter(|(_, r)| {
+                r.on.contains(&kind) && r.hosts.as_ref().is_none_or(|h| h.iter().any(|h| h == host))
+            })
+            .collect()
+    }
+
+    /// A host behind this hub lost its link: fires once it has stayed offline for
+    /// the rule's `for` (at once without one), as `still_offline` tells then.
+    pub fn host_offline(
+        &self,
+        host: &str,
+        why: &str,
+        still_offline: impl Fn() -> bool + Send + Sync + 'static,
+    ) {
+        let still_offline = Arc::new(still_offline);
+        for (rule, spec) in self.host_rules(host, AlertKind::HostOffline) {
+            let (me, host, why, still) =
+                (self.clone(), host.to_owned(), why.to_owned(), still_offline.clone());
+            let wait = spec.hold.map(|d| d.0).unwrap_or_default();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if still() {
+                    me.trouble(&rule, AlertKind::HostOffline, &host, &why).await;
+                }
+            });
+        }
+    }
+
+    /// A host behind this hub is linked again.
+    pub async fn host_online(&self, host: &str) {
+        for (rule, _) in self.host_rules(host, AlertKind::HostOffline) {
+            self.fine(&rule, AlertKind::HostOffline, host, "online again").await;
+        }
+    }
+
+    /// An alert a host behind this hub raised: one episode per rule and
+    /// `host/subject`, whatever the host sends again.
+    pub async fn host_alert(&self, host: &str, alert: &AlertInfo) {
+        let subject = format!("{host}/{}", alert.subject);
+        // The host's words after its own "[FIRING] subject: what - ".
+        let detail = alert.message.split_once(" - ").map_or(alert.message.as_str(), |(_, d)| d);
+        for (rule, _) in self.host_rules(host, alert.kind) {
+            match alert.state.as_str() {
+                "firing" => self.trouble(&rule, alert.kind, &subject, detail).await,
+                "resolved" => self.fine(&rule, alert.kind, &subject, "resolved on the host").await,
+                _ => {}
+            }
+        }
+    }
+
     fn is_firing(&self, rule: &str, subject: &str) -> bool {
         self.0.tracker.lock().unwrap_or_else(|p| p.into_inner()).is_firing(rule, subject)
     }
@@ -233,6 +299,7 @@ fn words(kind: AlertKind) -> &'static str {
         AlertKind::Memory => "memory high",
         AlertKind::Disk => "disk full",
         AlertKind::Test => "test",
+        AlertKind::HostOffline => "host offline",
     }
 }
 

@@ -99,6 +99,11 @@ pub async fn render(State(st): State<AppState>) -> Response {
     if let Some(h) = handle() {
         out.push_str(&h.render());
     }
+    // A hub's scrape covers its hosts too.
+    let hosts = st.hub.host_metrics().await;
+    if !hosts.is_empty() {
+        out = ctrl_hub::metrics::merge(&out, &hosts);
+    }
     ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 

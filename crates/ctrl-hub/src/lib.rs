@@ -12,12 +12,13 @@
 
 mod hub;
 pub mod identity;
+pub mod metrics;
 pub mod tofu;
 mod uplink;
 pub mod wire;
 
-pub use hub::{Ask, Hub, HubState, LEASE, Link, Seen, hostname, link_route, routes};
-pub use uplink::{LinkState, Outbox, Uplink, UplinkError, backoff};
+pub use hub::{Ask, HostNews, Hub, HubState, LEASE, Link, Seen, hostname, link_route, routes};
+pub use uplink::{LinkState, Outbox, Uplink, UplinkError, backoff, preflight};
 
 /// A close frame's reason holds at most 123 bytes.
 pub(crate) fn short(why: &str) -> String {

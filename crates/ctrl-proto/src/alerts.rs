@@ -56,6 +56,8 @@ pub struct AlertRuleInfo {
     pub services: Option<Vec<String>>,
     /// Only these actions.
     pub actions: Option<Vec<String>>,
+    /// Only these hosts behind this hub.
+    pub hosts: Option<Vec<String>>,
     /// Metric threshold, percent.
     pub above: Option<f64>,
     /// How long the metric must stay over, in seconds.

@@ -68,6 +68,8 @@ pub enum AlertKind {
     Disk,
     /// A test send.
     Test,
+    /// A host behind this hub lost its link.
+    HostOffline,
 }
 
 impl AlertKind {
@@ -83,6 +85,7 @@ impl AlertKind {
             AlertKind::Memory => "memory",
             AlertKind::Disk => "disk",
             AlertKind::Test => "test",
+            AlertKind::HostOffline => "host_offline",
         }
     }
 
@@ -105,6 +108,9 @@ pub struct RuleSpec {
     pub services: Option<Vec<String>>,
     /// Only these actions' jobs (default: all).
     pub actions: Option<Vec<String>>,
+    /// Only these hosts behind this hub, for `host_offline` and the alerts hosts
+    /// report (default: all).
+    pub hosts: Option<Vec<String>>,
     /// A metric rule fires when the value is above this percent…
     pub above: Option<f64>,
     /// …for this long…

@@ -41,7 +41,7 @@ fn alerts(config: &Config, out: &mut Vec<Problem>) {
         }
         let metrics = r.on.iter().filter(|k| k.is_metric()).count();
         if r.on.is_empty() {
-            push("on", "name what raises the alert: crash, fatal, unhealthy, job_failed, job_timed_out, or one of cpu, memory, disk".into());
+            push("on", "name what raises the alert: crash, fatal, unhealthy, job_failed, job_timed_out, host_offline, or one of cpu, memory, disk".into());
         } else if metrics > 0 && r.on.len() > 1 {
             push("on", "a metric rule (cpu, memory, disk) watches one metric and nothing else".into());
         }
@@ -72,13 +72,20 @@ fn alerts(config: &Config, out: &mut Vec<Problem>) {
                 push("on", "services and actions filter event rules, not metric rules".into());
             }
         } else {
+            // A host_offline rule may wait: only hosts offline that long.
+            let waits = r.on == [AlertKind::HostOffline];
             for (k, set) in [
                 ("above", r.above.is_some()),
-                ("for", r.hold.is_some()),
+                ("for", r.hold.is_some() && !waits),
                 ("clear_below", r.clear_below.is_some()),
             ] {
                 if set {
-                    push(k, format!("'{k}' applies only to cpu, memory and disk rules"));
+                    push(
+                        k,
+                        format!(
+                            "'{k}' applies only to cpu, memory and disk rules (and 'for' to host_offline)"
+                        ),
+                    );
                 }
             }
         }

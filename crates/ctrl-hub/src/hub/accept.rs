@@ -115,6 +115,7 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
         tracing::warn!(host = %name, "cannot record the link: {e}");
     }
     hub.mark(&name, None);
+    let _ = hub.news.send(super::HostNews::Online(name.clone()));
     tracing::info!(host = %name, address = address.as_deref().unwrap_or("-"), version = %version, "host online");
     let ping = Duration::from_millis(ping_ms.clamp(100, 60_000));
     super::link::run(hub, link, socket, out_rx, ping).await;

@@ -320,6 +320,9 @@ pub(super) async fn run(
             tracing::warn!(host = %link.name, "cannot record the end of the link: {e}");
         }
         tracing::info!(host = %link.name, "host offline: {why}");
+        if !hub.stopping() {
+            let _ = hub.news.send(super::HostNews::Offline(link.name.clone(), why));
+        }
     }
 }
 
@@ -356,7 +359,11 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
     while let Some((boot, items)) = rx.recv().await {
         let Some(last) = items.last().map(|r| r.seq) else { continue };
         let mut events = Vec::new();
+        let mut alerts = Vec::new();
         for r in items {
+            if r.kind == "alert" {
+                alerts.push(r.data.clone());
+            }
             if r.kind == "sample" {
                 hub.take_sample(&link.name, &r.data, r.at);
             } else {
@@ -379,5 +386,8 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
         }
         hub.mark(&link.name, Some((boot, last)));
         link.control(&ToHost::Ack { seq: last });
+        for a in alerts {
+            let _ = hub.news.send(super::HostNews::Alert(link.name.clone(), a));
+        }
     }
 }

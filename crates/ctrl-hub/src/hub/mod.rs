@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use ctrl_access::Access;
 use ctrl_proto::{HostSummary, ServiceCounts};
 use ctrl_store::Store;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 pub use accept::link_route;
 pub use link::{Ask, Link};
@@ -49,6 +49,19 @@ pub struct Hub {
     seen: Mutex<HashMap<String, Seen>>,
     /// True once the daemon stops: links close.
     stop: watch::Sender<bool>,
+    /// Hosts coming and going, and their alerts, for the hub's own alerts.
+    news: broadcast::Sender<HostNews>,
+}
+
+/// What the hub's alerts hear of its hosts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostNews {
+    /// A host's link is up.
+    Online(String),
+    /// A host's link ended (not because the hub stops), and why.
+    Offline(String, String),
+    /// A host raised or resolved an alert (its `AlertInfo`).
+    Alert(String, serde_json::Value),
 }
 
 /// What a host's samples said, and the last report taken from each of its runs.
@@ -77,6 +90,7 @@ impl HubState {
             links: RwLock::default(),
             seen: Mutex::default(),
             stop: watch::channel(false).0,
+            news: broadcast::channel(1024).0,
         }))
     }
 
@@ -117,6 +131,47 @@ impl Hub {
     /// The link to `name`, when it is up.
     pub fn link(&self, name: &str) -> Option<Arc<Link>> {
         self.links.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+    }
+
+    /// Each online host's `/metrics` text, fetched through its link (at most 2 s).
+    pub async fn host_metrics(&self) -> Vec<(String, String)> {
+        let links: Vec<Arc<Link>> =
+            self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        let fetches = links.into_iter().map(|link| async move {
+            let ask = Ask {
+                method: "GET".into(),
+                path: "/metrics".into(),
+                headers: Vec::new(),
+                body: None,
+                actor: "hub".into(),
+                role: ctrl_core::Role::Viewer,
+            };
+            let fetch = async {
+                let (head, body) = link.request(ask).await.ok()?;
+                if head.status != 200 {
+                    return None;
+                }
+                let bytes =
+                    http_body_util::BodyExt::collect(axum::body::Body::from_stream(body)).await.ok()?;
+                String::from_utf8(bytes.to_bytes().to_vec()).ok()
+            };
+            let text = tokio::time::timeout(Duration::from_secs(2), fetch).await.ok().flatten()?;
+            Some((link.name.clone(), text))
+        });
+        let mut all: Vec<(String, String)> =
+            futures_util::future::join_all(fetches).await.into_iter().flatten().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Hosts coming and going, and their alerts, from now on.
+    pub fn news(&self) -> broadcast::Receiver<HostNews> {
+        self.news.subscribe()
+    }
+
+    /// Whether the hub is stopping (its links end, but no host went offline).
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
     }
 
     /// What `name` reported last.

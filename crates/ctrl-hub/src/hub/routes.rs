@@ -62,22 +62,28 @@ pub async fn one(State(hub): State<HubState>, Path(name): Path<String>) -> ApiRe
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The newest this many (default 100, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 
 /// What a host reported (service state changes, alerts), in the host's order.
 #[utoipa::path(get, path = "/api/hosts/{name}/events", tag = "hosts",
     params(("name" = String, Path, description = "The host"), EventsQuery),
-    responses((status = 200, body = Envelope<Vec<HostEvent>>), (status = 404, body = ErrorEnvelope)))]
+    responses((status = 200, body = Envelope<Vec<HostEvent>>), (status = 400, body = ErrorEnvelope),
+        (status = 404, body = ErrorEnvelope)))]
 pub async fn events(
     State(hub): State<HubState>,
     Path(name): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Vec<HostEvent>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(Failure::bad_request("limit must be between 1 and 10000"));
+    }
     if hub.store.host(&name).await?.is_none() {
         return Err(unknown(&name));
     }
-    ok(hub.store.host_events(&name, q.limit.unwrap_or(100).clamp(1, 10_000)).await?)
+    ok(hub.store.host_events(&name, limit).await?)
 }
 
 /// Adds a host and makes its one-time enrolment token (shown once).

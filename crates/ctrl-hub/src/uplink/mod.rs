@@ -8,6 +8,7 @@
 //! only shows in the log.
 
 mod outbox;
+mod preflight;
 mod serve;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use outbox::Outbox;
+pub use preflight::preflight;
 
 use crate::identity::{self, Identity};
 use crate::tofu::{self, Pinning};
@@ -33,6 +35,8 @@ use crate::wire::{self, PROTOCOL, ToHost, ToHub};
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 /// Reports per message.
 const BATCH: usize = 256;
+/// Written in the state dir once a hub welcomed this host (it is enrolled there).
+pub const ENROLLED_FILE: &str = "hub.enrolled";
 /// A clock this far from the hub's is worth a warning.
 const CLOCK_SKEW: i64 = 60;
 
@@ -80,6 +84,7 @@ struct Setup {
     pin: Arc<Pinning>,
     identity: Identity,
     token_file: Option<PathBuf>,
+    state_dir: PathBuf,
     ping: Duration,
     api: Loopback,
 }
@@ -118,6 +123,7 @@ impl Uplink {
             pin,
             identity,
             token_file: config.enroll_token_file.clone(),
+            state_dir: state_dir.to_path_buf(),
             ping: config.ping.0,
             api,
         };
@@ -270,6 +276,10 @@ async fn dial(
         Some(ToHost::Welcome { boot, seq }) => {
             let seq = if boot.as_deref() == Some(inner.boot.as_str()) { seq } else { 0 };
             let pinned = s.pin.record().map_err(|e| format!("cannot keep the hub's certificate: {e}"))?;
+            let mark = s.state_dir.join(ENROLLED_FILE);
+            if !mark.exists() {
+                let _ = std::fs::write(&mark, format!("{}\n", s.url));
+            }
             Ok((ws, seq, pinned))
         }
         Some(ToHost::Refused { code, message }) => {

@@ -51,6 +51,17 @@ pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // The hub: its name resolves, its CA is readable, an unenrolled host has its token.
+    if let Some(hub) = &cfg.hub {
+        let (found, notes) = ctrl_hub::preflight(hub, &cfg.server.state_dir);
+        for p in &found {
+            println!("{file}: {p}");
+        }
+        for n in notes {
+            println!("{file}: {n}");
+        }
+        problems += found.len();
+    }
     if problems > 0 {
         println!("{problems} problem(s) found");
         return Ok(ExitCode::FAILURE);

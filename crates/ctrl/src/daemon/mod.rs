@@ -4,7 +4,7 @@
 mod console;
 mod http;
 mod https;
-mod uplink;
+mod hub;
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -197,12 +197,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     // The hub hears of every service event, the first starts included.
     let hub = ctrl_hub::HubState::new(store.clone(), access.clone());
     hub.start();
+    hub::alert_on_hosts(hub.clone(), alerts.clone());
     let loopback = ctrl_web::Loopback::default();
     let uplink = match &hub_config {
         Some(h) => {
             let u = ctrl_hub::Uplink::start(h, &state_dir, loopback.clone())
                 .context("cannot start the link to the hub")?;
-            uplink::feed(u.clone(), sup.clone(), host.clone());
+            hub::feed(u.clone(), sup.clone(), host.clone(), &alerts);
             Some(u)
         }
         None => None,

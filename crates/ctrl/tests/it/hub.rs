@@ -18,6 +18,11 @@ struct Hub {
 
 impl Hub {
     fn start() -> Hub {
+        Hub::start_with("")
+    }
+
+    /// A hub with more config (`extra`: whole sections).
+    fn start_with(extra: &str) -> Hub {
         let dir = tempfile::Builder::new().prefix("ctrl-hub-").tempdir().unwrap();
         let made = self_signed(dir.path(), "localhost");
         let port = free_port();
@@ -25,7 +30,7 @@ impl Hub {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n\n[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n"
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n\n[server.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n{extra}\n"
             ),
         )
         .unwrap();
@@ -207,6 +212,18 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     let logs = hub.d.ok(&["--host", "web-2", "logs", "tick", "-n", "3"]);
     assert!(logs.contains("tick-"), "{logs}");
 
+    // One scrape of the hub covers the fleet: each host's gauges, labelled.
+    let metrics = hub.https.get(hub.url("/metrics")).bearer_auth(hub.d.token()).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for n in names {
+        assert!(
+            metrics.contains(&format!("ctrl_service_up{{host=\"{n}\",service=\"tick\"}} 1")),
+            "{n}: {metrics}"
+        );
+        assert!(metrics.contains(&format!("ctrl_host_cpu_percent{{host=\"{n}\"}} ")), "{n}");
+    }
+    assert_eq!(metrics.matches("# TYPE ctrl_service_up gauge").count(), 1, "one family");
+
     // A log follow streams through the link (SSE), line by line.
     let mut res = hub
         .https
@@ -339,6 +356,11 @@ fn a_hub_that_cannot_be_reached_or_changed_its_certificate_leaves_the_host_super
     h.wait_status("idle", "running", Duration::from_secs(10));
     wait_log(&h, "cannot reach no-such-hub.invalid:8443", Duration::from_secs(15));
     assert_eq!(h.service("idle")["status"], "running");
+    let check = h.ctl(&["check"]);
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{said}");
+    assert!(said.contains("hub.url: 'no-such-hub.invalid:8443' does not resolve"), "{said}");
+    assert!(said.contains("has not enrolled and has no token") && said.contains("ctrl hosts add"), "{said}");
 
     // A hub whose certificate changed after the host pinned it.
     let mut hub = Hub::start();
@@ -351,4 +373,68 @@ fn a_hub_that_cannot_be_reached_or_changed_its_certificate_leaves_the_host_super
     wait_log(&app, "the hub's certificate changed", Duration::from_secs(20));
     assert_eq!(hub.status_of("app-1"), "offline");
     assert_eq!(app.service("idle")["status"], "running", "the host supervises on");
+}
+
+/// Alert rules on a channel nobody listens to: the alerts are recorded all the same.
+const ALERTS: &str = "[alerts.channels.log]\nurl = \"http://127.0.0.1:9/hook\"\n\n\
+    [alerts.rules.crashes]\non = [\"crash\"]\nchannels = [\"log\"]\n";
+
+#[tokio::test]
+async fn the_hubs_alerts_fire_once_for_a_host_offline_and_for_each_alert_a_host_raises() {
+    let rules =
+        format!("{ALERTS}\n[alerts.rules.hosts-down]\non = [\"host_offline\"]\nchannels = [\"log\"]\n");
+    let hub = Hub::start_with(&rules);
+    let token = hub.add("h1");
+    // The host has its own crash rule and a service that crashes over and over.
+    let crashing = format!(
+        "\n{ALERTS}\n[services.flaky]\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 3\"]\nrestart = \"always\"\n"
+    );
+    let h1 = host(&hub, "h1", Some(&token), &crashing);
+    hub.wait_status("h1", "online", Duration::from_secs(20));
+    let alerts = || async {
+        let (_, body) = hub.get("/api/alerts?limit=100").await;
+        body["data"].as_array().cloned().unwrap_or_default()
+    };
+    let count = |list: &[Value], rule: &str, subject: &str, state: &str| {
+        list.iter().filter(|a| a["rule"] == rule && a["subject"] == subject && a["state"] == state).count()
+    };
+    // The crash loop: the host fires once, and so does the hub, for h1/flaky.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while count(&alerts().await, "crashes", "h1/flaky", "firing") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no crash alert from h1 on the hub: {:#?}",
+            alerts().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait("three crashes of flaky", Duration::from_secs(20), || {
+        (h1.service("flaky")["restarts"].as_u64()? >= 3).then_some(())
+    });
+    let list = alerts().await;
+    assert_eq!(count(&list, "crashes", "h1/flaky", "firing"), 1, "one episode: {list:#?}");
+    assert_eq!(count(&list, "crashes", "flaky", "firing"), 0, "the hub has no service of that name");
+
+    // Cut off: one host_offline alert; back: resolved.
+    h1.signal(Signal::SIGSTOP);
+    hub.wait_status("h1", "offline", Duration::from_secs(10));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(&alerts().await, "hosts-down", "h1", "firing") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no host_offline alert: {:#?}", alerts().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h1.signal(Signal::SIGCONT);
+    hub.wait_status("h1", "online", Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count(&alerts().await, "hosts-down", "h1", "resolved") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no resolved host_offline alert: {:#?}",
+            alerts().await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let list = alerts().await;
+    assert_eq!(count(&list, "hosts-down", "h1", "firing"), 1, "{list:#?}");
+    assert_eq!(count(&list, "crashes", "h1/flaky", "firing"), 1, "the backfill repeats no alert: {list:#?}");
 }
