@@ -27,49 +27,84 @@ pub fn fingerprint(cert: &[u8]) -> String {
     hex(&Sha256::digest(cert))
 }
 
-/// The certificate a handshake met, and the pin it was held to.
+/// What a host holds its hub to once a link was welcomed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// A certificate the system's CAs vouch for (renewals keep working).
+    System,
+    /// This certificate (SHA-256, hex): the hub's own, trusted on first use.
+    Cert(String),
+}
+
+impl Pin {
+    fn parse(text: &str) -> Option<Pin> {
+        match text.trim() {
+            "" => None,
+            "system" => Some(Pin::System),
+            fp => Some(Pin::Cert(fp.to_owned())),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Pin::System => "system",
+            Pin::Cert(fp) => fp,
+        }
+    }
+}
+
+/// The pin kept in the state dir, and what the current handshake met.
 #[derive(Debug)]
 pub struct Pinning {
     file: PathBuf,
-    pinned: Mutex<Option<String>>,
-    seen: Mutex<Option<String>>,
+    pinned: Mutex<Option<Pin>>,
+    seen: Mutex<Option<Pin>>,
 }
 
 impl Pinning {
     /// The pin kept in `state_dir`, if any.
     pub fn load(state_dir: &Path) -> Pinning {
         let file = state_dir.join(PIN_FILE);
-        let pinned =
-            std::fs::read_to_string(&file).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let pinned = std::fs::read_to_string(&file).ok().and_then(|s| Pin::parse(&s));
         Pinning { file, pinned: Mutex::new(pinned), seen: Mutex::new(None) }
     }
 
     /// The pin kept, if any.
-    pub fn pinned(&self) -> Option<String> {
+    pub fn pinned(&self) -> Option<Pin> {
         self.pinned.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Keeps the certificate met on the first link (once it was welcomed); the
-    /// fingerprint when it was new.
-    pub fn record(&self) -> std::io::Result<Option<String>> {
+    /// A new handshake: forgets what an earlier one met.
+    pub fn begin(&self) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+
+    /// Keeps what this handshake met, once its link was welcomed and nothing is
+    /// kept yet; what it kept, when it was new.
+    pub fn record(&self) -> std::io::Result<Option<Pin>> {
         let mut pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner());
         if pinned.is_some() {
             return Ok(None);
         }
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         match seen {
-            Some(fp) => {
-                crate::identity::write_private(&self.file, format!("{fp}\n").as_bytes())?;
-                *pinned = Some(fp.clone());
-                Ok(Some(fp))
+            Some(pin) => {
+                crate::identity::write_private(&self.file, format!("{}\n", pin.text()).as_bytes())?;
+                *pinned = Some(pin.clone());
+                Ok(Some(pin))
             }
             None => Ok(None),
         }
     }
+
+    fn saw(&self, pin: Pin) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(pin);
+    }
 }
 
-/// A verifier that accepts exactly the pinned certificate, or any on first use
-/// (noting it), and checks the handshake's signatures as usual.
+/// A verifier that holds the hub to its pin (a certificate the system's CAs
+/// vouch for, or one certificate), accepts any on first use (noting which), and
+/// checks the handshake's signatures as usual.
 #[derive(Debug)]
 struct Pinned {
     pin: Arc<Pinning>,
@@ -87,22 +122,31 @@ impl ServerCertVerifier for Pinned {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        if let Some(system) = &self.system
-            && system.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).is_ok()
-        {
-            return Ok(ServerCertVerified::assertion());
-        }
+        let vouched = self.system.as_ref().is_some_and(|system| {
+            system.verify_server_cert(end_entity, intermediates, server_name, ocsp, now).is_ok()
+        });
         let fp = fingerprint(end_entity.as_ref());
-        match &self.pin.pinned() {
-            Some(p) if *p == fp => {}
-            Some(p) => {
-                return Err(Error::General(format!(
+        let refused = |why: String| Err(Error::General(why));
+        match self.pin.pinned() {
+            Some(Pin::System) if vouched => {}
+            Some(Pin::System) => {
+                return refused(format!(
+                    "the hub's certificate (sha256:{fp}) is not one the system's CAs vouch for, as it was; \
+                     if the hub really changed, delete {} on this host",
+                    self.pin.file.display()
+                ));
+            }
+            Some(Pin::Cert(p)) if p == fp => {}
+            Some(Pin::Cert(p)) => {
+                return refused(format!(
                     "the hub's certificate changed: pinned sha256:{p}, presented sha256:{fp}; if the hub \
                      really has a new certificate, delete {} on this host",
                     self.pin.file.display()
-                )));
+                ));
             }
-            None => *self.pin.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(fp),
+            // First use: noted, and kept once the hub welcomes this host.
+            None if vouched => self.pin.saw(Pin::System),
+            None => self.pin.saw(Pin::Cert(fp)),
         }
         Ok(ServerCertVerified::assertion())
     }

@@ -63,6 +63,9 @@ pub enum ToHost {
         body: Option<String>,
         /// The hub user it is for.
         actor: String,
+        /// Whose things are theirs on the hub (a user, `token:NAME`, `:local`).
+        #[serde(default)]
+        owner: Option<String>,
         /// That user's role on the hub.
         role: ctrl_core::Role,
     },
@@ -220,6 +223,7 @@ mod tests {
             headers: vec![],
             body: None,
             actor: "ada".into(),
+            owner: Some("ada".into()),
             role: ctrl_core::Role::Viewer,
         };
         let text = serde_json::to_string(&m).unwrap();

@@ -188,7 +188,8 @@ impl Store {
     }
 
     /// Stores events of one run of a host, skipping any stored before, and moves
-    /// the host's mark to the last of them: all or none.
+    /// the host's mark up to the last of them: all or none. A host removed
+    /// meanwhile gets nothing (a host added again under its name starts clean).
     pub async fn host_events_add(
         &self,
         host: &str,
@@ -197,6 +198,11 @@ impl Store {
         last_seq: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let known =
+            db::query("SELECT name FROM hosts WHERE name = $1").bind(host).fetch_optional(&mut tx).await?;
+        if known.is_none() {
+            return Ok(());
+        }
         for chunk in events.chunks(EVENT_CHUNK) {
             let sql = format!(
                 "INSERT INTO host_events (host, boot, seq, kind, data, at) VALUES {} \
@@ -215,7 +221,9 @@ impl Store {
             }
             q.execute(&mut tx).await?;
         }
-        db::query("UPDATE hosts SET boot = $2, seq = $3 WHERE name = $1")
+        db::query(
+            "UPDATE hosts SET boot = $2, seq = $3 WHERE name = $1 AND (boot IS NULL OR boot <> $2 OR seq < $3)",
+        )
             .bind(host)
             .bind(boot)
             .bind(last_seq)

@@ -830,6 +830,8 @@ async fn hosts(store: Store) {
     // A backfill that overlaps what was stored adds only the new ones.
     let again: Vec<NewHostEvent> = (35..=45).map(ev).collect();
     store.host_events_add("web-1", "boot-a", &again, 45).await.unwrap();
+    store.host_events_add("web-1", "boot-a", &(30..=32).map(ev).collect::<Vec<_>>(), 32).await.unwrap();
+    assert_eq!(store.host("web-1").await.unwrap().unwrap().seq, 45, "a late batch does not lower the mark");
     store.host_events_add("web-1", "boot-b", &[ev(1)], 1).await.unwrap();
     let all = store.host_events("web-1", 1000).await.unwrap();
     assert_eq!(all.len(), 46);
@@ -847,4 +849,9 @@ async fn hosts(store: Store) {
     assert!(store.host_remove("web-1").await.unwrap());
     assert!(!store.host_remove("web-1").await.unwrap());
     assert!(store.host_events("web-1", 10).await.unwrap().is_empty(), "its events went with it");
+    store.host_events_add("web-1", "boot-c", &[ev(1)], 1).await.unwrap();
+    assert!(
+        store.host_events("web-1", 10).await.unwrap().is_empty(),
+        "a removed host's late events are dropped"
+    );
 }

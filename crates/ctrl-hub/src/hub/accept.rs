@@ -20,6 +20,8 @@ use crate::wire::{self, PROTOCOL, ToHost, ToHub};
 
 /// Time a host has to answer the challenge.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);
+/// The longest hello read (a real one is well under 1 KiB).
+const MAX_HELLO: usize = 8 * 1024;
 
 /// The route hosts dial (public: the link authenticates itself).
 pub fn link_route<S>() -> ApiRouter<S>
@@ -51,6 +53,10 @@ pub async fn link(
 struct Refusal(&'static str, String);
 
 async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>) {
+    if hub.stopping() {
+        refuse(&mut socket, Refusal("unavailable", "the hub is stopping".into())).await;
+        return;
+    }
     let nonce = identity::nonce();
     let challenge = ToHost::Challenge {
         nonce: nonce.clone(),
@@ -62,7 +68,7 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
         return;
     }
     let hello = match tokio::time::timeout(HELLO_WITHIN, socket.recv()).await {
-        Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str::<ToHub>(&t).ok(),
+        Ok(Some(Ok(Message::Text(t)))) if t.len() <= MAX_HELLO => serde_json::from_str::<ToHub>(&t).ok(),
         _ => None,
     };
     let Some(ToHub::Hello { name, version, protocol, key, signature, enroll, boot, ping_ms }) = hello else {
@@ -81,9 +87,18 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
     let stored = match admit(&hub, &claim).await {
         Ok(s) => s,
         Err(r) => {
-            let actor = format!("host:{name}");
-            hub.access.audit(&actor, "host_link", Some(&name), address.clone(), "denied", Some(&r.1)).await;
-            tracing::warn!(host = %name, address = address.as_deref().unwrap_or("-"), "link refused: {}", r.1);
+            // Noted once per address every 10 s: refusals come before anyone is known.
+            let named = ctrl_core::config::valid_name(&name).then_some(name.as_str());
+            if hub.note_refusal(address.as_deref(), named.unwrap_or("?")) {
+                let actor = format!("host:{}", named.unwrap_or("?"));
+                hub.access.audit(&actor, "host_link", named, address.clone(), "denied", Some(&r.1)).await;
+                tracing::warn!(
+                    host = named.unwrap_or("?"),
+                    address = address.as_deref().unwrap_or("-"),
+                    "link refused: {}",
+                    r.1
+                );
+            }
             refuse(&mut socket, r).await;
             return;
         }
@@ -94,9 +109,19 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
             .await;
         tracing::info!(host = %name, "host enrolled; its key is pinned");
     }
+    // A link it still has (the host came back before the hub saw it go) ends
+    // first, its reports stored: the mark below is then the last word.
+    if let Some(old) = hub.link(&name) {
+        old.close_and_wait("replaced by a new link from the host").await;
+    }
+    let stored = match hub.store.host(&name).await {
+        Ok(Some(row)) => row.boot.map(|b| (b, row.seq)),
+        Ok(None) => return refuse(&mut socket, Refusal("unknown_host", "the host was removed".into())).await,
+        Err(_) => stored.mark,
+    };
     // The mark to resume from: this hub's memory of the host's run, or the store's.
     let seen = hub.seen(&name).mark.filter(|(b, _)| *b == boot);
-    let seq = match (seen, stored.mark.filter(|(b, _)| *b == boot)) {
+    let seq = match (seen, stored.filter(|(b, _)| *b == boot)) {
         (Some((_, a)), Some((_, b))) => a.max(b),
         (Some((_, a)), None) | (None, Some((_, a))) => a,
         (None, None) => 0,
@@ -108,6 +133,10 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
     let old = hub.links.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), link.clone());
     if let Some(old) = old {
         old.close("replaced by a new link from the host");
+    }
+    // Removed meanwhile: the link does not stay.
+    if !matches!(hub.store.host(&name).await, Ok(Some(_))) {
+        link.close("the host was removed from the hub");
     }
     if let Err(e) =
         hub.store.host_linked(&name, &hub.id, Utc::now() + LEASE, &version, address.as_deref()).await
@@ -153,7 +182,7 @@ async fn admit(hub: &HubState, c: &Claim<'_>) -> Result<Admitted, Refusal> {
         ));
     }
     if !ctrl_core::config::valid_name(c.name) {
-        return Err(Refusal("unknown_host", format!("'{}' is not a host name", c.name)));
+        return Err(Refusal("unknown_host", "the hello's name is not a host name".into()));
     }
     let unavailable =
         |e: ctrl_store::StoreError| Refusal("unavailable", format!("the hub cannot check hosts now: {e}"));

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct Ask {
     pub body: Option<String>,
     /// The hub user.
     pub actor: String,
+    /// Whose things are theirs on the hub (`ctrl_web::Principal::owner`).
+    pub owner: String,
     /// Their role on the hub.
     pub role: ctrl_core::Role,
 }
@@ -59,7 +61,9 @@ enum Chunk {
 /// A request waiting for its answer.
 struct Pending {
     head: Option<oneshot::Sender<Head>>,
-    body: mpsc::Sender<Chunk>,
+    body: mpsc::UnboundedSender<Chunk>,
+    /// Body bytes received and not yet taken by the client: at most a window.
+    queued: Arc<AtomicUsize>,
 }
 
 /// The link to one host.
@@ -106,13 +110,16 @@ impl Link {
     /// Sends a request; its answer's head and body. Fails when the link is down.
     pub async fn request(self: &Arc<Link>, ask: Ask) -> Result<(Head, BodyStream), String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let Ask { method, path, headers, body, actor, role } = ask;
-        let request = ToHost::Request { id, method, path, headers, body, actor, role };
+        let Ask { method, path, headers, body, actor, owner, role } = ask;
+        let request = ToHost::Request { id, method, path, headers, body, actor, owner: Some(owner), role };
         let (head_tx, head_rx) = oneshot::channel();
-        // The host sends at most a window ahead: a well-behaved host never fills this.
-        let (body_tx, body_rx) = mpsc::channel((wire::WINDOW as usize / 1024) + 8);
-        self.pending_table().insert(id, Pending { head: Some(head_tx), body: body_tx });
-        let mut guard = BodyStream { link: self.clone(), id, rx: body_rx, finished: false };
+        // Unbounded in chunks, bounded in bytes: the host sends at most a window
+        // ahead of what the client took, and one that sends more is cut off.
+        let (body_tx, body_rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        self.pending_table()
+            .insert(id, Pending { head: Some(head_tx), body: body_tx, queued: queued.clone() });
+        let mut guard = BodyStream { link: self.clone(), id, rx: body_rx, queued, finished: false };
         let text = serde_json::to_string(&request).map_err(|e| e.to_string())?;
         if self.out.send(Message::Text(text.into())).await.is_err() {
             return Err(self.gone());
@@ -172,7 +179,13 @@ impl Link {
 
     /// Closes the link and waits (at most 2 s) until its task ended.
     pub async fn closed(&self) {
-        self.close("the hub is stopping");
+        self.close_and_wait("the hub is stopping").await;
+    }
+
+    /// Closes the link for `why` and waits (at most 2 s) until its task ended,
+    /// its reports stored.
+    pub async fn close_and_wait(&self, why: &str) {
+        self.close(why);
         let mut done = self.done.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(2), done.wait_for(|d| *d)).await;
     }
@@ -188,7 +201,8 @@ impl Link {
 pub struct BodyStream {
     link: Arc<Link>,
     id: u32,
-    rx: mpsc::Receiver<Chunk>,
+    rx: mpsc::UnboundedReceiver<Chunk>,
+    queued: Arc<AtomicUsize>,
     finished: bool,
 }
 
@@ -202,6 +216,7 @@ impl Stream for BodyStream {
         match self.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Chunk::Data(b))) => {
+                self.queued.fetch_sub(b.len(), Ordering::Relaxed);
                 let bytes = u32::try_from(b.len()).unwrap_or(u32::MAX);
                 self.link.control(&ToHost::Credit { id: self.id, bytes });
                 Poll::Ready(Some(Ok(b)))
@@ -243,22 +258,30 @@ pub(super) async fn run(
     let mut closing = link.closing.subscribe();
     let writer = {
         let mut closing = link.closing.subscribe();
+        let link = link.clone();
+        // A write that takes three pings means the host is gone (a half-open
+        // connection): the link closes rather than wait for the kernel to give up.
+        let limit = ping * 3;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(ping);
             tick.tick().await;
             loop {
-                tokio::select! {
+                let wrote = tokio::select! {
                     m = out_rx.recv() => match m {
-                        Some(m) => if sink.send(m).await.is_err() { return },
+                        Some(m) => tokio::time::timeout(limit, sink.send(m)).await,
                         None => return,
                     },
-                    _ = tick.tick() => if sink.send(Message::Ping(Bytes::new())).await.is_err() { return },
+                    _ = tick.tick() => tokio::time::timeout(limit, sink.send(Message::Ping(Bytes::new()))).await,
                     _ = crate::until(&mut closing, Option::is_some) => {
                         let reason = closing.borrow().clone().unwrap_or_default();
                         let bye = CloseFrame { code: 1000, reason: crate::short(&reason).into() };
                         let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(bye)))).await;
                         return;
                     }
+                };
+                if !matches!(wrote, Ok(Ok(()))) {
+                    link.close("cannot write to the host");
+                    return;
                 }
             }
         })
@@ -285,8 +308,10 @@ pub(super) async fn run(
                     }
                 }
                 Ok(ToHub::Reports { boot, items }) => {
-                    if store_tx.send((boot, items)).await.is_err() {
-                        break "the hub could not keep the host's reports".into();
+                    // Never wait here (answers share this reader): a store that falls
+                    // behind ends the link, and the host sends again from the mark.
+                    if store_tx.try_send((boot, items)).is_err() {
+                        break "the hub could not store the host's reports fast enough".into();
                     }
                 }
                 Ok(ToHub::Hello { .. }) => {}
@@ -303,7 +328,10 @@ pub(super) async fn run(
     link.close(&why);
     drop(store_tx);
     let _ = keeper.await;
-    let _ = writer.await;
+    let stop_writer = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer).await.is_err() {
+        stop_writer.abort();
+    }
     link.pending_table().clear();
     let _ = link.done.send(true);
     let current = {
@@ -335,18 +363,24 @@ fn body_frame(link: &Link, b: Bytes) {
     let mut table = link.pending_table();
     let Some(p) = table.get(&id) else { return };
     let chunk = match kind {
-        Kind::Data => Chunk::Data(data),
+        Kind::Data => {
+            let queued = p.queued.fetch_add(data.len(), Ordering::Relaxed) + data.len();
+            if data.len() > wire::CHUNK || queued > (wire::WINDOW as usize) + wire::CHUNK {
+                // Past its window: that answer is cut off.
+                table.remove(&id);
+                drop(table);
+                tracing::warn!(host = %link.name, "an answer sent past its window was cut off");
+                link.control(&ToHost::Cancel { id });
+                return;
+            }
+            Chunk::Data(data)
+        }
         Kind::End => Chunk::End,
         Kind::Abort => Chunk::Abort(String::from_utf8_lossy(&data).into_owned()),
     };
     let last = !matches!(chunk, Chunk::Data(_));
-    if p.body.try_send(chunk).is_err() {
-        // Sent past its window (or the client left): that answer is cut off.
-        table.remove(&id);
-        drop(table);
-        link.control(&ToHost::Cancel { id });
-        return;
-    }
+    // The client left (the receiver is gone): its stream's drop sent the cancel.
+    let _ = p.body.send(chunk);
     if last {
         table.remove(&id);
     }
@@ -358,10 +392,13 @@ fn body_frame(link: &Link, b: Bytes) {
 async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(String, Vec<Report>)>) {
     while let Some((boot, items)) = rx.recv().await {
         let Some(last) = items.last().map(|r| r.seq) else { continue };
+        // Reports sent again after a reconnect are stored once (the store skips
+        // them) and announced once: only those past the mark are news.
+        let before = hub.seen(&link.name).mark.filter(|(b, _)| *b == boot).map_or(0, |(_, s)| s);
         let mut events = Vec::new();
         let mut alerts = Vec::new();
         for r in items {
-            if r.kind == "alert" {
+            if r.kind == "alert" && r.seq > before {
                 alerts.push(r.data.clone());
             }
             if r.kind == "sample" {

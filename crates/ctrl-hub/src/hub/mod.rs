@@ -51,6 +51,8 @@ pub struct Hub {
     stop: watch::Sender<bool>,
     /// Hosts coming and going, and their alerts, for the hub's own alerts.
     news: broadcast::Sender<HostNews>,
+    /// Refused links noted: when, by address and name; how many, by address this minute.
+    refusals: Mutex<Refusals>,
 }
 
 /// What the hub's alerts hear of its hosts.
@@ -91,6 +93,7 @@ impl HubState {
             seen: Mutex::default(),
             stop: watch::channel(false).0,
             news: broadcast::channel(1024).0,
+            refusals: Mutex::default(),
         }))
     }
 
@@ -121,9 +124,7 @@ impl HubState {
         let _ = self.stop.send(true);
         let links: Vec<Arc<Link>> =
             self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for l in links {
-            l.closed().await;
-        }
+        futures_util::future::join_all(links.iter().map(|l| l.closed())).await;
     }
 }
 
@@ -144,6 +145,7 @@ impl Hub {
                 headers: Vec::new(),
                 body: None,
                 actor: "hub".into(),
+                owner: ":hub".into(),
                 role: ctrl_core::Role::Viewer,
             };
             let fetch = async {
@@ -167,6 +169,17 @@ impl Hub {
     /// Hosts coming and going, and their alerts, from now on.
     pub fn news(&self) -> broadcast::Receiver<HostNews> {
         self.news.subscribe()
+    }
+
+    /// Whether a refused link is worth noting (audit, log): once every 10 s per
+    /// address and claimed name, at most 30 a minute per address, so that nobody
+    /// can fill the audit log before being known.
+    fn note_refusal(&self, address: Option<&str>, name: &str) -> bool {
+        self.refusals.lock().unwrap_or_else(|p| p.into_inner()).note(
+            address.unwrap_or("-"),
+            name,
+            std::time::Instant::now(),
+        )
     }
 
     /// Whether the hub is stopping (its links end, but no host went offline).
@@ -198,13 +211,16 @@ impl Hub {
         s.heard = Some(s.heard.map_or(at, |h| h.max(at)));
     }
 
-    /// Notes that a host was heard from, and the last report taken.
+    /// Notes that a host was heard from, and the last report taken (a mark only
+    /// rises within a run).
     fn mark(&self, name: &str, mark: Option<(String, i64)>) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let s = seen.entry(name.to_owned()).or_default();
         s.heard = Some(Utc::now());
-        if mark.is_some() {
-            s.mark = mark;
+        match (&s.mark, mark) {
+            (Some((b, old)), Some((boot, seq))) if *b == boot && *old >= seq => {}
+            (_, Some(m)) => s.mark = Some(m),
+            (_, None) => {}
         }
     }
 
@@ -218,6 +234,38 @@ impl Hub {
     }
 }
 
+/// Refused links noted lately.
+#[derive(Default)]
+struct Refusals {
+    last: HashMap<(String, String), std::time::Instant>,
+    minute: HashMap<String, (std::time::Instant, u32)>,
+}
+
+impl Refusals {
+    fn note(&mut self, address: &str, name: &str, now: std::time::Instant) -> bool {
+        const EVERY: Duration = Duration::from_secs(10);
+        const MINUTE: Duration = Duration::from_secs(60);
+        if self.last.len() > 4096 {
+            self.last.retain(|_, t| now.duration_since(*t) < EVERY);
+            self.minute.retain(|_, (t, _)| now.duration_since(*t) < MINUTE);
+        }
+        let key = (address.to_owned(), name.to_owned());
+        if self.last.get(&key).is_some_and(|t| now.duration_since(*t) < EVERY) {
+            return false;
+        }
+        let window = self.minute.entry(address.to_owned()).or_insert((now, 0));
+        if now.duration_since(window.0) >= MINUTE {
+            *window = (now, 0);
+        }
+        if window.1 >= 30 {
+            return false;
+        }
+        window.1 += 1;
+        self.last.insert(key, now);
+        true
+    }
+}
+
 /// The machine's host name (for this hub's id, and a host's default name).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -225,4 +273,23 @@ pub fn hostname() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::Refusals;
+
+    #[test]
+    fn refusals_are_noted_once_in_ten_seconds_and_thirty_a_minute() {
+        let (mut r, t) = (Refusals::default(), Instant::now());
+        assert!(r.note("10.0.0.1", "web-1", t));
+        assert!(!r.note("10.0.0.1", "web-1", t + Duration::from_secs(5)), "the same again");
+        assert!(r.note("10.0.0.1", "web-2", t + Duration::from_secs(5)), "another name");
+        assert!(r.note("10.0.0.1", "web-1", t + Duration::from_secs(11)));
+        let noted = (0..100).filter(|i| r.note("10.0.0.9", &format!("n{i}"), t)).count();
+        assert_eq!(noted, 30, "a flood of names is noted 30 times a minute");
+        assert!(r.note("10.0.0.9", "late", t + Duration::from_secs(61)));
+    }
 }

@@ -34,6 +34,18 @@ const ANSWERED: [HeaderName; 8] = [
     HeaderName::from_static("x-accel-buffering"),
 ];
 
+/// Content types a host's answer keeps; any other goes out as a download.
+const SAFE_TYPES: [&str; 8] = [
+    "application/json",
+    "text/event-stream",
+    "text/plain",
+    "application/octet-stream",
+    "application/zstd",
+    "application/gzip",
+    "application/x-tar",
+    "",
+];
+
 pub(super) fn routes<S>() -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -75,9 +87,17 @@ async fn forward(
         .and_then(|r| r.split_once('/'))
         .map(|(_, t)| t)
         .ok_or_else(|| Failure::bad_request("bad host path"))?;
-    let path = match parts.uri.query() {
-        Some(q) => format!("/{tail}?{q}"),
-        None => format!("/{tail}"),
+    // A token in the query (streams may carry one) is the hub's: it goes no further.
+    let query: Vec<&str> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("token="))
+        .collect();
+    let path = match query.is_empty() {
+        false => format!("/{tail}?{}", query.join("&")),
+        true => format!("/{tail}"),
     };
     let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
         Failure::new(ErrorCode::PayloadTooLarge, format!("the body is over {} KiB", MAX_BODY / 1024))
@@ -101,11 +121,13 @@ async fn forward(
         headers,
         body,
         actor: c.principal.actor.to_string(),
+        owner: c.principal.owner.to_string(),
         role: c.principal.role,
     };
     let answer = link.request(ask).await;
-    let status = answer.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, |(h, _)| {
-        StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY)
+    let status = answer.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, |(h, _)| match h.status {
+        200..=599 => StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        _ => StatusCode::BAD_GATEWAY,
     });
     let changes = !matches!(method, Method::GET | Method::HEAD);
     if changes || matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) {
@@ -128,5 +150,15 @@ async fn forward(
             res.headers_mut().append(k, v);
         }
     }
+    // Whatever a host answers is data on the hub's origin, never a page or a script.
+    let headers = res.headers_mut();
+    let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let kind = kind.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !SAFE_TYPES.contains(&kind.as_str()) {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     Ok(res.into_response())
 }

@@ -114,6 +114,13 @@ impl Uplink {
             false => None,
         };
         let scheme = if tls.is_some() { "wss" } else { "ws" };
+        let loopback = ["127.", "localhost:", "[::1]:"].iter().any(|p| authority.starts_with(p));
+        if tls.is_none() && !loopback {
+            tracing::warn!(
+                hub = %authority,
+                "[hub] url is http://: anyone on the way can read the link and act on this host as the hub; use https://"
+            );
+        }
         let setup = Setup {
             name: config.name.clone().unwrap_or_else(crate::hub::hostname),
             url: format!("{scheme}://{authority}/hub/link"),
@@ -213,7 +220,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 async fn dial(
     inner: &Inner,
     s: &Setup,
-) -> Result<(tokio_tungstenite::WebSocketStream<Box<dyn Io>>, i64, Option<String>), String> {
+) -> Result<(tokio_tungstenite::WebSocketStream<Box<dyn Io>>, i64, Option<tofu::Pin>), String> {
+    s.pin.begin();
     // A fresh lookup every time: the hub may have moved.
     let tcp = tokio::net::TcpStream::connect(&s.authority)
         .await
@@ -318,18 +326,27 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
     let (ws, stored, pinned) = tokio::time::timeout(CONNECT_WITHIN * 2, dial(inner, s))
         .await
         .map_err(|_| format!("{} did not let this host in within 20 s", s.authority))??;
-    if let Some(fp) = pinned {
-        tracing::info!(hub = %s.authority, "trusting the hub's certificate from now on (pinned sha256:{fp})");
+    match pinned {
+        Some(tofu::Pin::Cert(fp)) => {
+            tracing::info!(hub = %s.authority, "trusting the hub's certificate from now on (pinned sha256:{fp})");
+        }
+        Some(tofu::Pin::System) => {
+            tracing::info!(hub = %s.authority, "the system's CAs vouch for the hub: holding it to that from now on");
+        }
+        None => {}
     }
     inner.outbox.lock().unwrap_or_else(|p| p.into_inner()).rewind(stored);
     inner.state.send_replace(LinkState { online: true, trouble: None });
     tracing::info!(hub = %s.authority, name = %s.name, "linked to the hub");
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::channel::<Message>(256);
-    let writer = tokio::spawn(async move {
+    // A write that takes three pings means the hub is gone (a half-open
+    // connection): the writer ends, and with it the link.
+    let limit = s.ping * 3;
+    let mut writer = tokio::spawn(async move {
         while let Some(m) = out_rx.recv().await {
             let close = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || close {
+            if !matches!(tokio::time::timeout(limit, sink.send(m)).await, Ok(Ok(()))) || close {
                 break;
             }
         }
@@ -351,12 +368,12 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
                 };
                 match m {
                     Message::Text(t) => match serde_json::from_str::<ToHost>(&t) {
-                        Ok(ToHost::Request { id, method, path, headers, body, actor, role }) => {
-                            let who: Arc<str> = format!("hub:{actor}").into();
-                            let p = Principal { actor: who.clone(), role, csrf: None, session: None, owner: who };
+                        Ok(ToHost::Request { id, method, path, headers, body, actor, owner, role }) => {
+                            let owner = format!("hub:{}", owner.as_deref().unwrap_or(&actor)).into();
+                            let p = Principal { actor: format!("hub:{actor}").into(), role, csrf: None, session: None, owner };
                             match serve::request(&method, &path, &headers, body) {
                                 Ok(req) => answers.start(&s.api, &out, id, req, p),
-                                Err(e) => tracing::warn!("{e}"),
+                                Err(e) => serve::refuse(&out, id, &e).await,
                             }
                         }
                         Ok(ToHost::Credit { id, bytes }) => answers.credit(id, bytes),
@@ -374,6 +391,7 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
                 }
             }
             _ = inner.wake.notified() => {}
+            _ = &mut writer => break Ended::Lost("cannot write to the hub".into()),
             _ = ping.tick() => {
                 if quiet_since.elapsed() > s.ping * 3 {
                     break Ended::Lost(format!("no word from the hub for {} s", (s.ping * 3).as_secs()));
@@ -390,9 +408,11 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
         }
     };
     answers.cancel_all();
-    let _ = out.send(Message::Close(None)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), out.send(Message::Close(None))).await;
     drop(out);
-    let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+    if !writer.is_finished() && tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
+        writer.abort();
+    }
     inner.state.send_modify(|st| st.online = false);
     Ok(ended)
 }

@@ -68,6 +68,21 @@ impl Answers {
     }
 }
 
+/// Answers a request the host cannot even read with a 400.
+pub async fn refuse(out: &mpsc::Sender<Message>, id: u32, why: &str) {
+    error(out, id, 400, "bad_request", why).await;
+}
+
+/// An error envelope as a whole answer.
+async fn error(out: &mpsc::Sender<Message>, id: u32, status: u16, code: &str, why: &str) {
+    let body = serde_json::json!({"success": false, "error": why, "code": code}).to_string();
+    let head =
+        ToHub::Response { id, status, headers: vec![("content-type".into(), "application/json".into())] };
+    let _ = send(out, &head).await;
+    let _ = out.send(Message::Binary(wire::frame(id, Kind::Data, body.as_bytes()))).await;
+    let _ = out.send(Message::Binary(wire::frame(id, Kind::End, b""))).await;
+}
+
 async fn answer(
     api: &Loopback,
     out: &mpsc::Sender<Message>,
@@ -78,18 +93,7 @@ async fn answer(
 ) {
     let res = match api.serve(p, req).await {
         Ok(r) => r,
-        Err(why) => {
-            let body = serde_json::json!({"success": false, "error": why, "code": "unavailable"}).to_string();
-            let head = ToHub::Response {
-                id,
-                status: 503,
-                headers: vec![("content-type".into(), "application/json".into())],
-            };
-            let _ = send(out, &head).await;
-            let _ = out.send(Message::Binary(wire::frame(id, Kind::Data, body.as_bytes()))).await;
-            let _ = out.send(Message::Binary(wire::frame(id, Kind::End, b""))).await;
-            return;
-        }
+        Err(why) => return error(out, id, 503, "unavailable", &why).await,
     };
     let headers = res
         .headers()

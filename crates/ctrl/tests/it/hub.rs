@@ -118,7 +118,8 @@ fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
         format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"https://localhost:{}\"\nenroll_token_file = \"hub.enroll\"\nname = \"{name}\"\nping = \"1s\"\n{extra}\n\n\
              [services.tick]\ncommand = [\"sh\", \"-c\", \"while true; do echo tick-$$; sleep 0.2; done\"]\n\n\
-             [services.idle]\ncommand = [\"sleep\", \"3600\"]\n",
+             [services.idle]\ncommand = [\"sleep\", \"3600\"]\n\n\
+             [services.burst]\ncommand = [\"sh\", \"-c\", \"seq 1 3000; sleep 3600\"]\nautostart = false\n",
             hub.port
         ),
     )
@@ -129,7 +130,7 @@ fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
 /// The host's own history of its service events.
 fn own_history(h: &Daemon) -> Vec<(String, String, String, Value)> {
     let mut all = Vec::new();
-    for svc in ["idle", "tick"] {
+    for svc in ["burst", "idle", "tick"] {
         all.extend(h.events(svc).iter().map(transition));
     }
     all
@@ -144,7 +145,7 @@ fn assert_same_history(hub: &Hub, name: &str, h: &Daemon) {
         std::thread::sleep(Duration::from_millis(50));
         seen = hub.history(name);
     }
-    for svc in ["idle", "tick"] {
+    for svc in ["burst", "idle", "tick"] {
         let mine: Vec<_> = own.iter().filter(|e| e.0 == svc).collect();
         let hubs: Vec<_> = seen.iter().filter(|e| e.0 == svc).collect();
         assert_eq!(
@@ -178,7 +179,7 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     );
     wait("web-1's first sample", Duration::from_secs(10), || {
         let h = hub.hosts().into_iter().find(|h| h["name"] == "web-1")?;
-        (h["services"]["total"] == 2
+        (h["services"]["total"] == 3
             && h["services"]["running"] == 2
             && h["stats"]["memory_percent"].as_f64()? > 0.0)
             .then_some(())
@@ -189,7 +190,7 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     assert_eq!(code, 200, "{body}");
     let names_seen: Vec<&str> =
         body["data"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names_seen, ["idle", "tick"]);
+    assert_eq!(names_seen, ["burst", "idle", "tick"]);
     let (code, body) = hub.get("/api/hosts/web-2/api/system/stats").await;
     assert_eq!((code, body["data"]["cpu"]["count"].as_u64().unwrap() > 0), (200, true));
     let (code, body) = hub.get("/api/hosts/nowhere/api/services").await;
@@ -204,7 +205,7 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     // The CLI: any verb with --host, through the hub's socket.
     let out = hub.d.ok(&["--host", "web-2", "status", "--json"]);
     let st: Vec<Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(st.len(), 2);
+    assert_eq!(st.len(), 3);
     hub.d.ok(&["--host", "web-2", "stop", "tick"]);
     hosts[1].wait_status("tick", "stopped", Duration::from_secs(10));
     hub.d.ok(&["--host", "web-2", "start", "tick"]);
@@ -223,6 +224,31 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
         assert!(metrics.contains(&format!("ctrl_host_cpu_percent{{host=\"{n}\"}} ")), "{n}");
     }
     assert_eq!(metrics.matches("# TYPE ctrl_service_up gauge").count(), 1, "one family");
+
+    // A backlog of 3,000 short lines comes through whole, each its own event:
+    // the window counts bytes, not frames.
+    let (code, _) = hub.post("/api/hosts/web-3/api/services/burst/start", &hub.d.token()).await;
+    assert_eq!(code, 200);
+    let mut res = hub
+        .https
+        .get(hub.url("/api/hosts/web-3/api/services/burst/logs?follow=true&lines=3000"))
+        .bearer_auth(hub.d.token())
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !text.contains("data: {\"ts\"") || !text.contains("\"line\":\"3000\"") {
+            match res.chunk().await.unwrap() {
+                Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
+                None => panic!("the follow ended after {} events", text.matches("event: log").count()),
+            }
+        }
+    })
+    .await
+    .expect("the whole backlog within 10 s");
+    assert_eq!(text.matches("event: log").count(), 3000);
+    drop(res);
 
     // A log follow streams through the link (SSE), line by line.
     let mut res = hub
