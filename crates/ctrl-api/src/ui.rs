@@ -22,6 +22,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("knowledge.js", "application/javascript; charset=utf-8", include_str!("../ui/knowledge.js")),
     ("llm.js", "application/javascript; charset=utf-8", include_str!("../ui/llm.js")),
     ("sessions.js", "application/javascript; charset=utf-8", include_str!("../ui/sessions.js")),
+    ("hosts.js", "application/javascript; charset=utf-8", include_str!("../ui/hosts.js")),
     ("novnc-LICENSE.txt", "text/plain; charset=utf-8", include_str!("../ui/vendor/novnc-LICENSE.txt")),
 ];
 

@@ -2,7 +2,9 @@
 // Every value from the daemon goes into the page as text (textContent), never as HTML.
 "use strict";
 (function () {
-  const S = { me: null, services: new Map(), stats: null, history: {}, page: null, cleanup: [] };
+  // `?host=NAME`: every page is that host's, through this hub.
+  const S = { me: null, services: new Map(), stats: null, history: {}, page: null, cleanup: [],
+    host: new URLSearchParams(location.search).get("host") };
   const ROLE = { viewer: 0, operator: 1, admin: 2 };
   const VIRTUAL_NET = /^(lo$|veth|docker|br-|virbr|cni|flannel|cali|vxlan|ifb)/;
 
@@ -50,6 +52,14 @@
     toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
   }
 
+  // A path of this daemon's API, or of the picked host's through the hub (the
+  // hub's own users, tokens, audit and hosts stay the hub's).
+  const HUB_ONLY = /^\/api\/(auth|users|tokens|audit|hosts)(\/|$|\?)/;
+  function hostPath(path) {
+    if (!S.host || !path.startsWith("/api/") || HUB_ONLY.test(path)) return path;
+    return `/api/hosts/${encodeURIComponent(S.host)}${path}`;
+  }
+
   async function api(method, path, body) {
     const opts = { method, headers: {}, credentials: "same-origin" };
     if (method !== "GET") opts.headers["X-CSRF-Token"] = S.me ? S.me.csrf_token || "" : "";
@@ -57,7 +67,7 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    const res = await fetch(path, opts);
+    const res = await fetch(hostPath(path), opts);
     if (res.status === 401) { location.href = "/login"; throw new Error("logged out"); }
     let env;
     try { env = await res.json(); } catch (e) { throw new Error(`HTTP ${res.status}`); }
@@ -65,8 +75,11 @@
     return env.data;
   }
 
-  // A WebSocket that reconnects by itself (after a daemon restart, say).
+  // A WebSocket that reconnects by itself (after a daemon restart, say). For a
+  // host behind the hub, the route's server-sent twin (`…/ws` → `…/stream`):
+  // WebSockets do not go through the hub.
   function live(path, onMessage) {
+    if (S.host) return stream(path.replace(/\/ws$/, "/stream"), onMessage);
     let ws, delay = 500, stopped = false, timer;
     const open = () => {
       if (stopped) return;
@@ -83,6 +96,38 @@
     };
     open();
     return () => { stopped = true; clearTimeout(timer); ws.close(); };
+  }
+  // Server-sent events read with fetch: each event's data is one message.
+  function stream(path, onMessage) {
+    let stopped = false, ctl, timer, delay = 500;
+    const open = async () => {
+      if (stopped) return;
+      ctl = new AbortController();
+      try {
+        const res = await fetch(hostPath(path), { credentials: "same-origin", signal: ctl.signal });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        setConn(true); delay = 500;
+        const reader = res.body.getReader(), dec = new TextDecoder();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += dec.decode(value, { stream: true }).replace(/\r\n/g, "\n");
+          let end;
+          while ((end = buf.indexOf("\n\n")) >= 0) {
+            const data = buf.slice(0, end).split("\n").filter((l) => l.startsWith("data:"))
+              .map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+            buf = buf.slice(end + 2);
+            if (data) try { onMessage(JSON.parse(data)); } catch (err) { console.error(err); }
+          }
+        }
+      } catch (e) { if (stopped) return; }
+      setConn(false);
+      timer = setTimeout(open, delay);
+      delay = Math.min(delay * 2, 8000);
+    };
+    open();
+    return () => { stopped = true; clearTimeout(timer); if (ctl) ctl.abort(); };
   }
   function setConn(on) {
     const c = $("#conn");
@@ -293,7 +338,7 @@
         document.body.append(a); a.click(); a.remove();
       } catch (e) { toast(e.message, true); }
     });
-    const src = new EventSource(`/api/services/${encodeURIComponent(name)}/logs?follow=true&lines=500`);
+    const src = new EventSource(hostPath(`/api/services/${encodeURIComponent(name)}/logs?follow=true&lines=500`));
     src.addEventListener("log", (e) => { const l = JSON.parse(e.data); if (paused) held.push(l); else add(l); });
     const eventItem = (e) => h("li", {}, h("span", { class: "muted" }, time(e.at)), " ",
       e.from, " → ", h("span", { class: `state state-${e.to}` }, e.to),
@@ -436,7 +481,7 @@
   };
 
   // The pages of jobs.js use the same helpers.
-  window.ctrl = { S, h, $, api, toast, time, bytes, dur, can, live, poll, pages };
+  window.ctrl = { S, h, $, api, hostPath, toast, time, bytes, dur, can, live, poll, pages };
 
   // ---- routing ------------------------------------------------------------------------
   function route() {
@@ -449,7 +494,25 @@
     const tab = { service: "services", job: "jobs", desktop: "sessions" }[page] || page;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
     S.page = pages[page](arg ? decodeURIComponent(arg) : undefined) || {};
-    document.title = `${page[0].toUpperCase() + page.slice(1)} · Control Center`;
+    document.title = `${S.host ? `${S.host} · ` : ""}${page[0].toUpperCase() + page.slice(1)} · Control Center`;
+  }
+
+  // The host picker: this hub, or one of its hosts (every page becomes its page).
+  async function hostPicker() {
+    const pick = $("#host-picker");
+    let hosts = [];
+    try { hosts = await api("GET", "/api/hosts"); } catch (e) { return; }
+    if (!hosts.length && !S.host) return;
+    const label = (x) => `${x.name} (${x.status})`;
+    pick.replaceChildren(h("option", { value: "" }, "This hub"),
+      ...hosts.map((x) => h("option", { value: x.name, selected: x.name === S.host }, label(x))));
+    pick.hidden = false;
+    pick.addEventListener("change", () => {
+      const q = pick.value ? `?host=${encodeURIComponent(pick.value)}` : "";
+      location.href = `${location.pathname}${q}${location.hash || "#/overview"}`;
+    });
+    // Pages that need this daemon's own WebSockets or gateway are the hub's only.
+    for (const a of document.querySelectorAll("#nav a[data-hub-only]")) a.hidden = Boolean(S.host);
   }
 
   async function start() {
@@ -468,6 +531,7 @@
     });
     try { S.me = await api("GET", "/api/auth/me"); } catch (e) { return; }
     $("#whoami").textContent = `${S.me.user} (${S.me.role})`;
+    hostPicker();
     for (const a of document.querySelectorAll("#nav a[data-role]")) a.hidden = !can(a.dataset.role);
     try {
       const list = await api("GET", "/api/services");

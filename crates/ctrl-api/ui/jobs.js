@@ -137,7 +137,7 @@
       render(j);
     };
     api("GET", `/api/jobs/${enc(id)}`).then(show).catch((e) => toast(e.message, true));
-    const src = new EventSource(`/api/jobs/${enc(id)}/logs?follow=true&lines=5000`);
+    const src = new EventSource(window.ctrl.hostPath(`/api/jobs/${enc(id)}/logs?follow=true&lines=5000`));
     // A reconnect replays the output from the start.
     src.addEventListener("open", () => out.replaceChildren());
     src.addEventListener("log", (e) => {

@@ -740,3 +740,61 @@ async fn the_sessions_page_streams_a_chat_survives_drops_and_reloads_and_shows_t
     ui.finish().await;
     drop(desktop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_page_shows_hosts_live_and_the_picker_turns_every_page_into_a_hosts() {
+    let ui = Ui::start("hosts").await;
+    let token = ui.d.ok(&["hosts", "add", "edge"]).trim().to_owned();
+    let dir = tempfile::Builder::new().prefix("ctrl-edge-").tempdir().unwrap();
+    std::fs::write(dir.path().join("hub.enroll"), token).unwrap();
+    let config = dir.path().join("ctrl.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"{}\"\n\
+             enroll_token_file = \"hub.enroll\"\nname = \"edge\"\nping = \"1s\"\n\n\
+             [services.edge-app]\ncommand = [\"sh\", \"-c\", \"while true; do echo edge-tick; sleep 0.2; done\"]\n",
+            ui.d.url("")
+        ),
+    )
+    .unwrap();
+    let edge = Daemon::adopt(dir, config);
+    ui.login("ann", "ann-secret-1").await;
+    ui.js("location.hash = '#/hosts'; return null;").await;
+    ui.wait_text("#hosts-table", "edge").await;
+    ui.wait_text("#hosts-table", "online").await;
+    ui.wait_text("#hosts-table", "1/1 running").await;
+    for _ in 0..100 {
+        if ui.js("return document.querySelector('#hosts-table svg.spark polyline') !== null;").await
+            == json!(true)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ui.js("return document.querySelector('#hosts-table svg.spark polyline') !== null;").await,
+        json!(true)
+    );
+    ui.shot("hosts").await;
+
+    // The host's name opens its pages: services, a service's live log, through the hub.
+    ui.c.find(Locator::Css("#hosts-table a")).await.unwrap().click().await.unwrap();
+    ui.js("location.hash = '#/services'; return null;").await;
+    ui.wait_text("#services-table", "edge-app").await;
+    assert_eq!(ui.js("return document.querySelector('#host-picker').value;").await, json!("edge"));
+    assert_eq!(
+        ui.js("return document.querySelector('#services-table').textContent.includes('echo');").await,
+        json!(false)
+    );
+    ui.js("location.hash = '#/services/edge-app'; return null;").await;
+    ui.wait_text("#log-lines", "edge-tick").await;
+    ui.shot("host-service").await;
+
+    // Cut off: the hosts page shows it offline well within 45 s.
+    edge.signal(nix::sys::signal::Signal::SIGSTOP);
+    ui.js("location.hash = '#/hosts'; return null;").await;
+    ui.wait_text("#hosts-table", "offline").await;
+    edge.signal(nix::sys::signal::Signal::SIGCONT);
+    ui.finish().await;
+}
