@@ -75,10 +75,45 @@ impl From<JsonRejection> for BadInput {
     }
 }
 
-/// `axum::Json` as an extractor with an enveloped rejection.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(BadInput))]
+/// A JSON object body (every body of this API is one), as an extractor with an
+/// enveloped rejection. An array is refused before decoding: serde would take
+/// `[null, null]` for a struct whose fields are all optional.
+#[derive(Debug)]
 pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = BadInput;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Body<T>, BadInput> {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| {
+                let m = m.trim();
+                m.eq_ignore_ascii_case("application/json") || m.ends_with("+json")
+            });
+        if !json {
+            return Err(BadInput(Failure::new(
+                ErrorCode::BadRequest,
+                "bad body: expected a request with `Content-Type: application/json`",
+            )));
+        }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(|r| {
+            let code = match r.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+                _ => ErrorCode::BadRequest,
+            };
+            BadInput(Failure::new(code, format!("bad body: {}", r.body_text())))
+        })?;
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(BadInput(Failure::new(ErrorCode::Validation, "bad body: expected a JSON object")));
+        }
+        let axum::Json(v) = axum::Json::<T>::from_bytes(&bytes)?;
+        Ok(Body(v))
+    }
+}
 
 /// `axum::extract::Query` with an enveloped rejection.
 #[derive(Debug, FromRequestParts)]

@@ -43,7 +43,10 @@ pub async fn link(
 ) -> Result<Response, Failure> {
     let ws =
         ws.map_err(|e| Failure::bad_request(format!("this path takes a WebSocket: {}", e.body_text())))?;
+    // Reads of 16 KiB, not tungstenite's 128 KiB: a hub holds a buffer per host,
+    // and a link carries small messages (bench/hub: 146 KiB per host before).
     Ok(ws
+        .read_buffer_size(16 * 1024)
         .max_message_size(wire::MAX_FRAME)
         .on_upgrade(move |socket| handshake(hub, socket, address))
         .into_response())

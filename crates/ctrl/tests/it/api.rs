@@ -255,6 +255,19 @@ async fn every_bad_request_gets_the_envelope_and_a_4xx() {
         .unwrap();
     let status = res.status();
     assert_failure(status, &res.json().await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    // A body is a JSON object: an array is refused, even where every field is optional.
+    for body in ["[null, null]", "  [\"web\"]", "null"] {
+        let res = client()
+            .post(d.url("/api/hosts"))
+            .bearer_auth(&api.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        assert_failure(status, &res.json().await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY, "validation");
+    }
     // The daemon is still fine.
     assert_eq!(api.data("/api/services").await[0]["name"], "sleeper");
 }
