@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -19,18 +18,8 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 /// A JSON request over a fresh connection; the envelope's data.
 async fn call(addr: &str, token: &str, method: &str, path: &str, body: &Value) -> Value {
-    let body = body.to_string();
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(req.as_bytes()).await.expect("write");
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).await.expect("read");
-    let json = out.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    let v: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{path}: {e}: {out}"));
+    let (_, out) = bench_tools::http(addr, token, method, path, &body.to_string()).await;
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{path}: {e}: {out}"));
     assert_eq!(v["success"], true, "{path}: {v}");
     v["data"].clone()
 }
