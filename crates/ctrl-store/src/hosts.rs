@@ -232,6 +232,18 @@ impl Store {
         tx.commit().await
     }
 
+    /// Keeps a host's newest `keep` events and removes the older ones; how many went.
+    pub async fn host_events_prune(&self, host: &str, keep: u32) -> Result<u64, StoreError> {
+        db::query(
+            "DELETE FROM host_events WHERE host = $1 AND id <= \
+             (SELECT id FROM host_events WHERE host = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)",
+        )
+        .bind(host)
+        .bind(i64::from(keep))
+        .execute(&self.pool)
+        .await
+    }
+
     /// A host's newest `limit` events, in the order they were stored.
     pub async fn host_events(&self, host: &str, limit: u32) -> Result<Vec<HostEvent>, StoreError> {
         let rows = db::query(

@@ -839,6 +839,10 @@ async fn hosts(store: Store) {
     assert_eq!(seqs, (1..=45).collect::<Vec<_>>(), "each once, in order");
     assert_eq!((all[45].boot.as_str(), all[45].data["n"].as_i64()), ("boot-b", Some(1)));
     assert_eq!(store.host_events("web-1", 2).await.unwrap()[0].seq, 45, "the newest, in order");
+    assert_eq!(store.host_events_prune("web-1", 40).await.unwrap(), 6, "the oldest go");
+    let kept = store.host_events("web-1", 1000).await.unwrap();
+    assert_eq!((kept.len(), kept[0].seq, kept[39].seq), (40, 7, 1));
+    assert_eq!(store.host_events_prune("web-1", 100).await.unwrap(), 0, "fewer than kept: none go");
     let web = store.host("web-1").await.unwrap().unwrap();
     assert_eq!((web.boot.as_deref(), web.seq), (Some("boot-b"), 1));
 

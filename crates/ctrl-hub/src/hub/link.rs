@@ -390,6 +390,7 @@ fn body_frame(link: &Link, b: Bytes) {
 /// the store; then acknowledges them. What could not be stored is not
 /// acknowledged: the host sends it again on its next link.
 async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(String, Vec<Report>)>) {
+    let mut stored = 0usize;
     while let Some((boot, items)) = rx.recv().await {
         let Some(last) = items.last().map(|r| r.seq) else { continue };
         // Reports sent again after a reconnect are stored once (the store skips
@@ -411,7 +412,18 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
             let mut pause = Duration::from_millis(250);
             loop {
                 match hub.store.host_events_add(&link.name, &boot, &events, last).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        // The history is bounded: every thousand events, the oldest past the limit go.
+                        stored += events.len();
+                        if stored >= 1000 {
+                            stored = 0;
+                            if let Err(e) = hub.store.host_events_prune(&link.name, super::KEEP_EVENTS).await
+                            {
+                                tracing::warn!(host = %link.name, "cannot prune the host's events: {e}");
+                            }
+                        }
+                        break;
+                    }
                     Err(e) if !link.is_done() && link.closing.borrow().is_none() => {
                         tracing::warn!(host = %link.name, "cannot store the host's events (retrying): {e}");
                         tokio::time::sleep(pause).await;

@@ -23,6 +23,9 @@ pub use routes::routes;
 /// How long a hub's hold on a host's link counts without being renewed.
 pub const LEASE: Duration = Duration::from_secs(30);
 
+/// Events kept per host in `host_events` (the newest).
+pub const KEEP_EVENTS: u32 = 100_000;
+
 /// Samples kept per host for its sparkline.
 const HISTORY: usize = 60;
 
