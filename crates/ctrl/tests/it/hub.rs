@@ -119,7 +119,8 @@ fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
             "[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n[hub]\nurl = \"https://localhost:{}\"\nenroll_token_file = \"hub.enroll\"\nname = \"{name}\"\nping = \"1s\"\n{extra}\n\n\
              [services.tick]\ncommand = [\"sh\", \"-c\", \"while true; do echo tick-$$; sleep 0.2; done\"]\n\n\
              [services.idle]\ncommand = [\"sleep\", \"3600\"]\n\n\
-             [services.burst]\ncommand = [\"sh\", \"-c\", \"seq 1 3000; sleep 3600\"]\nautostart = false\n",
+             [services.burst]\ncommand = [\"sh\", \"-c\", \"seq 1 3000; sleep 3600\"]\nautostart = false\n\n\
+             [actions.greet]\ncommand = [\"printf\", \"hello %s\\\\n\", \"{{who}}\"]\nparams.who = {{ type = \"string\" }}\n",
             hub.port
         ),
     )
@@ -212,6 +213,23 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     hosts[1].wait_status("tick", "running", Duration::from_secs(10));
     let logs = hub.d.ok(&["--host", "web-2", "logs", "tick", "-n", "3"]);
     assert!(logs.contains("tick-"), "{logs}");
+    // An action run on a host, followed to its end, through the hub.
+    let ran = hub.d.ok(&["--host", "web-1", "run", "greet", "-p", "who=fleet"]);
+    assert!(ran.contains("hello fleet"), "{ran}");
+    // A log follow from the CLI: new lines keep coming through the link.
+    let mut follow = std::process::Command::new(crate::common::BIN)
+        .args(["--host", "web-2", "logs", "tick", "-f", "-n", "1", "--config"])
+        .arg(&hub.d.config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(follow.stdout.take().unwrap()));
+    for _ in 0..4 {
+        let line = lines.next().expect("a followed line").unwrap();
+        assert!(line.contains("tick-"), "{line}");
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
 
     // One scrape of the hub covers the fleet: each host's gauges, labelled.
     let metrics = hub.https.get(hub.url("/metrics")).bearer_auth(hub.d.token()).send().await.unwrap();
