@@ -239,6 +239,18 @@ impl Alerts {
             .collect()
     }
 
+    /// Whether a rule's own filters (services, actions, mount) take a host's
+    /// alert about `subject`.
+    fn takes(r: &ctrl_core::config::RuleSpec, kind: AlertKind, subject: &str) -> bool {
+        let named = |list: &Option<Vec<String>>| list.as_ref().is_none_or(|l| l.iter().any(|x| x == subject));
+        match kind {
+            AlertKind::Crash | AlertKind::Fatal | AlertKind::Unhealthy => named(&r.services),
+            AlertKind::JobFailed | AlertKind::JobTimedOut => named(&r.actions),
+            AlertKind::Disk => r.mount.as_ref().is_none_or(|m| m == subject),
+            _ => true,
+        }
+    }
+
     /// A host behind this hub lost its link: fires once it has stayed offline for
     /// the rule's `for` (at once without one), as `still_offline` tells then.
     pub fn host_offline(
@@ -274,12 +286,23 @@ impl Alerts {
         let subject = format!("{host}/{}", alert.subject);
         // The host's words after its own "[FIRING] subject: what - ".
         let detail = alert.message.split_once(" - ").map_or(alert.message.as_str(), |(_, d)| d);
-        for (rule, _) in self.host_rules(host, alert.kind) {
-            match alert.state.as_str() {
-                "firing" => self.trouble(&rule, alert.kind, &subject, detail).await,
-                "resolved" => self.fine(&rule, alert.kind, &subject, "resolved on the host").await,
-                _ => {}
+        match alert.state.as_str() {
+            "firing" => {
+                for (rule, r) in self.host_rules(host, alert.kind) {
+                    if Self::takes(&r, alert.kind, &alert.subject) {
+                        self.trouble(&rule, alert.kind, &subject, detail).await;
+                    }
+                }
             }
+            // A recovery may name another kind than the trouble did (a rule's first):
+            // every episode open for that subject ends.
+            "resolved" => {
+                let rules: Vec<String> = self.config().rules.into_keys().collect();
+                for rule in rules.into_iter().filter(|r| self.is_firing(r, &subject)) {
+                    self.fine(&rule, alert.kind, &subject, "resolved on the host").await;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -304,3 +327,52 @@ fn words(kind: AlertKind) -> &'static str {
 }
 
 pub use watch::start;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn engine(rules: &str) -> (Alerts, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&ctrl_store::testing::sqlite(dir.path())).await.unwrap();
+        let text = format!("[channels.void]\nurl = \"http://127.0.0.1:9/x\"\n{rules}");
+        let config: AlertsConfig = toml::from_str(&text).unwrap();
+        (Alerts::new(&config, store), dir)
+    }
+
+    fn alert(kind: AlertKind, subject: &str, state: &str) -> AlertInfo {
+        AlertInfo {
+            id: 1,
+            at: chrono::Utc::now(),
+            rule: "theirs".into(),
+            kind,
+            subject: subject.into(),
+            state: state.into(),
+            message: format!("[{state}] {subject}: x - exit 3"),
+            deliveries: Vec::new(),
+        }
+    }
+
+    /// A host's recovery may name another kind than its trouble (its rule's
+    /// first): the hub's episode ends all the same; and a rule's own filters hold.
+    #[tokio::test]
+    async fn a_hosts_alerts_fire_once_resolve_whatever_the_kind_and_keep_the_filters() {
+        let (a, _dir) = engine(
+            "[rules.crashes]\non = [\"crash\"]\nchannels = [\"void\"]\n\
+             [rules.db]\non = [\"crash\"]\nchannels = [\"void\"]\nservices = [\"db\"]\nhosts = [\"web-1\"]\n",
+        )
+        .await;
+        a.host_alert("web-1", &alert(AlertKind::Crash, "app", "firing")).await;
+        a.host_alert("web-1", &alert(AlertKind::Crash, "app", "firing")).await;
+        assert!(a.is_firing("crashes", "web-1/app"));
+        assert!(!a.is_firing("db", "web-1/app"), "the rule is for db only");
+        a.host_alert("web-2", &alert(AlertKind::Crash, "db", "firing")).await;
+        assert!(!a.is_firing("db", "web-2/db"), "the rule is for web-1 only");
+        assert!(a.is_firing("crashes", "web-2/db"));
+        a.host_alert("web-1", &alert(AlertKind::Fatal, "app", "resolved")).await;
+        assert!(!a.is_firing("crashes", "web-1/app"), "resolved though the host said fatal");
+        let rows = a.list(100).await.unwrap();
+        let firing = rows.iter().filter(|r| r.subject == "web-1/app" && r.state == "firing").count();
+        assert_eq!(firing, 1, "one episode: {rows:?}");
+    }
+}

@@ -105,6 +105,13 @@
       ctl = new AbortController();
       try {
         const res = await fetch(hostPath(path), { credentials: "same-origin", signal: ctl.signal });
+        if (res.status === 401) { location.href = "/login"; return; }
+        // A refusal that will not change (a removed host, a route it lacks): stop.
+        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+          setConn(false);
+          toast(`Live updates refused: HTTP ${res.status}`, true);
+          return;
+        }
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         setConn(true); delay = 500;
         const reader = res.body.getReader(), dec = new TextDecoder();
@@ -339,6 +346,8 @@
       } catch (e) { toast(e.message, true); }
     });
     const src = new EventSource(hostPath(`/api/services/${encodeURIComponent(name)}/logs?follow=true&lines=500`));
+    // A reconnect replays the last lines: the box starts again rather than repeat them.
+    src.addEventListener("open", () => { logBox.replaceChildren(); held = []; });
     src.addEventListener("log", (e) => { const l = JSON.parse(e.data); if (paused) held.push(l); else add(l); });
     const eventItem = (e) => h("li", {}, h("span", { class: "muted" }, time(e.at)), " ",
       e.from, " → ", h("span", { class: `state state-${e.to}` }, e.to),
@@ -491,6 +500,8 @@
     if (page === "services" && arg) page = "service";
     if (page === "jobs" && arg) page = "job";
     if ((page === "access" || page === "audit") && !can("admin")) page = "overview";
+    // Sessions and the gateway's playground are the hub's own (WebSockets, /v1).
+    if (S.host && (page === "llm" || page === "sessions" || page === "desktop")) page = "overview";
     const tab = { service: "services", job: "jobs", desktop: "sessions" }[page] || page;
     for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === tab);
     S.page = pages[page](arg ? decodeURIComponent(arg) : undefined) || {};

@@ -245,7 +245,7 @@
             h("h3", {}, `${t.target} · ${t.count} · ${bytes(t.total_bytes)}`),
             h("table", { class: "backups-table" }, h("thead", {}, h("tr", {}, ["File", "Size", "Made", "SHA-256"].map((x) => h("th", {}, x)))),
               h("tbody", {}, files.map((f) => h("tr", {},
-                h("td", {}, can("operator") ? h("a", { href: `/api/backups/${enc(t.target)}/${enc(f.name)}`, download: f.name }, f.name) : f.name),
+                h("td", {}, can("operator") ? h("a", { href: window.ctrl.hostPath(`/api/backups/${enc(t.target)}/${enc(f.name)}`), download: f.name }, f.name) : f.name),
                 h("td", { class: "num" }, bytes(f.size_bytes)), h("td", {}, time(f.created_at)),
                 h("td", {}, h("code", { title: f.sha256 || "" }, (f.sha256 || "-").slice(0, 16))))))));
         }));

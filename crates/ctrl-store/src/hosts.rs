@@ -181,26 +181,29 @@ impl Store {
     /// Removes a host and its events; false when there was none.
     pub async fn host_remove(&self, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        db::query("DELETE FROM host_events WHERE host = $1").bind(name).execute(&mut tx).await?;
+        // The row first: a concurrent `host_events_add` waits on it, then finds none.
         let gone = db::query("DELETE FROM hosts WHERE name = $1").bind(name).execute(&mut tx).await?;
+        db::query("DELETE FROM host_events WHERE host = $1").bind(name).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(gone > 0)
     }
 
     /// Stores events of one run of a host, skipping any stored before, and moves
-    /// the host's mark up to the last of them: all or none. A host removed
-    /// meanwhile gets nothing (a host added again under its name starts clean).
+    /// the host's mark up to `last_seq` when given (only the link the hub holds
+    /// now moves it): all or none. A host removed meanwhile gets nothing (a host
+    /// added again under its name starts clean).
     pub async fn host_events_add(
         &self,
         host: &str,
         boot: &str,
         events: &[NewHostEvent],
-        last_seq: i64,
+        last_seq: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Takes the host's row (PostgreSQL: a row lock until commit); none, no host.
         let known =
-            db::query("SELECT name FROM hosts WHERE name = $1").bind(host).fetch_optional(&mut tx).await?;
-        if known.is_none() {
+            db::query("UPDATE hosts SET seq = seq WHERE name = $1").bind(host).execute(&mut tx).await?;
+        if known == 0 {
             return Ok(());
         }
         for chunk in events.chunks(EVENT_CHUNK) {
@@ -221,14 +224,16 @@ impl Store {
             }
             q.execute(&mut tx).await?;
         }
-        db::query(
-            "UPDATE hosts SET boot = $2, seq = $3 WHERE name = $1 AND (boot IS NULL OR boot <> $2 OR seq < $3)",
-        )
+        if let Some(last_seq) = last_seq {
+            db::query(
+                "UPDATE hosts SET boot = $2, seq = $3 WHERE name = $1 AND (boot IS NULL OR boot <> $2 OR seq < $3)",
+            )
             .bind(host)
             .bind(boot)
             .bind(last_seq)
             .execute(&mut tx)
             .await?;
+        }
         tx.commit().await
     }
 

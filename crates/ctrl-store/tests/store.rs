@@ -385,7 +385,7 @@ async fn fill(store: &Store) {
     store.host_enroll("web-1", "hash", "key", Utc::now()).await.unwrap();
     let event =
         ctrl_store::NewHostEvent { seq: 1, kind: "service".into(), data: "{}".into(), at: Utc::now() };
-    store.host_events_add("web-1", "boot", &[event], 1).await.unwrap();
+    store.host_events_add("web-1", "boot", &[event], Some(1)).await.unwrap();
 }
 
 /// Two agents and three files, as a scan would leave them; answers the files' ids.
@@ -826,13 +826,13 @@ async fn hosts(store: Store) {
         at: Utc::now(),
     };
     let first: Vec<NewHostEvent> = (1..=40).map(ev).collect();
-    store.host_events_add("web-1", "boot-a", &first, 40).await.unwrap();
+    store.host_events_add("web-1", "boot-a", &first, Some(40)).await.unwrap();
     // A backfill that overlaps what was stored adds only the new ones.
     let again: Vec<NewHostEvent> = (35..=45).map(ev).collect();
-    store.host_events_add("web-1", "boot-a", &again, 45).await.unwrap();
-    store.host_events_add("web-1", "boot-a", &(30..=32).map(ev).collect::<Vec<_>>(), 32).await.unwrap();
+    store.host_events_add("web-1", "boot-a", &again, Some(45)).await.unwrap();
+    store.host_events_add("web-1", "boot-a", &(30..=32).map(ev).collect::<Vec<_>>(), Some(32)).await.unwrap();
     assert_eq!(store.host("web-1").await.unwrap().unwrap().seq, 45, "a late batch does not lower the mark");
-    store.host_events_add("web-1", "boot-b", &[ev(1)], 1).await.unwrap();
+    store.host_events_add("web-1", "boot-b", &[ev(1)], Some(1)).await.unwrap();
     let all = store.host_events("web-1", 1000).await.unwrap();
     assert_eq!(all.len(), 46);
     let seqs: Vec<i64> = all.iter().filter(|e| e.boot == "boot-a").map(|e| e.seq).collect();
@@ -853,7 +853,7 @@ async fn hosts(store: Store) {
     assert!(store.host_remove("web-1").await.unwrap());
     assert!(!store.host_remove("web-1").await.unwrap());
     assert!(store.host_events("web-1", 10).await.unwrap().is_empty(), "its events went with it");
-    store.host_events_add("web-1", "boot-c", &[ev(1)], 1).await.unwrap();
+    store.host_events_add("web-1", "boot-c", &[ev(1)], Some(1)).await.unwrap();
     assert!(
         store.host_events("web-1", 10).await.unwrap().is_empty(),
         "a removed host's late events are dropped"

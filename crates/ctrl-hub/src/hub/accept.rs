@@ -2,6 +2,7 @@
 //! host proves itself on the link, by signing the hub's challenge with the key
 //! it pinned at enrolment (or by spending its one-time token to pin one).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -115,6 +116,7 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
     // A link it still has (the host came back before the hub saw it go) ends
     // first, its reports stored: the mark below is then the last word.
     if let Some(old) = hub.link(&name) {
+        old.replaced();
         old.close_and_wait("replaced by a new link from the host").await;
     }
     let stored = match hub.store.host(&name).await {
@@ -135,18 +137,32 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
     let (link, out_rx) = Link::new(name.clone(), address.clone(), version.clone());
     let old = hub.links.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), link.clone());
     if let Some(old) = old {
+        old.replaced();
         old.close("replaced by a new link from the host");
     }
-    // Removed meanwhile: the link does not stay.
+    // Removed meanwhile: the link does not stay, and nobody hears of it.
     if !matches!(hub.store.host(&name).await, Ok(Some(_))) {
-        link.close("the host was removed from the hub");
+        {
+            let mut links = hub.links.write().unwrap_or_else(|p| p.into_inner());
+            if links.get(&name).is_some_and(|l| Arc::ptr_eq(l, &link)) {
+                links.remove(&name);
+            }
+        }
+        return refuse(&mut socket, Refusal("unknown_host", "the host was removed".into())).await;
     }
     if let Err(e) =
         hub.store.host_linked(&name, &hub.id, Utc::now() + LEASE, &version, address.as_deref()).await
     {
         tracing::warn!(host = %name, "cannot record the link: {e}");
     }
-    hub.mark(&name, None);
+    hub.linked(&name);
+    // Each link starts by bounding the host's history (the keeper prunes as it grows).
+    let (store, host) = (hub.store.clone(), name.clone());
+    tokio::spawn(async move {
+        if let Err(e) = store.host_events_prune(&host, super::KEEP_EVENTS).await {
+            tracing::warn!(host = %host, "cannot prune the host's events: {e}");
+        }
+    });
     let _ = hub.news.send(super::HostNews::Online(name.clone()));
     tracing::info!(host = %name, address = address.as_deref().unwrap_or("-"), version = %version, "host online");
     let ping = Duration::from_millis(ping_ms.clamp(100, 60_000));

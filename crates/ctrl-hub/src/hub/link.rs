@@ -83,6 +83,8 @@ pub struct Link {
     closing: watch::Sender<Option<String>>,
     /// True once the link's task ended.
     done: watch::Sender<bool>,
+    /// The host came back on a new link before this one ended: its end is no outage.
+    replaced: std::sync::atomic::AtomicBool,
 }
 
 impl Link {
@@ -103,6 +105,7 @@ impl Link {
             next_id: AtomicU32::new(1),
             closing: watch::channel(None).0,
             done: watch::channel(false).0,
+            replaced: std::sync::atomic::AtomicBool::new(false),
         };
         (Arc::new(link), rx)
     }
@@ -188,6 +191,11 @@ impl Link {
         self.close(why);
         let mut done = self.done.subscribe();
         let _ = tokio::time::timeout(Duration::from_secs(2), done.wait_for(|d| *d)).await;
+    }
+
+    /// Marks the link as replaced by a newer one from the same host.
+    pub(super) fn replaced(&self) {
+        self.replaced.store(true, Ordering::Relaxed);
     }
 
     /// Whether the link's task ended.
@@ -342,8 +350,9 @@ pub(super) async fn run(
         }
         current
     };
-    hub.mark(&link.name, None);
-    if current {
+    // A replaced link's end is no outage; a removed host's is nobody's news.
+    if current && !link.replaced.load(Ordering::Relaxed) && hub.links_of(&link.name).is_some() {
+        hub.mark(&link.name, None);
         if let Err(e) = hub.store.host_unlinked(&link.name, &hub.id).await {
             tracing::warn!(host = %link.name, "cannot record the end of the link: {e}");
         }
@@ -393,6 +402,9 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
     let mut stored = 0usize;
     while let Some((boot, items)) = rx.recv().await {
         let Some(last) = items.last().map(|r| r.seq) else { continue };
+        // Only the link the hub holds now moves the mark (a late batch of a
+        // replaced one must not lower it).
+        let current = hub.link(&link.name).is_some_and(|l| Arc::ptr_eq(&l, &link));
         // Reports sent again after a reconnect are stored once (the store skips
         // them) and announced once: only those past the mark are news.
         let before = hub.seen(&link.name).mark.filter(|(b, _)| *b == boot).map_or(0, |(_, s)| s);
@@ -411,7 +423,7 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
         if !events.is_empty() {
             let mut pause = Duration::from_millis(250);
             loop {
-                match hub.store.host_events_add(&link.name, &boot, &events, last).await {
+                match hub.store.host_events_add(&link.name, &boot, &events, current.then_some(last)).await {
                     Ok(()) => {
                         // The history is bounded: every thousand events, the oldest past the limit go.
                         stored += events.len();
@@ -433,8 +445,14 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
                 }
             }
         }
-        hub.mark(&link.name, Some((boot, last)));
+        if current {
+            hub.mark(&link.name, Some((boot, last)));
+        }
         link.control(&ToHost::Ack { seq: last });
+        // A removed host's last reports are nobody's news.
+        if hub.links_of(&link.name).is_none() {
+            continue;
+        }
         for a in alerts {
             let _ = hub.news.send(super::HostNews::Alert(link.name.clone(), a));
         }

@@ -82,6 +82,8 @@ pub struct Seen {
     pub mark: Option<(String, i64)>,
     /// When the hub last heard from the host.
     pub heard: Option<DateTime<Utc>>,
+    /// Links this hub welcomed from the host (a new one tells an outage ended).
+    pub links: u64,
 }
 
 impl HubState {
@@ -137,8 +139,10 @@ impl Hub {
         self.links.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
     }
 
-    /// Each online host's `/metrics` text, fetched through its link (at most 2 s).
+    /// Each online host's `/metrics` text, fetched through its link (at most 2 s
+    /// and 1 MiB each, 64 at a time).
     pub async fn host_metrics(&self) -> Vec<(String, String)> {
+        use futures_util::StreamExt;
         let links: Vec<Arc<Link>> =
             self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         let fetches = links.into_iter().map(|link| async move {
@@ -156,17 +160,26 @@ impl Hub {
                 if head.status != 200 {
                     return None;
                 }
-                let bytes =
-                    http_body_util::BodyExt::collect(axum::body::Body::from_stream(body)).await.ok()?;
+                let body = http_body_util::Limited::new(axum::body::Body::from_stream(body), 1024 * 1024);
+                let bytes = http_body_util::BodyExt::collect(body).await.ok()?;
                 String::from_utf8(bytes.to_bytes().to_vec()).ok()
             };
             let text = tokio::time::timeout(Duration::from_secs(2), fetch).await.ok().flatten()?;
             Some((link.name.clone(), text))
         });
-        let mut all: Vec<(String, String)> =
-            futures_util::future::join_all(fetches).await.into_iter().flatten().collect();
+        let mut all: Vec<(String, String)> = futures_util::stream::iter(fetches)
+            .buffer_unordered(64)
+            .filter_map(|x| async { x })
+            .collect()
+            .await;
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+
+    /// How many links this hub welcomed from `name`; `None` for a host it does
+    /// not know (never linked here, or removed).
+    pub fn links_of(&self, name: &str) -> Option<u64> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(name).map(|s| s.links)
     }
 
     /// Hosts coming and going, and their alerts, from now on.
@@ -200,7 +213,7 @@ impl Hub {
         let stats = serde_json::from_value::<HostSummary>(data["stats"].clone()).ok();
         let services = serde_json::from_value::<ServiceCounts>(data["services"].clone()).ok();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let s = seen.entry(name.to_owned()).or_default();
+        let Some(s) = seen.get_mut(name) else { return };
         if let Some(st) = stats {
             if s.cpu.len() == HISTORY {
                 s.cpu.pop_front();
@@ -218,13 +231,22 @@ impl Hub {
     /// rises within a run).
     fn mark(&self, name: &str, mark: Option<(String, i64)>) {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let s = seen.entry(name.to_owned()).or_default();
+        // A host removed meanwhile is not brought back.
+        let Some(s) = seen.get_mut(name) else { return };
         s.heard = Some(Utc::now());
         match (&s.mark, mark) {
             (Some((b, old)), Some((boot, seq))) if *b == boot && *old >= seq => {}
             (_, Some(m)) => s.mark = Some(m),
             (_, None) => {}
         }
+    }
+
+    /// Counts a welcomed link.
+    fn linked(&self, name: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let s = seen.entry(name.to_owned()).or_default();
+        s.links += 1;
+        s.heard = Some(Utc::now());
     }
 
     /// Forgets a removed host.

@@ -75,8 +75,13 @@ pub fn alert_on_hosts(hub: HubState, alerts: Alerts) {
         loop {
             match news.recv().await {
                 Ok(HostNews::Offline(host, why)) => {
+                    // Still offline when the rule's `for` is up: no link since this
+                    // one ended, and the host not removed.
                     let (hub, name) = (hub.clone(), host.clone());
-                    alerts.host_offline(&host, &why, move || hub.link(&name).is_none());
+                    let Some(links) = hub.links_of(&host) else { continue };
+                    alerts.host_offline(&host, &why, move || {
+                        hub.link(&name).is_none() && hub.links_of(&name) == Some(links)
+                    });
                 }
                 Ok(HostNews::Online(host)) => alerts.host_online(&host).await,
                 Ok(HostNews::Alert(host, data)) => match serde_json::from_value::<AlertInfo>(data) {
