@@ -74,6 +74,7 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: HostsArgs) -> anyhow::Resu
                 ["HOST", "STATUS", "LAST SEEN", "VERSION", "ADDRESS", "CPU", "MEM", "DISK", "SERVICES"];
             if rows.is_empty() {
                 eprintln!("no hosts yet: add one with `ctrl hosts add NAME`");
+                return Ok(ExitCode::SUCCESS);
             }
             print!("{}", table::print(&headers, &rows, if color { &colors } else { &[] }));
         }
@@ -84,8 +85,9 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: HostsArgs) -> anyhow::Resu
             } else {
                 println!("{}", e.enroll_token);
                 eprintln!(
-                    "host '{name}' added; the token works once, until {}. On the host, put it in a file and add to its ctrl.toml:\n\n[hub]\nurl = \"https://THIS-HUB:PORT\"\nenroll_token_file = \"hub.enroll\"\nname = \"{name}\"",
-                    e.expires_at.format("%Y-%m-%d %H:%M UTC")
+                    "host '{name}' added; the token works once, until {}. On the host, put it in a file and add to its ctrl.toml:\n\n[hub]\nurl = \"{}\"\nenroll_token_file = \"hub.enroll\"\nname = \"{name}\"",
+                    e.expires_at.format("%Y-%m-%d %H:%M UTC"),
+                    hub_url(config, remote)
                 );
             }
         }
@@ -114,6 +116,20 @@ pub fn run(config: Option<&Path>, remote: &Remote, a: HostsArgs) -> anyhow::Resu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The address hosts dial, as far as this machine knows it: the `--url` the CLI
+/// used, or the local daemon's own (behind nginx, its public URL instead).
+fn hub_url(config: Option<&Path>, remote: &Remote) -> String {
+    if let Some(url) = &remote.url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let local = crate::locate::load_config(config).ok().and_then(|(c, _)| {
+        let addr = std::fs::read_to_string(c.server.state_dir.join("http.addr")).ok()?;
+        let scheme = if c.server.tls.is_some() { "https" } else { "http" };
+        Some(format!("{scheme}://{}", addr.trim()))
+    });
+    local.unwrap_or_else(|| "https://THIS-HUB:PORT".into())
 }
 
 fn row(h: &HostInfo) -> Vec<String> {
