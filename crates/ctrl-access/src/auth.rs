@@ -14,8 +14,6 @@
 //! missing token and a wrong one get the same answer. Connections on the unix
 //! socket are trusted: its file mode already limits who can connect.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -67,13 +65,7 @@ impl Token {
             Err(e) => return Err(e),
         }
         let value = crate::password::secret();
-        let tmp = state_dir.join("token.tmp");
-        let mut f =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(value.as_bytes())?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        crate::password::write_private(&path, format!("{value}\n").as_bytes())?;
         Ok(Token::new(value))
     }
 

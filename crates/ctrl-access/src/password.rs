@@ -36,6 +36,18 @@ pub fn digest(secret: &str) -> String {
     hex(&sha2::Sha256::digest(secret.as_bytes()))
 }
 
+/// Writes a secret's file (a token, a key, a pin) whole, readable by this user
+/// only from the moment it exists: a 0600 file beside it, then renamed over it.
+pub fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// A new random secret: 32 bytes, hex.
 pub fn secret() -> String {
     use ctrl_core::hex::hex;

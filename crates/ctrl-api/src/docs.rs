@@ -9,7 +9,7 @@ use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTE
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use ctrl_proto::ErrorCode;
-use ctrl_web::{Failure, Path};
+use ctrl_web::{ApiRouter, Failure, Path};
 
 /// Swagger UI's small files and our page (swagger-ui-dist 5.32.6, Apache-2.0).
 const SWAGGER: &[(&str, &str, &str)] = &[
@@ -111,7 +111,32 @@ impl Spec {
 /// The OpenAPI document a release build serves: the one a debug build describes
 /// live, kept equal to it by a test (`CTRL_WRITE_OPENAPI=1` rewrites it).
 #[cfg(not(debug_assertions))]
-pub const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+const DOCUMENT: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+
+/// The router the protected routes start from: with the document's fixed part
+/// (debug builds), or bare (release builds).
+pub fn described<S: Clone + Send + Sync + 'static>() -> ApiRouter<S> {
+    #[cfg(debug_assertions)]
+    return ApiRouter::with_openapi(<crate::describe::ApiDoc as utoipa::OpenApi>::openapi());
+    #[cfg(not(debug_assertions))]
+    return ApiRouter::new();
+}
+
+/// The document served: the routes' descriptions completed (debug builds), or
+/// the file kept equal to them (release builds).
+#[cfg(debug_assertions)]
+pub fn document(mut protected: utoipa::openapi::OpenApi, public: utoipa::openapi::OpenApi) -> String {
+    protected.merge(public);
+    crate::describe::finish(&mut protected);
+    protected.to_pretty_json().unwrap_or_default()
+}
+
+/// The document served: the routes' descriptions completed (debug builds), or
+/// the file kept equal to them (release builds).
+#[cfg(not(debug_assertions))]
+pub fn document((): (), (): ()) -> String {
+    DOCUMENT.to_owned()
+}
 
 /// `/docs` (Swagger UI), `/redoc`, `/openapi.json` (`json`, the document): pages
 /// of our own that load the document by URL from script files, so they need no

@@ -64,12 +64,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     // Every feature brings its routes with their role checks; here they are
     // merged, and everything but the public routes wrapped in authentication.
     let access = &st.access;
-    #[cfg(debug_assertions)]
-    let described = ApiRouter::with_openapi(<describe::ApiDoc as utoipa::OpenApi>::openapi());
-    #[cfg(not(debug_assertions))]
-    let described = ApiRouter::new();
-    #[allow(unused_mut, unused_variables)]
-    let (protected, mut api) = described
+    let (protected, api) = docs::described()
         .routes(routes!(routes::root::api_root))
         .routes(routes!(metrics::render))
         .merge(routes::system::routes())
@@ -86,21 +81,12 @@ pub fn app(parts: Parts) -> (Router, AppState) {
         .merge(ctrl_hub::routes(access))
         .route_layer(middleware::from_fn_with_state(access.clone(), ctrl_access::authenticate))
         .split_for_parts();
-    #[allow(unused_variables)]
     let (public, public_api) = ApiRouter::new()
         .routes(routes!(routes::root::health))
         .merge(ctrl_access::public_routes())
         .merge(ctrl_hub::link_route())
         .split_for_parts();
-    #[cfg(debug_assertions)]
-    {
-        api.merge(public_api);
-        describe::finish(&mut api);
-    }
-    #[cfg(debug_assertions)]
-    let document = api.to_pretty_json().unwrap_or_default();
-    #[cfg(not(debug_assertions))]
-    let document = docs::DOCUMENT.to_owned();
+    let document = docs::document(api, public_api);
 
     // The LLM gateway's OpenAI routes have their own body limit (`[llm] max_body`),
     // timeouts (to the first byte, between chunks) and error shape: they are merged

@@ -36,6 +36,7 @@ pub use sse::{Events, FromEvent};
 pub use ws::Socket;
 
 use transport::Endpoint;
+pub use transport::HttpUrl;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]

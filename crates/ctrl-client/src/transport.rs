@@ -31,10 +31,20 @@ pub(crate) enum Endpoint {
     },
 }
 
-impl Endpoint {
-    /// Parses `http://HOST[:PORT][/]` or `https://…`; `ca` adds a CA certificate
-    /// (PEM) to the system's for https.
-    pub(crate) fn from_url(url: &str, ca: Option<&Path>) -> Result<Endpoint, Error> {
+/// An `http://HOST[:PORT][/]` or `https://…` URL, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `https://`.
+    pub tls: bool,
+    /// `host:port`, the port filled in (80, 443).
+    pub authority: String,
+    /// The host alone (no brackets), for TLS's server name.
+    pub host: String,
+}
+
+impl HttpUrl {
+    /// Parses `http://HOST[:PORT][/]` or `https://…`; nothing else (no path, no user).
+    pub fn parse(url: &str) -> Result<HttpUrl, Error> {
         let (rest, tls, default_port) = if let Some(r) = url.strip_prefix("http://") {
             (r, false, 80)
         } else if let Some(r) = url.strip_prefix("https://") {
@@ -52,6 +62,15 @@ impl Endpoint {
         let authority = if has_port { authority.to_owned() } else { format!("{authority}:{default_port}") };
         let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        Ok(HttpUrl { tls, authority, host })
+    }
+}
+
+impl Endpoint {
+    /// Parses `http://HOST[:PORT][/]` or `https://…`; `ca` adds a CA certificate
+    /// (PEM) to the system's for https.
+    pub(crate) fn from_url(url: &str, ca: Option<&Path>) -> Result<Endpoint, Error> {
+        let HttpUrl { tls, authority, host } = HttpUrl::parse(url)?;
         if !tls && ca.is_some() {
             return Err(Error::Usage("--ca applies to https:// URLs only".into()));
         }
@@ -136,6 +155,9 @@ mod tests {
         assert_eq!(authority("http://example.org/"), "example.org:80");
         assert_eq!(authority("https://example.org"), "example.org:443");
         assert_eq!(authority("http://[::1]:9000"), "[::1]:9000");
+        assert_eq!(authority("https://hub.example:8443"), "hub.example:8443");
+        let v6 = HttpUrl::parse("https://[::1]").unwrap();
+        assert_eq!((v6.authority.as_str(), v6.host.as_str(), v6.tls), ("[::1]:443", "::1", true));
         assert!(Endpoint::from_url("ftp://example.org", None).is_err());
         assert!(Endpoint::from_url("http://host/api", None).is_err());
         assert!(Endpoint::from_url("http://user:pw@host", None).is_err());

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
-use sha2::{Digest, Sha256};
+use ctrl_core::hex::hex;
 
 /// The host's key file in its state dir (PKCS#8, mode 0600).
 pub const KEY_FILE: &str = "hub-key.pk8";
@@ -33,7 +33,7 @@ impl Identity {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
                     .map_err(|_| err("cannot make a key".into()))?;
-                write_private(&path, doc.as_ref()).map_err(|e| err(e.to_string()))?;
+                ctrl_access::password::write_private(&path, doc.as_ref()).map_err(|e| err(e.to_string()))?;
                 doc.as_ref().to_vec()
             }
             Err(e) => return Err(err(e.to_string())),
@@ -65,9 +65,10 @@ pub fn new_token() -> String {
     format!("ctrlhost_{}", hex(&bytes))
 }
 
-/// What the hub keeps of a token (and of anything else secret it compares).
+/// What the hub keeps of a token: its SHA-256, as of API tokens (a trailing
+/// newline of the token's file is no part of it).
 pub fn hash(secret: &str) -> String {
-    hex(&Sha256::digest(secret.trim().as_bytes()))
+    ctrl_access::password::digest(secret.trim())
 }
 
 /// Random hex, for challenges and runs.
@@ -82,31 +83,11 @@ pub fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
-/// Writes a file no one else may read, replacing it whole.
-pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

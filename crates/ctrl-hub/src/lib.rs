@@ -17,8 +17,8 @@ pub mod tofu;
 mod uplink;
 pub mod wire;
 
-pub use hub::{Ask, HostNews, Hub, HubState, LEASE, Link, Seen, hostname, link_route, routes};
-pub use uplink::{LinkState, Outbox, Uplink, UplinkError, backoff, preflight};
+pub use hub::{Ask, HostNews, Hub, HubState, Link, Seen, link_route, routes};
+pub use uplink::{Uplink, UplinkError, preflight};
 
 /// A close frame's reason holds at most 123 bytes.
 pub(crate) fn short(why: &str) -> String {

@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, Error, SignatureScheme};
 use sha2::{Digest, Sha256};
 
-use crate::identity::hex;
+use ctrl_core::hex::hex;
 
 /// The pin file in the host's state dir.
 pub const PIN_FILE: &str = "hub.pin";
@@ -89,7 +89,7 @@ impl Pinning {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         match seen {
             Some(pin) => {
-                crate::identity::write_private(&self.file, format!("{}\n", pin.text()).as_bytes())?;
+                ctrl_access::password::write_private(&self.file, format!("{}\n", pin.text()).as_bytes())?;
                 *pinned = Some(pin.clone());
                 Ok(Some(pin))
             }

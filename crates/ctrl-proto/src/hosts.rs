@@ -16,6 +16,17 @@ pub enum HostStatus {
     Pending,
 }
 
+impl HostStatus {
+    /// The word used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostStatus::Online => "online",
+            HostStatus::Offline => "offline",
+            HostStatus::Pending => "pending",
+        }
+    }
+}
+
 /// One host known to the hub.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HostInfo {

@@ -40,4 +40,4 @@ pub use llm::{
     UsageRow,
 };
 pub use objects::{LogLine, ReloadReport, ServiceChange, ServiceInfo, ServiceUpdate, SseEvent};
-pub use params::LogStream;
+pub use params::{EventsQuery, LogStream};

@@ -26,18 +26,30 @@ pub async fn bounded<T>(op: impl Future<Output = Result<T, StoreError>>) -> Resu
 
 /// Runs `op` (each attempt [`bounded`]) until it succeeds, fails for another
 /// reason than an outage, or `give_up_after` has passed (never, when `None`).
-pub async fn through_outage<T, F, Fut>(give_up_after: Option<Duration>, mut op: F) -> Result<T, StoreError>
+pub async fn through_outage<T, F, Fut>(give_up_after: Option<Duration>, op: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
     let deadline = give_up_after.map(|d| tokio::time::Instant::now() + d);
+    through_outage_while(op, |pause| deadline.is_none_or(|d| tokio::time::Instant::now() + pause < d)).await
+}
+
+/// Like [`through_outage`], for as long as `go_on(next pause)` says (a caller
+/// whose write stops mattering: a link that ended). An attempt under way is
+/// never cut off.
+pub async fn through_outage_while<T, F, Fut>(
+    mut op: F,
+    mut go_on: impl FnMut(Duration) -> bool,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
     let mut pause = FIRST_PAUSE;
     loop {
         match bounded(op()).await {
-            Err(e)
-                if e.is_unavailable() && deadline.is_none_or(|d| tokio::time::Instant::now() + pause < d) =>
-            {
+            Err(e) if e.is_unavailable() && go_on(pause) => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(MAX_PAUSE);
             }

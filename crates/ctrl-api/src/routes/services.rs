@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::ServiceEvent;
-use ctrl_proto::{Envelope, ErrorEnvelope, LogLine, LogStream, ReloadReport, ServiceInfo};
+use ctrl_proto::{Envelope, ErrorEnvelope, EventsQuery, LogLine, LogStream, ReloadReport, ServiceInfo};
 use ctrl_web::ApiRouter;
 use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
@@ -129,15 +129,6 @@ pub async fn logs(
     Ok(ok(st.sup.logs(&name, lines, stream).await?).into_response())
 }
 
-/// Query of the events route.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// How many (default 100, at most 10000).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<u32>,
-}
-
 /// A service's recent state transitions, oldest first.
 #[utoipa::path(get, path = "/api/services/{name}/events", tag = "services",
     params(("name" = String, Path, description = "Service name"), EventsQuery),
@@ -148,11 +139,7 @@ pub async fn events(
     Path(name): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Vec<ServiceEvent>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=10_000).contains(&limit) {
-        return Err(Failure::bad_request("limit must be between 1 and 10000"));
-    }
-    ok(st.sup.events(&name, limit).await?)
+    ok(st.sup.events(&name, q.limit()?).await?)
 }
 
 /// Re-reads the config file and applies the difference; untouched services keep running.

@@ -2,7 +2,6 @@
 //! host proves itself on the link, by signing the hub's challenge with the key
 //! it pinned at enrolment (or by spending its one-time token to pin one).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -114,25 +113,10 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
         tracing::info!(host = %name, "host enrolled; its key is pinned");
     }
     // A link it still has (the host came back before the hub saw it go) ends
-    // first, its reports stored: the mark below is then the last word.
+    // first, its reports stored: the mark read below is then the last word.
     if let Some(old) = hub.link(&name) {
         old.replaced();
         old.close_and_wait("replaced by a new link from the host").await;
-    }
-    let stored = match hub.store.host(&name).await {
-        Ok(Some(row)) => row.boot.map(|b| (b, row.seq)),
-        Ok(None) => return refuse(&mut socket, Refusal("unknown_host", "the host was removed".into())).await,
-        Err(_) => stored.mark,
-    };
-    // The mark to resume from: this hub's memory of the host's run, or the store's.
-    let seen = hub.seen(&name).mark.filter(|(b, _)| *b == boot);
-    let seq = match (seen, stored.filter(|(b, _)| *b == boot)) {
-        (Some((_, a)), Some((_, b))) => a.max(b),
-        (Some((_, a)), None) | (None, Some((_, a))) => a,
-        (None, None) => 0,
-    };
-    if send(&mut socket, &ToHost::Welcome { boot: Some(boot.clone()), seq }).await.is_err() {
-        return;
     }
     let (link, out_rx) = Link::new(name.clone(), address.clone(), version.clone());
     let old = hub.links.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), link.clone());
@@ -140,15 +124,25 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
         old.replaced();
         old.close("replaced by a new link from the host");
     }
-    // Removed meanwhile: the link does not stay, and nobody hears of it.
-    if !matches!(hub.store.host(&name).await, Ok(Some(_))) {
-        {
-            let mut links = hub.links.write().unwrap_or_else(|p| p.into_inner());
-            if links.get(&name).is_some_and(|l| Arc::ptr_eq(l, &link)) {
-                links.remove(&name);
-            }
+    // The row again, with the link in place: a host removed meanwhile goes (and
+    // nobody hears of it), and the mark is the one its old link left.
+    let stored = match hub.store.host(&name).await {
+        Ok(Some(row)) => row.boot.map(|b| (b, row.seq)),
+        Ok(None) => {
+            hub.unlink(&link);
+            return refuse(&mut socket, Refusal("unknown_host", "the host was removed".into())).await;
         }
-        return refuse(&mut socket, Refusal("unknown_host", "the host was removed".into())).await;
+        Err(_) => stored.mark,
+    };
+    // The mark to resume from: this hub's memory of the host's run, or the store's.
+    let seq = match (hub.mark_of(&name, &boot), stored.filter(|(b, _)| *b == boot)) {
+        (Some(a), Some((_, b))) => a.max(b),
+        (Some(a), None) | (None, Some((_, a))) => a,
+        (None, None) => 0,
+    };
+    if send(&mut socket, &ToHost::Welcome { boot: Some(boot.clone()), seq }).await.is_err() {
+        hub.unlink(&link);
+        return;
     }
     if let Err(e) =
         hub.store.host_linked(&name, &hub.id, Utc::now() + LEASE, &version, address.as_deref()).await
@@ -156,13 +150,6 @@ async fn handshake(hub: HubState, mut socket: WebSocket, address: Option<String>
         tracing::warn!(host = %name, "cannot record the link: {e}");
     }
     hub.linked(&name);
-    // Each link starts by bounding the host's history (the keeper prunes as it grows).
-    let (store, host) = (hub.store.clone(), name.clone());
-    tokio::spawn(async move {
-        if let Err(e) = store.host_events_prune(&host, super::KEEP_EVENTS).await {
-            tracing::warn!(host = %host, "cannot prune the host's events: {e}");
-        }
-    });
     let _ = hub.news.send(super::HostNews::Online(name.clone()));
     tracing::info!(host = %name, address = address.as_deref().unwrap_or("-"), version = %version, "host online");
     let ping = Duration::from_millis(ping_ms.clamp(100, 60_000));

@@ -4,14 +4,13 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use ctrl_store::NewHostEvent;
 use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -74,8 +73,6 @@ pub struct Link {
     pub address: Option<String>,
     /// Its `ctrl` version.
     pub version: String,
-    /// When the link came up.
-    pub since: DateTime<Utc>,
     out: mpsc::Sender<Message>,
     pending: Mutex<HashMap<u32, Pending>>,
     next_id: AtomicU32,
@@ -84,7 +81,7 @@ pub struct Link {
     /// True once the link's task ended.
     done: watch::Sender<bool>,
     /// The host came back on a new link before this one ended: its end is no outage.
-    replaced: std::sync::atomic::AtomicBool,
+    replaced: AtomicBool,
 }
 
 impl Link {
@@ -99,13 +96,12 @@ impl Link {
             name,
             address,
             version,
-            since: Utc::now(),
             out,
             pending: Mutex::default(),
             next_id: AtomicU32::new(1),
             closing: watch::channel(None).0,
             done: watch::channel(false).0,
-            replaced: std::sync::atomic::AtomicBool::new(false),
+            replaced: AtomicBool::new(false),
         };
         (Arc::new(link), rx)
     }
@@ -178,11 +174,6 @@ impl Link {
                 false
             }
         });
-    }
-
-    /// Closes the link and waits (at most 2 s) until its task ended.
-    pub async fn closed(&self) {
-        self.close_and_wait("the hub is stopping").await;
     }
 
     /// Closes the link for `why` and waits (at most 2 s) until its task ended,
@@ -342,14 +333,7 @@ pub(super) async fn run(
     }
     link.pending_table().clear();
     let _ = link.done.send(true);
-    let current = {
-        let mut links = hub.links.write().unwrap_or_else(|p| p.into_inner());
-        let current = links.get(&link.name).is_some_and(|l| Arc::ptr_eq(l, &link));
-        if current {
-            links.remove(&link.name);
-        }
-        current
-    };
+    let current = hub.unlink(&link);
     // A replaced link's end is no outage; a removed host's is nobody's news.
     if current && !link.replaced.load(Ordering::Relaxed) && hub.links_of(&link.name).is_some() {
         hub.mark(&link.name, None);
@@ -399,7 +383,6 @@ fn body_frame(link: &Link, b: Bytes) {
 /// the store; then acknowledges them. What could not be stored is not
 /// acknowledged: the host sends it again on its next link.
 async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(String, Vec<Report>)>) {
-    let mut stored = 0usize;
     while let Some((boot, items)) = rx.recv().await {
         let Some(last) = items.last().map(|r| r.seq) else { continue };
         // Only the link the hub holds now moves the mark (a late batch of a
@@ -407,7 +390,7 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
         let current = hub.link(&link.name).is_some_and(|l| Arc::ptr_eq(&l, &link));
         // Reports sent again after a reconnect are stored once (the store skips
         // them) and announced once: only those past the mark are news.
-        let before = hub.seen(&link.name).mark.filter(|(b, _)| *b == boot).map_or(0, |(_, s)| s);
+        let before = hub.mark_of(&link.name, &boot).unwrap_or(0);
         let mut events = Vec::new();
         let mut alerts = Vec::new();
         for r in items {
@@ -421,28 +404,20 @@ async fn store_reports(hub: HubState, link: Arc<Link>, mut rx: mpsc::Receiver<(S
             }
         }
         if !events.is_empty() {
-            let mut pause = Duration::from_millis(250);
-            loop {
-                match hub.store.host_events_add(&link.name, &boot, &events, current.then_some(last)).await {
-                    Ok(()) => {
-                        // The history is bounded: every thousand events, the oldest past the limit go.
-                        stored += events.len();
-                        if stored >= 1000 {
-                            stored = 0;
-                            if let Err(e) = hub.store.host_events_prune(&link.name, super::KEEP_EVENTS).await
-                            {
-                                tracing::warn!(host = %link.name, "cannot prune the host's events: {e}");
-                            }
-                        }
-                        break;
-                    }
-                    Err(e) if !link.is_done() && link.closing.borrow().is_none() => {
-                        tracing::warn!(host = %link.name, "cannot store the host's events (retrying): {e}");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(5));
-                    }
-                    Err(_) => return,
-                }
+            // Through a database outage for as long as the link lives; what is not
+            // stored then is not acknowledged, and comes again on the next link.
+            let mark = current.then_some(last);
+            let write = || hub.store.host_events_add(&link.name, &boot, &events, mark);
+            let live = |_| !link.is_done() && link.closing.borrow().is_none();
+            if let Err(e) = ctrl_store::retry::through_outage_while(write, live).await {
+                tracing::warn!(host = %link.name, "cannot store the host's events: {e}");
+                return;
+            }
+            // The history is bounded: every thousand events, the oldest past the limit go.
+            if hub.stored(&link.name, events.len())
+                && let Err(e) = hub.store.host_events_prune(&link.name, super::KEEP_EVENTS).await
+            {
+                tracing::warn!(host = %link.name, "cannot prune the host's events: {e}");
             }
         }
         if current {

@@ -84,6 +84,8 @@ pub struct Seen {
     pub heard: Option<DateTime<Utc>>,
     /// Links this hub welcomed from the host (a new one tells an outage ended).
     pub links: u64,
+    /// Events stored since its history was last pruned.
+    pub unpruned: usize,
 }
 
 impl HubState {
@@ -129,7 +131,7 @@ impl HubState {
         let _ = self.stop.send(true);
         let links: Vec<Arc<Link>> =
             self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        futures_util::future::join_all(links.iter().map(|l| l.closed())).await;
+        futures_util::future::join_all(links.iter().map(|l| l.close_and_wait("the hub is stopping"))).await;
     }
 }
 
@@ -210,8 +212,9 @@ impl Hub {
 
     /// Takes a host's sample into its numbers and sparkline.
     fn take_sample(&self, name: &str, data: &serde_json::Value, at: DateTime<Utc>) {
-        let stats = serde_json::from_value::<HostSummary>(data["stats"].clone()).ok();
-        let services = serde_json::from_value::<ServiceCounts>(data["services"].clone()).ok();
+        use serde::Deserialize;
+        let stats = HostSummary::deserialize(&data["stats"]).ok();
+        let services = ServiceCounts::deserialize(&data["services"]).ok();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let Some(s) = seen.get_mut(name) else { return };
         if let Some(st) = stats {
@@ -239,6 +242,35 @@ impl Hub {
             (_, Some(m)) => s.mark = Some(m),
             (_, None) => {}
         }
+    }
+
+    /// The last report taken from run `boot` of `name`.
+    fn mark_of(&self, name: &str, boot: &str) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(name)?.mark.as_ref().filter(|(b, _)| b == boot).map(|(_, s)| *s)
+    }
+
+    /// Counts `n` events stored for `name`; true when its history is due a pruning
+    /// (every thousand, whatever links they came on).
+    fn stored(&self, name: &str, n: usize) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(s) = seen.get_mut(name) else { return false };
+        s.unpruned += n;
+        let due = s.unpruned >= 1000;
+        if due {
+            s.unpruned = 0;
+        }
+        due
+    }
+
+    /// Takes `link` out of the links up, if it is still the host's; whether it was.
+    fn unlink(&self, link: &Arc<Link>) -> bool {
+        let mut links = self.links.write().unwrap_or_else(|p| p.into_inner());
+        let current = links.get(&link.name).is_some_and(|l| Arc::ptr_eq(l, link));
+        if current {
+            links.remove(&link.name);
+        }
+        current
     }
 
     /// Counts a welcomed link.

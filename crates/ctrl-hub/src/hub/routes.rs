@@ -8,12 +8,13 @@
 use axum::extract::{FromRef, State};
 use chrono::Utc;
 use ctrl_access::Access;
-use ctrl_proto::{Enrolment, Envelope, ErrorCode, ErrorEnvelope, HostEvent, HostInfo, HostStatus, NewHost};
+use ctrl_proto::{
+    Enrolment, Envelope, ErrorCode, ErrorEnvelope, EventsQuery, HostEvent, HostInfo, HostStatus, NewHost,
+};
 use ctrl_store::HostRow;
 use ctrl_web::ApiRouter;
 use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Query, ok};
-use serde::Deserialize;
 
 use super::HubState;
 
@@ -57,15 +58,6 @@ pub async fn one(State(hub): State<HubState>, Path(name): Path<String>) -> ApiRe
     }
 }
 
-/// How many events to list.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// The newest this many (default 100, at most 10000).
-    #[param(minimum = 1, maximum = 10000)]
-    pub limit: Option<u32>,
-}
-
 /// What a host reported (service state changes, alerts), in the host's order.
 #[utoipa::path(get, path = "/api/hosts/{name}/events", tag = "hosts",
     params(("name" = String, Path, description = "The host"), EventsQuery),
@@ -76,10 +68,7 @@ pub async fn events(
     Path(name): Path<String>,
     Query(q): Query<EventsQuery>,
 ) -> ApiResult<Vec<HostEvent>> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=10_000).contains(&limit) {
-        return Err(Failure::bad_request("limit must be between 1 and 10000"));
-    }
+    let limit = q.limit()?;
     if hub.store.host(&name).await?.is_none() {
         return Err(unknown(&name));
     }

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use ctrl_client::HttpUrl;
 use ctrl_core::config::HubConfig;
 use ctrl_web::{Loopback, Principal};
 use futures_util::{SinkExt, StreamExt};
@@ -61,17 +62,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// This run of the daemon.
     boot: String,
-    /// Up or not, and the last trouble.
-    state: watch::Sender<LinkState>,
-}
-
-/// Where the link is.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LinkState {
-    /// Whether the hub let this host in and the link is up.
-    pub online: bool,
-    /// What went wrong last.
-    pub trouble: Option<String>,
+    /// The task that owns the link, until `close` waits for it.
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// What one link needs.
@@ -93,19 +85,8 @@ impl Uplink {
     /// Starts dialling the hub of `config`, answering through `api`.
     pub fn start(config: &HubConfig, state_dir: &Path, api: Loopback) -> Result<Uplink, UplinkError> {
         let identity = Identity::load_or_create(state_dir)?;
-        let (tls, rest) = match (config.url.strip_prefix("https://"), config.url.strip_prefix("http://")) {
-            (Some(r), _) => (true, r),
-            (None, Some(r)) => (false, r),
-            _ => return Err(UplinkError::Config(format!("'{}' is not an http(s):// URL", config.url))),
-        };
-        let authority = rest.trim_end_matches('/');
-        let authority = if has_port(authority) {
-            authority.to_owned()
-        } else {
-            format!("{authority}:{}", if tls { 443 } else { 80 })
-        };
-        let host = authority.rsplit_once(':').map_or(authority.as_str(), |(h, _)| h);
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let HttpUrl { tls, authority, host } =
+            HttpUrl::parse(&config.url).map_err(|e| UplinkError::Config(e.to_string()))?;
         let pin = Arc::new(Pinning::load(state_dir));
         let tls = match tls {
             true => Some(tokio_rustls::TlsConnector::from(
@@ -139,9 +120,10 @@ impl Uplink {
             wake: Notify::new(),
             stop: watch::channel(false).0,
             boot: identity::nonce(),
-            state: watch::channel(LinkState::default()).0,
+            task: Mutex::default(),
         });
-        tokio::spawn(run(inner.clone(), setup));
+        let task = tokio::spawn(run(inner.clone(), setup));
+        *inner.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(Uplink(inner))
     }
 
@@ -151,23 +133,14 @@ impl Uplink {
         self.0.wake.notify_one();
     }
 
-    /// Where the link is, as it changes.
-    pub fn state(&self) -> watch::Receiver<LinkState> {
-        self.0.state.subscribe()
-    }
-
     /// Sends what is left (for at most 2 s) and closes the link.
     pub async fn close(&self) {
         let _ = self.0.stop.send(true);
-        let mut state = self.state();
-        let _ = tokio::time::timeout(Duration::from_secs(3), state.wait_for(|s| !s.online)).await;
+        let task = self.0.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
+        }
     }
-}
-
-fn has_port(authority: &str) -> bool {
-    authority
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| p.parse::<u16>().is_ok() && (!h.starts_with('[') || h.ends_with(']')))
 }
 
 /// The pause before attempt `attempt` (0 after a link that was up): a random
@@ -194,12 +167,10 @@ async fn run(inner: Arc<Inner>, setup: Setup) {
             Ok(Ended::Stopped) => break,
             Ok(Ended::Lost(why)) => {
                 tracing::warn!(hub = %setup.authority, "the link to the hub broke ({why}); dialling again");
-                inner.state.send_replace(LinkState { online: false, trouble: Some(why) });
                 attempt = 0;
             }
             Err(why) => {
                 tracing::warn!(hub = %setup.authority, "cannot link to the hub: {why}");
-                inner.state.send_replace(LinkState { online: false, trouble: Some(why) });
                 attempt = attempt.saturating_add(1);
             }
         }
@@ -209,7 +180,6 @@ async fn run(inner: Arc<Inner>, setup: Setup) {
             _ = crate::until(&mut stop, |s| *s) => break,
         }
     }
-    inner.state.send_modify(|s| s.online = false);
 }
 
 /// Any byte stream the WebSocket runs over (TCP, or TLS over TCP).
@@ -335,8 +305,16 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
         }
         None => {}
     }
-    inner.outbox.lock().unwrap_or_else(|p| p.into_inner()).rewind(stored);
-    inner.state.send_replace(LinkState { online: true, trouble: None });
+    let dropped = {
+        let mut outbox = inner.outbox.lock().unwrap_or_else(|p| p.into_inner());
+        outbox.rewind(stored);
+        std::mem::take(&mut outbox.dropped)
+    };
+    if dropped > 0 {
+        tracing::warn!(
+            "{dropped} reports never reached the hub (older than 10 minutes, or too many while cut off)"
+        );
+    }
     tracing::info!(hub = %s.authority, name = %s.name, "linked to the hub");
     let (mut sink, mut stream) = ws.split();
     let (out, mut out_rx) = mpsc::channel::<Message>(256);
@@ -413,7 +391,6 @@ async fn link(inner: &Arc<Inner>, s: &Setup) -> Result<Ended, String> {
     if !writer.is_finished() && tokio::time::timeout(Duration::from_secs(1), &mut writer).await.is_err() {
         writer.abort();
     }
-    inner.state.send_modify(|st| st.online = false);
     Ok(ended)
 }
 
@@ -464,15 +441,5 @@ mod tests {
         assert_eq!(backoff(9, 1.0), Duration::from_secs(30), "capped");
         assert_eq!(backoff(u32::MAX, 0.0), Duration::from_secs(1));
         assert!(backoff(5, 0.25) < backoff(5, 0.75), "spread, not one instant");
-    }
-
-    #[test]
-    fn hub_addresses_get_their_default_port() {
-        assert!(
-            has_port("hub.example:8443")
-                && has_port("[::1]:9")
-                && !has_port("hub.example")
-                && !has_port("[::1]")
-        );
     }
 }

@@ -77,7 +77,8 @@ impl Outbox {
     }
 
     /// Whether reports wait to be sent on this link.
-    pub fn has_unsent(&self) -> bool {
+    #[cfg(test)]
+    fn has_unsent(&self) -> bool {
         self.items.back().is_some_and(|(_, r)| r.seq > self.sent)
     }
 
@@ -90,7 +91,8 @@ impl Outbox {
     }
 
     /// Reports held (sent or not, none acknowledged).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.items.len()
     }
 

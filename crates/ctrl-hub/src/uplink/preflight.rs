@@ -5,28 +5,30 @@ use std::time::Duration;
 
 use ctrl_core::config::HubConfig;
 
-use super::{ENROLLED_FILE, has_port};
+use ctrl_client::HttpUrl;
+
+use super::ENROLLED_FILE;
 
 /// What `ctrl check` says of `[hub]`: problems (the link cannot work as
 /// configured) and notes (it may work later: a hub that is down now).
 pub fn preflight(config: &HubConfig, state_dir: &Path) -> (Vec<String>, Vec<String>) {
     use std::net::ToSocketAddrs;
     let (mut problems, mut notes) = (Vec::new(), Vec::new());
-    let rest = config.url.split_once("://").map_or(config.url.as_str(), |(_, r)| r).trim_end_matches('/');
-    let port = if config.url.starts_with("https://") { 443 } else { 80 };
-    let authority = if has_port(rest) { rest.to_owned() } else { format!("{rest}:{port}") };
-    match authority.to_socket_addrs() {
-        Err(e) => problems.push(format!("hub.url: '{authority}' does not resolve ({e})")),
-        Ok(addrs) => {
-            let reachable = addrs
-                .into_iter()
-                .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok());
-            if !reachable {
-                notes.push(format!(
-                    "hub.url: nothing answers at {authority} now; the host will keep dialling"
-                ));
+    match HttpUrl::parse(&config.url).map(|u| u.authority) {
+        Err(e) => problems.push(format!("hub.url: {e}")),
+        Ok(authority) => match authority.to_socket_addrs() {
+            Err(e) => problems.push(format!("hub.url: '{authority}' does not resolve ({e})")),
+            Ok(addrs) => {
+                let reachable = addrs
+                    .into_iter()
+                    .any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok());
+                if !reachable {
+                    notes.push(format!(
+                        "hub.url: nothing answers at {authority} now; the host will keep dialling"
+                    ));
+                }
             }
-        }
+        },
     }
     if let Some(ca) = &config.ca
         && let Err(e) = std::fs::read(ca)

@@ -134,26 +134,13 @@ fn hub_url(config: Option<&Path>, remote: &Remote) -> String {
 
 fn row(h: &HostInfo) -> Vec<String> {
     let pct = |v: Option<f32>| v.map_or_else(|| "-".into(), |v| format!("{v:.0}%"));
-    let status = match h.status {
-        HostStatus::Online => "online",
-        HostStatus::Offline => "offline",
-        HostStatus::Pending => "pending",
-    };
     let ago = h.last_seen.map_or_else(
         || "never".into(),
-        |t| {
-            let s = (chrono::Utc::now() - t).num_seconds().max(0);
-            match s {
-                0..60 => format!("{s}s ago"),
-                60..3600 => format!("{}m ago", s / 60),
-                3600..86400 => format!("{}h ago", s / 3600),
-                _ => format!("{}d ago", s / 86400),
-            }
-        },
+        |t| format!("{} ago", table::short_duration((chrono::Utc::now() - t).num_seconds().max(0) as u64)),
     );
     vec![
         h.name.clone(),
-        status.into(),
+        h.status.as_str().into(),
         ago,
         h.version.clone().unwrap_or_else(|| "-".into()),
         h.address.clone().unwrap_or_else(|| "-".into()),

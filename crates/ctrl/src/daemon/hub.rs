@@ -2,67 +2,69 @@
 //! service state change, every alert, a summary of each host sample), and what
 //! the hub's own alerts hear of its hosts (offline, online, their alerts).
 
+use chrono::{DateTime, Utc};
 use ctrl_alerts::Alerts;
-use ctrl_core::Status;
+use ctrl_core::{ServiceEvent, Status};
 use ctrl_host::Monitor;
 use ctrl_hub::{HostNews, HubState, Uplink};
-use ctrl_proto::AlertInfo;
+use ctrl_proto::{AlertInfo, HostSummary, ServiceCounts};
 use ctrl_supervisor::Supervisor;
-use serde_json::json;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Feeds `uplink` until the supervisor's bus closes.
 pub fn feed(uplink: Uplink, sup: Supervisor, host: Monitor, alerts: &Alerts) {
-    let mut raised = alerts.subscribe();
-    let to = uplink.clone();
-    tokio::spawn(async move {
-        loop {
-            match raised.recv().await {
-                Ok(a) => {
-                    let at = a.at;
-                    if let Ok(v) = serde_json::to_value(&a) {
-                        to.report("alert", v, at);
-                    }
-                }
-                Err(RecvError::Lagged(n)) => tracing::warn!("{n} alerts were not reported to the hub"),
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
-    let mut events = sup.bus().subscribe();
-    let to = uplink.clone();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(e) => {
-                    let at = e.at;
-                    if let Ok(v) = serde_json::to_value(&e) {
-                        to.report("service", v, at);
-                    }
-                }
-                Err(RecvError::Lagged(n)) => {
-                    tracing::warn!("{n} service events were not reported to the hub")
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
-    });
+    forward(alerts.subscribe(), uplink.clone(), "alert", |a: &AlertInfo| a.at);
+    forward(sup.bus().subscribe(), uplink.clone(), "service", |e: &ServiceEvent| e.at);
     let mut samples = host.subscribe();
     tokio::spawn(async move {
         while samples.changed().await.is_ok() {
             let snap = samples.borrow_and_update().clone();
             let s = &snap.stats;
-            let disk = s.disks.iter().map(|d| d.percent).fold(0f32, f32::max);
             let services = sup.services();
-            let running =
-                services.iter().filter(|v| matches!(v.status, Status::Running | Status::Ready)).count();
-            let failed =
-                services.iter().filter(|v| matches!(v.status, Status::Fatal | Status::Backoff)).count();
-            let data = json!({
-                "stats": {"cpu_percent": s.cpu.percent, "memory_percent": s.memory.percent, "disk_percent": disk},
-                "services": {"total": services.len(), "running": running, "failed": failed},
-            });
-            uplink.report("sample", data, s.timestamp);
+            let count = |f: fn(Status) -> bool| services.iter().filter(|v| f(v.status)).count() as u32;
+            let sample = Sample {
+                stats: HostSummary {
+                    cpu_percent: s.cpu.percent,
+                    memory_percent: s.memory.percent,
+                    disk_percent: s.disks.iter().map(|d| d.percent).fold(0f32, f32::max),
+                },
+                services: ServiceCounts {
+                    total: services.len() as u32,
+                    running: count(|st| matches!(st, Status::Running | Status::Ready)),
+                    failed: count(|st| matches!(st, Status::Fatal | Status::Backoff)),
+                },
+            };
+            if let Ok(data) = serde_json::to_value(&sample) {
+                uplink.report("sample", data, s.timestamp);
+            }
+        }
+    });
+}
+
+/// What a host's sample tells its hub.
+#[derive(serde::Serialize)]
+struct Sample {
+    stats: HostSummary,
+    services: ServiceCounts,
+}
+
+/// Reports everything `rx` carries as `kind`, until its sender goes.
+fn forward<T>(mut rx: broadcast::Receiver<T>, uplink: Uplink, kind: &'static str, at: fn(&T) -> DateTime<Utc>)
+where
+    T: serde::Serialize + Clone + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(item) => {
+                    if let Ok(v) = serde_json::to_value(&item) {
+                        uplink.report(kind, v, at(&item));
+                    }
+                }
+                Err(RecvError::Lagged(n)) => tracing::warn!("{n} {kind} reports were not sent to the hub"),
+                Err(RecvError::Closed) => return,
+            }
         }
     });
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
+use crate::common::http::eventually;
 use crate::common::{Daemon, free_port, https_client, self_signed, wait};
 
 /// A hub on a fixed port (hosts dial it again after it restarts), over TLS.
@@ -56,6 +57,25 @@ impl Hub {
     async fn post(&self, path: &str, token: &str) -> (u16, Value) {
         let res = self.https.post(self.url(path)).bearer_auth(token).send().await.unwrap();
         (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Follows a stream through the hub until `done` says so of what came (10 s at
+    /// most); what came.
+    async fn follow(&self, path: &str, done: impl Fn(&str) -> bool) -> String {
+        let mut res = self.https.get(self.url(path)).bearer_auth(self.d.token()).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !done(&text) {
+                match res.chunk().await.unwrap() {
+                    Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
+                    None => panic!("{path} ended after {} events", text.matches("event: ").count()),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{path}: not all within 10 s"));
+        text
     }
 
     fn hosts(&self) -> Vec<Value> {
@@ -247,45 +267,18 @@ async fn a_hub_serves_three_hosts_and_keeps_every_event_once_through_cuts_and_re
     // the window counts bytes, not frames.
     let (code, _) = hub.post("/api/hosts/web-3/api/services/burst/start", &hub.d.token()).await;
     assert_eq!(code, 200);
-    let mut res = hub
-        .https
-        .get(hub.url("/api/hosts/web-3/api/services/burst/logs?follow=true&lines=3000"))
-        .bearer_auth(hub.d.token())
-        .send()
-        .await
-        .unwrap();
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !text.contains("data: {\"ts\"") || !text.contains("\"line\":\"3000\"") {
-            match res.chunk().await.unwrap() {
-                Some(c) => text.push_str(&String::from_utf8_lossy(&c)),
-                None => panic!("the follow ended after {} events", text.matches("event: log").count()),
-            }
-        }
-    })
-    .await
-    .expect("the whole backlog within 10 s");
+    let text = hub
+        .follow("/api/hosts/web-3/api/services/burst/logs?follow=true&lines=3000", |t| {
+            t.contains("data: {\"ts\"") && t.contains("\"line\":\"3000\"")
+        })
+        .await;
     assert_eq!(text.matches("event: log").count(), 3000);
-    drop(res);
 
     // A log follow streams through the link (SSE), line by line.
-    let mut res = hub
-        .https
-        .get(hub.url("/api/hosts/web-3/api/services/tick/logs?follow=true&lines=1"))
-        .bearer_auth(hub.d.token())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while text.matches("tick-").count() < 3 {
-            text.push_str(&String::from_utf8_lossy(&res.chunk().await.unwrap().unwrap()));
-        }
+    hub.follow("/api/hosts/web-3/api/services/tick/logs?follow=true&lines=1", |t| {
+        t.matches("tick-").count() >= 3
     })
-    .await
-    .expect("three followed lines within 10 s");
-    drop(res);
+    .await;
 
     // Cut a host (SIGSTOP): the hub counts it offline after three missed pings;
     // SIGCONT: it is back, and nothing it did is lost or repeated.
@@ -442,16 +435,16 @@ async fn the_hubs_alerts_fire_once_for_a_host_offline_and_for_each_alert_a_host_
     let count = |list: &[Value], rule: &str, subject: &str, state: &str| {
         list.iter().filter(|a| a["rule"] == rule && a["subject"] == subject && a["state"] == state).count()
     };
+    let (alerts, count) = (&alerts, &count);
+    let raised = |rule: &'static str, subject: &'static str, state: &'static str, limit: u64| async move {
+        let what = format!("the hub's {rule} alert {state} for {subject}");
+        eventually(&what, Duration::from_secs(limit), || async {
+            (count(&alerts().await, rule, subject, state) > 0).then_some(())
+        })
+        .await
+    };
     // The crash loop: the host fires once, and so does the hub, for h1/flaky.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while count(&alerts().await, "crashes", "h1/flaky", "firing") == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no crash alert from h1 on the hub: {:#?}",
-            alerts().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    raised("crashes", "h1/flaky", "firing", 15).await;
     wait("three crashes of flaky", Duration::from_secs(20), || {
         (h1.service("flaky")["restarts"].as_u64()? >= 3).then_some(())
     });
@@ -462,22 +455,10 @@ async fn the_hubs_alerts_fire_once_for_a_host_offline_and_for_each_alert_a_host_
     // Cut off: one host_offline alert; back: resolved.
     h1.signal(Signal::SIGSTOP);
     hub.wait_status("h1", "offline", Duration::from_secs(10));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while count(&alerts().await, "hosts-down", "h1", "firing") == 0 {
-        assert!(std::time::Instant::now() < deadline, "no host_offline alert: {:#?}", alerts().await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    raised("hosts-down", "h1", "firing", 10).await;
     h1.signal(Signal::SIGCONT);
     hub.wait_status("h1", "online", Duration::from_secs(20));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while count(&alerts().await, "hosts-down", "h1", "resolved") == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no resolved host_offline alert: {:#?}",
-            alerts().await
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    raised("hosts-down", "h1", "resolved", 10).await;
     let list = alerts().await;
     assert_eq!(count(&list, "hosts-down", "h1", "firing"), 1, "{list:#?}");
     assert_eq!(count(&list, "crashes", "h1/flaky", "firing"), 1, "the backfill repeats no alert: {list:#?}");
