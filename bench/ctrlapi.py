@@ -4,11 +4,25 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pct(values, p):
+    """The `p`th percentile (0-100) of `values`, nearest rank."""
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def start_daemon(binary, work):

@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from ctrlapi import Api, proc_cpu_rss, start_daemon
+from ctrlapi import Api, pct, proc_cpu_rss, start_daemon
 
 def log(*a):
     print("[jobs]", *a, file=sys.stderr, flush=True)
@@ -42,11 +42,6 @@ def log(*a):
 
 def ts(s):
     return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-
-
-def pct(values, p):
-    v = sorted(values)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
 def summary(ms):

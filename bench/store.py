@@ -34,7 +34,7 @@ import threading
 import time
 from pathlib import Path
 
-from ctrlapi import Api, proc_cpu_rss, start_daemon
+from ctrlapi import Api, free_port, proc_cpu_rss, start_daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = 50
@@ -42,12 +42,6 @@ SERVICES = 50
 
 def log(*a):
     print("[store]", *a, file=sys.stderr, flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def watch_events(addr, token, counts, stop):

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,21 +26,13 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ctrlapi import Api, proc_cpu_rss, start_daemon  # noqa: E402
+from ctrlapi import Api, free_port, proc_cpu_rss, start_daemon  # noqa: E402
 
 WHOLE = {"model": "bench", "max_tokens": 32, "messages": [{"role": "user", "content": "Say something about foxes."}]}
 STREAM = dict(WHOLE, stream=True)
 RATES = [1000, 5000]
 SECONDS = 15
 CONNECTIONS = 64
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def wait_http(url, limit=60, headers=None):

@@ -253,12 +253,14 @@ impl Alerts {
 
     /// A host behind this hub lost its link: fires once it has stayed offline for
     /// the rule's `for` (at once without one), as `still_offline` tells then.
-    pub fn host_offline(
+    pub fn host_offline<F>(
         &self,
         host: &str,
         why: &str,
-        still_offline: impl Fn() -> bool + Send + Sync + 'static,
-    ) {
+        still_offline: impl Fn() -> F + Send + Sync + 'static,
+    ) where
+        F: std::future::Future<Output = bool> + Send,
+    {
         let still_offline = Arc::new(still_offline);
         for (rule, spec) in self.host_rules(host, AlertKind::HostOffline) {
             let (me, host, why, still) =
@@ -266,7 +268,7 @@ impl Alerts {
             let wait = spec.hold.map(|d| d.0).unwrap_or_default();
             tokio::spawn(async move {
                 tokio::time::sleep(wait).await;
-                if still() {
+                if still().await {
                     me.trouble(&rule, AlertKind::HostOffline, &host, &why).await;
                 }
             });

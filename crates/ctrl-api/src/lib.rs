@@ -84,7 +84,7 @@ pub fn app(parts: Parts) -> (Router, AppState) {
     let (public, public_api) = ApiRouter::new()
         .routes(routes!(routes::root::health))
         .merge(ctrl_access::public_routes())
-        .merge(ctrl_hub::link_route())
+        .merge(ctrl_hub::public_routes())
         .split_for_parts();
     let document = docs::document(api, public_api);
 

@@ -23,6 +23,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("llm.js", "application/javascript; charset=utf-8", include_str!("../ui/llm.js")),
     ("sessions.js", "application/javascript; charset=utf-8", include_str!("../ui/sessions.js")),
     ("hosts.js", "application/javascript; charset=utf-8", include_str!("../ui/hosts.js")),
+    ("favicon.svg", "image/svg+xml", include_str!("../ui/favicon.svg")),
     ("novnc-LICENSE.txt", "text/plain; charset=utf-8", include_str!("../ui/vendor/novnc-LICENSE.txt")),
 ];
 
@@ -30,11 +31,13 @@ const ASSETS: &[(&str, &str, &str)] = &[
 const PACKED: &[(&str, &str, &[u8])] =
     &[("novnc.js", "application/javascript; charset=utf-8", include_bytes!("../ui/vendor/novnc.js.zst"))];
 
-/// `/`, `/login`, `/assets/{file}`.
+/// `/`, `/login`, `/favicon.ico`, `/assets/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Html(include_str!("../ui/index.html")) }))
         .route("/login", get(|| async { Html(include_str!("../ui/login.html")) }))
+        // Browsers ask for it whatever the page says; an SVG is fine under that name.
+        .route("/favicon.ico", get(|| async { embedded(ASSETS, "favicon.svg", "max-age=86400") }))
         .route(
             "/assets/{file}",
             get(|Path(file): Path<String>, headers: axum::http::HeaderMap| async move {

@@ -257,15 +257,11 @@
     canvas.dataset.last = String(points[points.length - 1][0]);
   }
 
-  function serviceTable(list, controls) {
+  function serviceTable(list, withControls) {
     const head = h("tr", {}, ["Name", "State", "PID", "Port", "Uptime", "Restarts", "Health", "CPU %", "Memory"].map((t, i) =>
-      h("th", { class: i >= 4 && i !== 6 ? "num" : null }, t)), controls && can("operator") ? h("th", {}, "") : null);
+      h("th", { class: i >= 4 && i !== 6 ? "num" : null }, t)), withControls && can("operator") ? h("th", {}, "") : null);
     const rows = list.map((s) => {
-      const ctl = controls && can("operator") ? h("td", {}, h("div", { class: "actions" },
-        ["start", "stop", "restart"].map((a) => h("button", {
-          type: "button", class: a === "stop" ? "ghost" : null, dataset: { action: a, name: s.name },
-          onclick: () => control(s.name, a),
-        }, a[0].toUpperCase() + a.slice(1))))) : null;
+      const ctl = withControls && can("operator") ? h("td", {}, controls(s.name), failure(s.name)) : null;
       return h("tr", { class: "service-row", dataset: { name: s.name } },
         h("td", {}, h("a", { href: `#/services/${encodeURIComponent(s.name)}` }, s.name)),
         h("td", {}, h("span", { class: `state state-${s.status}`, title: s.reason || "" }, s.status)),
@@ -277,11 +273,28 @@
     return h("div", { class: "table-wrap" }, h("table", { id: "services-table" }, h("thead", {}, head), h("tbody", {}, rows)));
   }
 
+  // A start waits until the service is up or failed; a failure stays shown
+  // beside the buttons that asked, until the next action on that service.
+  const failures = new Map(), busy = new Set();
+  function rerender() { if (S.page && S.page.onServices) S.page.onServices({ type: "control" }); }
   async function control(name, action) {
+    failures.delete(name); busy.add(name); rerender();
     try {
-      await api("POST", `/api/services/${encodeURIComponent(name)}/${action}`);
-      toast(`${name}: ${action} done`);
-    } catch (e) { toast(`${name}: ${e.message}`, true); }
+      const s = await api("POST", `/api/services/${encodeURIComponent(name)}/${action}`);
+      toast(`${name}: ${s.status}`);
+    } catch (e) {
+      failures.set(name, e.message);
+      toast(`${name}: ${action} failed`, true);
+    } finally { busy.delete(name); rerender(); }
+  }
+  function controls(name) {
+    return h("div", { class: "actions" }, ["start", "stop", "restart"].map((a) => h("button", {
+      type: "button", class: a === "stop" ? "ghost" : null, dataset: { action: a, name },
+      disabled: busy.has(name) && a !== "stop" ? "" : null, onclick: () => control(name, a),
+    }, a[0].toUpperCase() + a.slice(1))));
+  }
+  function failure(name) {
+    return failures.has(name) ? h("pre", { class: "start-failure", role: "alert", dataset: { name } }, failures.get(name)) : null;
   }
 
   pages.services = () => {
@@ -365,8 +378,7 @@
         ["CPU %", s.cpu_percent === null ? "-" : s.cpu_percent.toFixed(1)], ["Memory", bytes(s.memory_bytes)],
         ["Known since", time(s.created_at)]];
       info.replaceChildren(
-        can("operator") ? h("div", { class: "actions" }, ["start", "stop", "restart"].map((a) =>
-          h("button", { type: "button", dataset: { action: a, name }, onclick: () => control(name, a) }, a))) : null,
+        can("operator") ? controls(name) : null, can("operator") ? failure(name) : null,
         h("dl", { class: "kv" }, kv.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
     };
     renderInfo();

@@ -120,6 +120,22 @@ impl Client {
             .await
     }
 
+    /// A start or restart that waits `timeout` (like `10s`) for the outcome, or
+    /// not at all (`None`): `POST /api/services/{name}/{verb}?timeout=…|wait=false`.
+    pub async fn control_waiting(
+        &self,
+        name: &str,
+        verb: &str,
+        timeout: Option<&str>,
+    ) -> Result<ServiceInfo, Error> {
+        let query = match timeout {
+            Some(t) => format!("timeout={}", segment(t)),
+            None => "wait=false".into(),
+        };
+        let path = format!("/api/services/{}/{}?{query}", segment(name), segment(verb));
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
     /// `POST /api/services/{verb}` for every service (`start`, `stop`, `restart`).
     pub async fn control_all(&self, verb: &str) -> Result<Vec<ServiceInfo>, Error> {
         self.call(Method::POST, &format!("/api/services/{}", segment(verb)), None::<&()>).await

@@ -2,6 +2,7 @@
 //! processes and which service owns them, listening ports, and the identity of
 //! a process (pid plus start time, to recognise our children after a restart).
 
+pub mod children;
 mod history;
 mod monitor;
 mod ports;

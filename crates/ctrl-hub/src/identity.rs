@@ -42,6 +42,16 @@ impl Identity {
         Ok(Identity { pair })
     }
 
+    /// A key that lives as long as this run (a hub's, for signing what it relays
+    /// to its peers: they read the public half from the database).
+    pub fn ephemeral() -> Result<Identity, KeyError> {
+        let err =
+            || KeyError { path: PathBuf::from("(this run's hub key)"), why: "cannot make a key".into() };
+        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| err())?;
+        let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| err())?;
+        Ok(Identity { pair })
+    }
+
     /// The public key, hex.
     pub fn public_key(&self) -> String {
         hex(self.pair.public_key().as_ref())
@@ -83,7 +93,8 @@ pub fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// The bytes of hex text; `None` when it is not hex.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

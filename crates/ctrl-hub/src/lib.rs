@@ -17,7 +17,7 @@ pub mod tofu;
 mod uplink;
 pub mod wire;
 
-pub use hub::{Ask, HostNews, Hub, HubState, Link, Seen, link_route, routes};
+pub use hub::{Advert, Ask, HostNews, Hub, HubState, Link, Seen, hostname, public_routes, routes};
 pub use uplink::{Uplink, UplinkError, preflight};
 
 /// A close frame's reason holds at most 123 bytes.

@@ -69,6 +69,11 @@ impl Pinning {
         Pinning { file, pinned: Mutex::new(pinned), seen: Mutex::new(None) }
     }
 
+    /// A pin given, not kept anywhere (a peer hub's certificate, read from the database).
+    pub fn fixed(pin: Pin) -> Pinning {
+        Pinning { file: PathBuf::new(), pinned: Mutex::new(Some(pin)), seen: Mutex::new(None) }
+    }
+
     /// The pin kept, if any.
     pub fn pinned(&self) -> Option<Pin> {
         self.pinned.lock().unwrap_or_else(|p| p.into_inner()).clone()

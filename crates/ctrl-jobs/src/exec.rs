@@ -28,6 +28,8 @@ pub struct Reports {
     pub progress: watch::Sender<Option<(f64, Option<String>)>>,
     /// The last `::result`.
     pub result: Mutex<Option<serde_json::Value>>,
+    /// The process the job started (its group's leader) and its start time.
+    pub process: watch::Sender<Option<(u32, u64)>>,
 }
 
 impl Reports {
@@ -119,12 +121,14 @@ pub async fn run(
         .current_dir(&exec.cwd)
         .envs(&exec.env)
         .env("CTRL_JOB_ID", job_id.to_string())
+        // A daemon run under another one's service would pass its name on.
+        .env_remove(ctrl_host::children::SERVICE_VAR)
         .stdin(input)
         .stdout(io.stdout.map(Stdio::from).unwrap_or_else(Stdio::piped))
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
+    let mut child = match ctrl_host::children::spawn_noted(|| cmd.spawn(), tokio::process::Child::id) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return failed(&format!("command '{program}' was not found"));
@@ -132,6 +136,9 @@ pub async fn run(
         Err(e) => return failed(&format!("cannot start '{program}': {e}")),
     };
     let pgid = child.id().unwrap_or(0);
+    if let Some(p) = ctrl_host::process_identity(pgid) {
+        reports.process.send_replace(Some((pgid, p.start_ticks)));
+    }
     let mut captures = Vec::new();
     if let Some(out) = child.stdout.take() {
         let r = reports.clone();

@@ -63,8 +63,26 @@ pub struct Jobs(pub(crate) Arc<Inner>);
 
 impl Jobs {
     /// A runner for `config`'s actions. Jobs a previous daemon left unfinished are
-    /// recorded as cancelled.
+    /// recorded as cancelled; the processes of those it left running (it was
+    /// killed), recognised by pid and start time, are stopped with their groups.
     pub async fn new(config: &Config, store: Store, sup: Supervisor) -> Result<Jobs, JobError> {
+        for (id, pid, start) in store.running_job_processes().await? {
+            let left =
+                ctrl_host::process_identity(pid).is_some_and(|p| p.start_ticks == start && p.pgid == pid);
+            if !left {
+                continue;
+            }
+            tracing::warn!(job = id, pid, "stopping the processes of a job the previous daemon left running");
+            ctrl_supervisor::group::reap_group(
+                pid,
+                nix::sys::signal::Signal::SIGTERM,
+                crate::exec::STOP_GRACE,
+            )
+            .await;
+            let why =
+                "cancelled: the daemon was killed while it ran; its processes were stopped at the next start";
+            store.end_interrupted_job(id, why).await?;
+        }
         let ended = store.end_interrupted_jobs("interrupted: the daemon stopped while it ran").await?;
         if ended > 0 {
             tracing::warn!(jobs = ended, "jobs left unfinished by the previous daemon are marked cancelled");

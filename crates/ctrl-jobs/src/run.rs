@@ -48,6 +48,7 @@ pub(crate) async fn run(
     let sinks = sinks(&jobs, id, follow);
     let reports = Arc::new(Reports::default());
     let pump = tokio::spawn(pump_progress(jobs.clone(), id, reports.progress.subscribe()));
+    tokio::spawn(record_process(jobs.clone(), id, reports.process.subscribe()));
     let timeout = planned.timeout;
     let (status, end) = match planned.plan {
         Plan::Command(exec) => exec::run(&exec, Io::default(), id, timeout, &sinks, &reports, cancel).await,
@@ -153,6 +154,16 @@ async fn pump_progress(jobs: Jobs, id: i64, mut rx: watch::Receiver<Option<(f64,
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Records the process a job started, for the next daemon if this one is killed.
+async fn record_process(jobs: Jobs, id: i64, mut rx: watch::Receiver<Option<(u32, u64)>>) {
+    while rx.changed().await.is_ok() {
+        let Some((pid, start)) = *rx.borrow_and_update() else { continue };
+        if let Err(e) = jobs.store().job_process(id, pid, start).await {
+            tracing::warn!(job = id, error = %e, "cannot record a job's process");
+        }
     }
 }
 

@@ -33,12 +33,16 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// 503: the host named through the hub has no link to it now.
     HostOffline,
+    /// 409: a start found the service's port held by another process (named).
+    PortInUse,
+    /// 422: a start failed: the command could not run, or exited before the service was up.
+    StartFailed,
 }
 
 impl ErrorCode {
     /// Every code, in the order docs/errors.md lists them. A code is never
     /// renamed or removed: scripts and clients branch on it.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -52,6 +56,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::StoreUnavailable,
         ErrorCode::HostOffline,
+        ErrorCode::PortInUse,
+        ErrorCode::StartFailed,
     ];
 
     /// The code as it appears in the envelope (`not_found`).
@@ -70,6 +76,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::StoreUnavailable => "store_unavailable",
             ErrorCode::HostOffline => "host_offline",
+            ErrorCode::PortInUse => "port_in_use",
+            ErrorCode::StartFailed => "start_failed",
         }
     }
 
@@ -81,10 +89,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict => 409,
+            ErrorCode::Conflict | ErrorCode::PortInUse => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::TooManyRequests => 429,
-            ErrorCode::Validation => 422,
+            ErrorCode::Validation | ErrorCode::StartFailed => 422,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::StoreUnavailable | ErrorCode::HostOffline => 503,
         }

@@ -168,6 +168,8 @@ const TABLES: &[Table] = &[
             ("progress", Float),
             ("progress_label", Text),
             ("error", Text),
+            ("pid", Int),
+            ("pid_start", Int),
         ],
     },
     Table {
@@ -325,6 +327,18 @@ const TABLES: &[Table] = &[
             ("kind", Text),
             ("data", Text),
             ("at", Time),
+        ],
+    },
+    Table {
+        name: "hubs",
+        key: "id",
+        columns: &[
+            ("id", Int),
+            ("name", Text),
+            ("address", Text),
+            ("public_key", Text),
+            ("cert_sha256", Text),
+            ("seen_at", Time),
         ],
     },
 ];

@@ -1,6 +1,9 @@
 //! Claims on a database: one daemon at a time (its tables have no column that
 //! would tell two daemons' services, jobs and schedules apart), and
 //! `ctrl db copy` never reads or replaces a database that a daemon writes to.
+//! Hubs that run nothing of their own (`[storage] shared`) share a PostgreSQL
+//! database: their claim is the shared form of the same lock, which keeps a
+//! daemon and a copy out, and each other in.
 //!
 //! SQLite: `flock` on a `.lock` file beside the database. PostgreSQL: an advisory
 //! lock on a connection of its own, which the server drops by itself when the
@@ -58,6 +61,23 @@ impl Store {
         self.hold_alone().await?.ok_or(StoreError::InUse)
     }
 
+    /// Claims a PostgreSQL database beside other hubs (`[storage] shared`);
+    /// refused (`InUse`) while a daemon of its own or a copy holds it.
+    pub async fn hold_shared(&self) -> Result<Hold, StoreError> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Err(StoreError::Lock("only a PostgreSQL database can be shared".into()));
+        };
+        let options = (*p.connect_options()).clone();
+        let (conn, pid, got) = try_lock(&options, true).await?;
+        if !got {
+            let _ = conn.close().await;
+            return Err(StoreError::InUse);
+        }
+        let (stop, stopped) = oneshot::channel();
+        tokio::spawn(keep(options, true, Held { conn, pid }, stopped));
+        Ok(Hold { claim: Claim::Postgres { stop } })
+    }
+
     /// Claims the database alone; `None` while anyone else holds it.
     pub(crate) async fn hold_alone(&self) -> Result<Option<Hold>, StoreError> {
         let claim = match &self.pool {
@@ -79,13 +99,13 @@ impl Store {
             }
             Pool::Postgres(p) => {
                 let options = (*p.connect_options()).clone();
-                let (conn, pid, got) = try_lock(&options).await?;
+                let (conn, pid, got) = try_lock(&options, false).await?;
                 if !got {
                     let _ = conn.close().await;
                     return Ok(None);
                 }
                 let (stop, stopped) = oneshot::channel();
-                tokio::spawn(keep(options, Held { conn, pid }, stopped));
+                tokio::spawn(keep(options, false, Held { conn, pid }, stopped));
                 Claim::Postgres { stop }
             }
         };
@@ -99,13 +119,15 @@ struct Held {
     pid: i32,
 }
 
-/// A new connection, its server process, and whether it got the lock.
-async fn try_lock(options: &PgConnectOptions) -> Result<(PgConnection, i32, bool), StoreError> {
+/// A new connection, its server process, and whether it got the lock (its
+/// shared form when `shared`).
+async fn try_lock(options: &PgConnectOptions, shared: bool) -> Result<(PgConnection, i32, bool), StoreError> {
     let mut conn = PgConnection::connect_with(options).await?;
-    let (pid, got): (i32, bool) = sqlx::query_as("SELECT pg_backend_pid(), pg_try_advisory_lock($1)")
-        .bind(KEY)
-        .fetch_one(&mut conn)
-        .await?;
+    let sql = match shared {
+        true => "SELECT pg_backend_pid(), pg_try_advisory_lock_shared($1)",
+        false => "SELECT pg_backend_pid(), pg_try_advisory_lock($1)",
+    };
+    let (pid, got): (i32, bool) = sqlx::query_as(sql).bind(KEY).fetch_one(&mut conn).await?;
     Ok((conn, pid, got))
 }
 
@@ -122,10 +144,18 @@ async fn still_held(conn: &mut PgConnection, pid: i32) -> bool {
 }
 
 /// Unlocks and closes, or gives up after two seconds (a dead server frees the lock anyway).
-async fn unlock(held: Option<Held>, done: Result<oneshot::Sender<()>, oneshot::error::RecvError>) {
+async fn unlock(
+    held: Option<Held>,
+    shared: bool,
+    done: Result<oneshot::Sender<()>, oneshot::error::RecvError>,
+) {
     if let Some(mut h) = held {
+        let sql = match shared {
+            true => "SELECT pg_advisory_unlock_shared($1)",
+            false => "SELECT pg_advisory_unlock($1)",
+        };
         let bye = async {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(KEY).execute(&mut h.conn).await;
+            let _ = sqlx::query(sql).bind(KEY).execute(&mut h.conn).await;
             let _ = h.conn.close().await;
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), bye).await;
@@ -138,14 +168,19 @@ async fn unlock(held: Option<Held>, done: Result<oneshot::Sender<()>, oneshot::e
 /// Keeps the lock's connection alive and takes the lock again when that
 /// connection was lost; unlocks when told to. A slow server is not a lost claim:
 /// when a new connection cannot take the lock, the old session may still hold it.
-async fn keep(options: PgConnectOptions, held: Held, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+async fn keep(
+    options: PgConnectOptions,
+    shared: bool,
+    held: Held,
+    mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+) {
     let mut held = Some(held);
     let mut taken = false;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            done = &mut stop => return unlock(held, done).await,
+            done = &mut stop => return unlock(held, shared, done).await,
             _ = tick.tick() => {}
         }
         if let Some(h) = held.as_mut()
@@ -154,8 +189,8 @@ async fn keep(options: PgConnectOptions, held: Held, mut stop: oneshot::Receiver
             continue;
         }
         let attempt = tokio::select! {
-            done = &mut stop => return unlock(held, done).await,
-            attempt = tokio::time::timeout(CHECK_EVERY, try_lock(&options)) => attempt,
+            done = &mut stop => return unlock(held, shared, done).await,
+            attempt = tokio::time::timeout(CHECK_EVERY, try_lock(&options, shared)) => attempt,
         };
         match attempt {
             Ok(Ok((conn, pid, true))) => {

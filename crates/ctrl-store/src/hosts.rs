@@ -154,15 +154,22 @@ impl Store {
         Ok(())
     }
 
-    /// Renews the leases of every link `hub` holds, and notes it heard from them.
-    pub async fn host_leases_renew(&self, hub: &str, lease_until: DateTime<Utc>) -> Result<(), StoreError> {
-        db::query("UPDATE hosts SET lease_until = $2, last_seen = $3 WHERE hub = $1")
-            .bind(hub)
-            .bind(lease_until)
-            .bind(Utc::now())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Renews the leases of every link `hub` holds, and notes it heard from them;
+    /// returns those hosts (a link not among them was taken by another hub, or
+    /// its host removed).
+    pub async fn host_leases_renew(
+        &self,
+        hub: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows =
+            db::query("UPDATE hosts SET lease_until = $2, last_seen = $3 WHERE hub = $1 RETURNING name")
+                .bind(hub)
+                .bind(lease_until)
+                .bind(Utc::now())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|r| r.get("name")).collect()
     }
 
     /// Gives up `hub`'s hold on a host's link (when the link ends).

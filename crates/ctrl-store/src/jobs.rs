@@ -106,6 +106,49 @@ impl Store {
         Ok(())
     }
 
+    /// Records the process a running job started (its group's leader) and when
+    /// it started, for the next daemon if this one is killed.
+    pub async fn job_process(&self, id: i64, pid: u32, pid_start: u64) -> Result<(), StoreError> {
+        db::query("UPDATE job_history SET pid = $2, pid_start = $3 WHERE id = $1")
+            .bind(id)
+            .bind(i64::from(pid))
+            .bind(pid_start as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The processes of jobs still marked running (a previous daemon's): job id,
+    /// pid, start time.
+    pub async fn running_job_processes(&self) -> Result<Vec<(i64, u32, u64)>, StoreError> {
+        let rows = db::query(
+            "SELECT id, pid, pid_start FROM job_history WHERE status = 'running' AND pid IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let (id, pid, start): (i64, i64, Option<i64>) =
+                    (r.get("id")?, r.get("pid")?, r.get("pid_start")?);
+                Ok((id, pid as u32, start.unwrap_or(0) as u64))
+            })
+            .collect()
+    }
+
+    /// Ends one job a previous daemon left running, with why.
+    pub async fn end_interrupted_job(&self, id: i64, why: &str) -> Result<(), StoreError> {
+        db::query(
+            "UPDATE job_history SET status = 'cancelled', completed_at = $2, error = $3
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(Utc::now())
+        .bind(why)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Records a job's progress while it runs.
     pub async fn job_progress(&self, id: i64, percent: f64, label: Option<&str>) -> Result<(), StoreError> {
         db::query("UPDATE job_history SET progress = $2, progress_label = $3 WHERE id = $1")

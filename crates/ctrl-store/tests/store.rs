@@ -47,6 +47,7 @@ on_both!(
     llm,
     agent,
     hosts,
+    hubs,
     schema_too_new,
     copy_refusals
 );
@@ -259,10 +260,10 @@ async fn schema_too_new(store: Store) {
     raw(&store, "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (9999, 'from the future', TRUE, X'00', 1)").await;
     store.close().await;
     let err = Store::open(&url).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 9 }), "{err}");
+    assert!(matches!(err, StoreError::SchemaTooNew { database: 9999, binary: 11 }), "{err}");
     assert_eq!(
         err.to_string(),
-        "the database has schema version 9999, newer than this binary's 9; run a newer ctrl"
+        "the database has schema version 9999, newer than this binary's 11; run a newer ctrl"
     );
 }
 
@@ -311,6 +312,29 @@ async fn copy_refusals(store: Store) {
     let report = store.copy_into(&other, true).await.unwrap();
     assert_eq!(report.tables.iter().find(|t| t.table == "users").map(|t| t.rows), Some(1));
     assert_eq!(other.users().await.unwrap()[0].name, "ada", "--force replaced the target's rows");
+
+    // Hubs share a PostgreSQL database with each other, and with no daemon or copy.
+    if store.backend() == Backend::Sqlite {
+        let err = store.hold_shared().await.unwrap_err();
+        assert!(err.to_string().contains("only a PostgreSQL database can be shared"), "{err}");
+        return;
+    }
+    let (a, b) = (store.hold_shared().await.unwrap(), same.hold_shared().await.unwrap());
+    assert!(
+        matches!(store.hold().await.unwrap_err(), ctrl_store::StoreError::InUse),
+        "no daemon beside hubs"
+    );
+    let err = store.copy_into(&other, true).await.unwrap_err();
+    assert!(matches!(err, CopyError::InUse("source", _)), "{err}");
+    a.release().await;
+    assert!(store.hold().await.is_err(), "one hub still runs");
+    b.release().await;
+    let daemon = store.hold().await.unwrap();
+    assert!(
+        matches!(same.hold_shared().await.unwrap_err(), ctrl_store::StoreError::InUse),
+        "no hub beside a daemon"
+    );
+    daemon.release().await;
 }
 
 /// Fills every table of `store` with a few rows.
@@ -386,6 +410,7 @@ async fn fill(store: &Store) {
     let event =
         ctrl_store::NewHostEvent { seq: 1, kind: "service".into(), data: "{}".into(), at: Utc::now() };
     store.host_events_add("web-1", "boot", &[event], Some(1)).await.unwrap();
+    store.hub_announce(&hub_row("hub-a", Utc::now())).await.unwrap();
 }
 
 /// Two agents and three files, as a scan would leave them; answers the files' ids.
@@ -790,6 +815,52 @@ async fn llm(store: Store) {
     assert_eq!(store.llm_keys().await.unwrap().len(), 2);
 }
 
+fn hub_row(name: &str, seen_at: chrono::DateTime<Utc>) -> ctrl_store::HubRow {
+    ctrl_store::HubRow {
+        name: name.into(),
+        address: format!("https://{name}:8443"),
+        public_key: "ab".repeat(32),
+        cert_sha256: Some("cd".repeat(32)),
+        seen_at,
+    }
+}
+
+/// Hubs on one database: each announces itself, a silent one is pruned, and a
+/// lease that ran out is ended for one caller only.
+async fn hubs(store: Store) {
+    let now = Utc::now();
+    store.hub_announce(&hub_row("hub-a", now)).await.unwrap();
+    let mut b = hub_row("hub-b", now - chrono::Duration::minutes(10));
+    store.hub_announce(&b).await.unwrap();
+    b.address = "http://10.0.0.2:8080".into();
+    b.cert_sha256 = None;
+    store.hub_announce(&b).await.unwrap();
+    let got = store.hub("hub-b").await.unwrap().unwrap();
+    assert_eq!((got.address.as_str(), got.cert_sha256), ("http://10.0.0.2:8080", None), "renewed in place");
+    assert_eq!(store.hub("hub-a").await.unwrap().unwrap().public_key, "ab".repeat(32));
+    let names = |hubs: Vec<ctrl_store::HubRow>| hubs.into_iter().map(|h| h.name).collect::<Vec<_>>();
+    assert_eq!(names(store.hubs().await.unwrap()), ["hub-a", "hub-b"]);
+    store.hubs_prune(now - chrono::Duration::minutes(1)).await.unwrap();
+    assert_eq!(names(store.hubs().await.unwrap()), ["hub-a"], "silent for ten minutes: gone");
+    store.hub_leave("hub-a").await.unwrap();
+    assert!(store.hub("hub-a").await.unwrap().is_none(), "a hub that stops leaves");
+
+    let soon = now + chrono::Duration::hours(1);
+    for name in ["web-1", "web-2", "web-3"] {
+        store.host_add(name, name, soon).await.unwrap();
+    }
+    store.host_linked("web-1", "hub-a", now - chrono::Duration::seconds(5), "1", None).await.unwrap();
+    store.host_linked("web-2", "hub-b", soon, "1", None).await.unwrap();
+    assert_eq!(store.host_leases_lapsed(now).await.unwrap(), ["web-1"], "only the lapsed lease");
+    assert!(store.host_leases_lapsed(now).await.unwrap().is_empty(), "ended once");
+    let rows = store.hosts().await.unwrap();
+    let holders: Vec<Option<&str>> = rows.iter().map(|h| h.hub.as_deref()).collect();
+    assert_eq!(holders, [None, Some("hub-b"), None]);
+    assert!(!store.host_reclaim("web-2", "hub-a", soon).await.unwrap(), "hub-b holds web-2");
+    assert!(store.host_reclaim("web-1", "hub-a", soon).await.unwrap(), "nobody holds web-1");
+    assert_eq!(store.host("web-1").await.unwrap().unwrap().hub.as_deref(), Some("hub-a"));
+}
+
 async fn hosts(store: Store) {
     use ctrl_store::NewHostEvent;
     let soon = Utc::now() + chrono::Duration::hours(1);
@@ -808,11 +879,11 @@ async fn hosts(store: Store) {
 
     store.host_linked("web-1", "hub-a", soon, "0.1.0", Some("10.0.0.5")).await.unwrap();
     let later = soon + chrono::Duration::hours(1);
-    store.host_leases_renew("hub-b", later).await.unwrap();
+    assert!(store.host_leases_renew("hub-b", later).await.unwrap().is_empty());
     let web = store.host("web-1").await.unwrap().unwrap();
     assert_eq!((web.hub.as_deref(), web.address.as_deref()), (Some("hub-a"), Some("10.0.0.5")));
     assert!(web.lease_until.unwrap() < later, "hub-b renews only its own");
-    store.host_leases_renew("hub-a", later).await.unwrap();
+    assert_eq!(store.host_leases_renew("hub-a", later).await.unwrap(), ["web-1"]);
     assert!(store.host("web-1").await.unwrap().unwrap().lease_until.unwrap() > soon);
     store.host_unlinked("web-1", "hub-b").await.unwrap();
     assert_eq!(store.host("web-1").await.unwrap().unwrap().hub.as_deref(), Some("hub-a"), "not hub-b's");

@@ -27,9 +27,10 @@ use tokio::time::{Instant, sleep_until};
 use crate::bus::EventBus;
 use crate::deps::wait_for;
 use crate::group::{
-    deadline_after, group_alive, os_signal, reap_group, signal_group, signal_name, wait_group_gone,
+    deadline_after, group_alive, os_signal, reap_group, signal_group, signal_name, signal_strays,
+    strays_alive, wait_group_gone,
 };
-use crate::launch::{check_port, spawn};
+use crate::launch::{LaunchError, check_port, spawn};
 use crate::logs::{Chunk, LogSink, Stream, capture, log_path};
 use crate::probe::{self, ProbeKind, ProbeReport};
 use crate::snapshot::Snapshot;
@@ -95,6 +96,9 @@ pub(crate) fn spawn_actor(
         stop_at: None,
         draining: None,
         drain_every: Duration::from_millis(10),
+        exited_at: None,
+        stop_deadline: None,
+        strays_signalled: Vec::new(),
         leftovers: Vec::new(),
         captures: Vec::new(),
         probes: Vec::new(),
@@ -107,7 +111,7 @@ pub(crate) fn spawn_actor(
     ServiceHandle { spec, tx, state, created_at, follow, task }
 }
 
-type Launch = Pin<Box<dyn Future<Output = Result<Child, String>> + Send>>;
+type Launch = Pin<Box<dyn Future<Output = Result<Child, LaunchError>> + Send>>;
 type ExitStatus = (Option<i32>, Option<String>);
 
 /// The process being watched: our child, or an adopted orphan seen through a pidfd.
@@ -134,6 +138,12 @@ struct Actor {
     draining: Option<ExitStatus>,
     /// How often the draining group is checked; grows while it lingers.
     drain_every: Duration,
+    /// When the process was seen to exit (the machine judges the exit by it).
+    exited_at: Option<std::time::Instant>,
+    /// When a stop turns to SIGKILL (strays that appear later get it at once).
+    stop_deadline: Option<std::time::Instant>,
+    /// The strays this stop has signalled already.
+    strays_signalled: Vec<u32>,
     /// Groups of crashed instances still being cleaned up; a new launch waits for them.
     leftovers: Vec<(u32, JoinHandle<()>)>,
     /// Output capture tasks, drained before the task ends so no last line is lost.
@@ -157,17 +167,35 @@ impl Actor {
                 exit = wait_proc(&mut self.proc), if self.proc.is_some() => {
                     self.proc = None;
                     match self.pgid {
-                        Some(g) if self.machine.view.status == Status::Stopping && group_alive(g) => {
+                        // Stopped only once its group and its strays are gone.
+                        Some(g) if self.machine.view.status == Status::Stopping
+                            && (group_alive(g) || strays_alive(&self.name)) => {
                             self.draining = Some(exit);
                             self.drain_every = Duration::from_millis(10);
                             continue;
                         }
-                        _ => Some(Input::Exited { code: exit.0, signal: exit.1 }),
+                        _ => {
+                            let at = std::time::Instant::now();
+                            // A start someone waits on failed: what it wrote to stderr
+                            // goes into the answer, so its pipes are read to their end
+                            // first (the waiter is told the exit is being taken in).
+                            if self.machine.on_trial(&self.spec, at) {
+                                self.state.send_modify(|s| s.exiting = true);
+                                let until = tokio::time::Instant::now() + Duration::from_millis(200);
+                                for c in self.captures.iter_mut().filter(|c| !c.is_finished()) {
+                                    let _ = tokio::time::timeout_at(until, c).await;
+                                }
+                                self.captures.retain(|c| !c.is_finished());
+                            }
+                            self.exited_at = Some(at);
+                            Some(Input::Exited { code: exit.0, signal: exit.1 })
+                        }
                     }
                 }
                 _ = tokio::time::sleep(self.drain_every), if self.draining.is_some() => {
                     self.drain_every = (self.drain_every * 2).min(Duration::from_millis(200));
-                    if self.pgid.is_some_and(group_alive) {
+                    self.chase_strays();
+                    if self.pgid.is_some_and(group_alive) || strays_alive(&self.name) {
                         continue;
                     }
                     let (code, signal) = self.draining.take().unwrap_or_default();
@@ -177,7 +205,7 @@ impl Actor {
                     self.launch = None;
                     Some(match res {
                         Ok(child) => self.attach(child),
-                        Err(reason) => Input::SpawnFailed { reason },
+                        Err(e) => Input::SpawnFailed { reason: e.reason, port: e.port },
                     })
                 }
                 _ = sleep_until(self.backoff_at.unwrap_or_else(Instant::now)), if self.backoff_at.is_some() => {
@@ -242,15 +270,27 @@ impl Actor {
         }
     }
 
+    /// Strays that appeared during a stop (a descendant that daemonised after
+    /// the first signal) get it too, once; SIGKILL once the stop timed out.
+    fn chase_strays(&mut self) {
+        let late = self.stop_deadline.is_none_or(|d| std::time::Instant::now() >= d);
+        let sig = if late { Signal::SIGKILL } else { os_signal(self.spec.stop_signal) };
+        let skip = if late { Vec::new() } else { self.strays_signalled.clone() };
+        let sent = signal_strays(&self.name, sig, &skip);
+        self.strays_signalled.extend(sent);
+    }
+
     /// Runs one input (and any it causes) through the machine and performs the effects.
     fn feed(&mut self, input: Input) -> Result<(), Refusal> {
         let mut queue = VecDeque::from([input]);
         let mut first = true;
+        // An exit is judged by when it happened, not by when its output was read.
+        let mut exited_at = self.exited_at.take();
         // Published after the snapshot, so a subscriber that reacts to an event
         // already reads the service as it is after it.
         let mut records = Vec::new();
         while let Some(input) = queue.pop_front() {
-            let now = std::time::Instant::now();
+            let now = exited_at.take().unwrap_or_else(std::time::Instant::now);
             let outcome = match self.machine.handle(&self.spec, input, now, rand::random::<f64>()) {
                 Ok(o) => o,
                 Err(refusal) if first => return Err(refusal),
@@ -299,8 +339,16 @@ impl Actor {
         match effect {
             Effect::Launch => self.launch = Some(self.prepare_launch()),
             Effect::CancelLaunch => self.launch = None,
-            Effect::Signal(s) => self.pgid.into_iter().for_each(|g| signal_group(g, os_signal(s))),
-            Effect::KillGroup => self.pgid.into_iter().for_each(|g| signal_group(g, Signal::SIGKILL)),
+            Effect::Signal(s) => {
+                self.pgid.into_iter().for_each(|g| signal_group(g, os_signal(s)));
+                self.strays_signalled = signal_strays(&self.name, os_signal(s), &[]);
+                self.stop_deadline = Some(std::time::Instant::now() + self.spec.stop_timeout.0);
+            }
+            Effect::KillGroup => {
+                self.pgid.into_iter().for_each(|g| signal_group(g, Signal::SIGKILL));
+                self.strays_signalled = signal_strays(&self.name, Signal::SIGKILL, &[]);
+                self.stop_deadline = Some(std::time::Instant::now());
+            }
             Effect::ArmBackoff(d) if d.is_zero() => queue.push_back(Input::BackoffElapsed),
             Effect::ArmBackoff(d) => self.backoff_at = Some(deadline_after(d)),
             Effect::ArmStopTimeout(d) => self.stop_at = Some(deadline_after(d)),
@@ -346,6 +394,7 @@ impl Actor {
         let grace = self.spec.stop_timeout.0 + Duration::from_secs(1);
         let spec = self.spec.clone();
         let state = self.state.clone();
+        let name = self.name.clone();
         Box::pin(async move {
             let until = deadline_after(grace);
             for g in leftovers {
@@ -365,7 +414,7 @@ impl Actor {
             if let Some(port) = spec.port {
                 check_port(port)?;
             }
-            spawn(&spec)
+            Ok(spawn(&name, &spec)?)
         })
     }
 
@@ -401,6 +450,7 @@ impl Actor {
     fn publish_snapshot(&self) {
         let view = &self.machine.view;
         self.state.send_modify(|s| {
+            s.exiting = false;
             if s.view.status != view.status {
                 s.updated_at = Utc::now();
             }
@@ -420,7 +470,7 @@ impl Drop for Actor {
     }
 }
 
-async fn poll_launch(launch: &mut Option<Launch>) -> Result<Child, String> {
+async fn poll_launch(launch: &mut Option<Launch>) -> Result<Child, LaunchError> {
     match launch.as_mut() {
         Some(l) => l.await,
         None => std::future::pending().await,

@@ -68,11 +68,16 @@ impl Supervisor {
     /// the autostart services; each waits for its own dependencies.
     pub async fn boot(&self) -> Result<(), ControlError> {
         let config = self.config();
-        let rows = self.inner.store.service_rows().await?;
+        // Hubs sharing a database run no services: processes recorded there are
+        // another daemon's, perhaps on another machine, and never theirs to stop.
+        let rows = match config.storage.shared {
+            true => Vec::new(),
+            false => self.inner.store.service_rows().await?,
+        };
         let adopted = crate::orphans::handle(self, &rows, &config).await;
         for (name, spec) in &config.services {
             if spec.autostart && !adopted.contains(name) {
-                let _ = self.send(name, Input::Start { reason: "autostart".into() }).await;
+                let _ = self.send(name, Input::Start { reason: "autostart".into(), trial: false }).await;
             }
         }
         Ok(())
@@ -150,12 +155,8 @@ impl Supervisor {
 
     /// Starts a service, and first any dependency of it that is simply stopped.
     pub async fn start_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
-        self.ensure_open()?;
-        for dep in self.stopped_dependencies(name)? {
-            let _ = self.send(&dep, Input::Start { reason: format!("needed by {name}") }).await;
-        }
-        self.send(name, Input::Start { reason: "started by request".into() }).await?;
-        self.service(name)
+        let wait = self.default_wait(name)?;
+        Ok(self.start_and_wait(name, Some(wait)).await?.into_info())
     }
 
     /// Stops a service and waits until its whole process group is gone.
@@ -165,19 +166,18 @@ impl Supervisor {
         self.service(name)
     }
 
-    /// Restarts a service (a start when it is not running) and waits for the stop part.
+    /// Restarts a service (a start when it is not running) and waits for the new
+    /// start's outcome, as long as its start window (at most 30 s).
     pub async fn restart_service(&self, name: &str) -> Result<ServiceInfo, ControlError> {
-        self.ensure_open()?;
-        self.send(name, Input::Restart).await?;
-        let rx = self.watcher(name)?;
-        wait_until(rx, |s| s.view.status != Status::Stopping, self.stop_budget(name)).await;
-        self.service(name)
+        let wait = self.default_wait(name)?;
+        Ok(self.restart_and_wait(name, Some(wait)).await?.into_info())
     }
 
     /// Starts every service that is not running.
     pub async fn start_all(&self) -> Vec<ServiceInfo> {
         for name in self.names().into_iter().filter(|_| self.ensure_open().is_ok()) {
-            let _ = self.send(&name, Input::Start { reason: "started by request".into() }).await;
+            let _ =
+                self.send(&name, Input::Start { reason: "started by request".into(), trial: false }).await;
         }
         self.services()
     }
@@ -269,7 +269,7 @@ impl Supervisor {
     }
 
     /// Applies `f` to the handle of `name`, or says there is no such service.
-    fn with<T>(&self, name: &str, f: impl FnOnce(&ServiceHandle) -> T) -> Result<T, ControlError> {
+    pub(crate) fn with<T>(&self, name: &str, f: impl FnOnce(&ServiceHandle) -> T) -> Result<T, ControlError> {
         self.registry().get(name).map(f).ok_or_else(|| ControlError::UnknownService(name.into()))
     }
 
@@ -286,7 +286,7 @@ impl Supervisor {
         self.registry().keys().cloned().collect()
     }
 
-    fn watcher(&self, name: &str) -> Result<watch::Receiver<Snapshot>, ControlError> {
+    pub(crate) fn watcher(&self, name: &str) -> Result<watch::Receiver<Snapshot>, ControlError> {
         self.with(name, |h| h.state.clone())
     }
 
@@ -318,12 +318,12 @@ impl Supervisor {
         }
     }
 
-    fn stop_budget(&self, name: &str) -> Duration {
+    pub(crate) fn stop_budget(&self, name: &str) -> Duration {
         self.with(name, |h| h.spec.stop_timeout.0).unwrap_or_default() + Duration::from_secs(5)
     }
 
     /// Transitive dependencies of `name` that are plain `stopped`.
-    fn stopped_dependencies(&self, name: &str) -> Result<Vec<String>, ControlError> {
+    pub(crate) fn stopped_dependencies(&self, name: &str) -> Result<Vec<String>, ControlError> {
         let reg = self.registry();
         if !reg.contains_key(name) {
             return Err(ControlError::UnknownService(name.into()));
@@ -357,7 +357,11 @@ pub(crate) async fn quit(h: ServiceHandle) {
     let _ = h.task.await;
 }
 
-async fn wait_until(mut rx: watch::Receiver<Snapshot>, done: impl Fn(&Snapshot) -> bool, limit: Duration) {
+pub(crate) async fn wait_until(
+    mut rx: watch::Receiver<Snapshot>,
+    done: impl Fn(&Snapshot) -> bool,
+    limit: Duration,
+) {
     let _ = tokio::time::timeout(limit, rx.wait_for(|s| done(s))).await;
 }
 

@@ -29,6 +29,37 @@ pub enum ControlError {
     /// Reading a log file failed.
     #[error("cannot read the logs of {0}: {1}")]
     Logs(String, std::io::Error),
+    /// A requested start found the service's port held by another process.
+    #[error("{name} did not start: {message}")]
+    PortInUse {
+        /// The service.
+        name: String,
+        /// "port 8000 is already in use by pid 1234 (python3)".
+        message: String,
+        /// The service's reason as it stands.
+        reason: String,
+    },
+    /// A requested start failed: the process could not be spawned or was gone
+    /// before it was up.
+    #[error("{name} did not start: {reason}{}", stderr_tail(stderr))]
+    StartFailed {
+        /// The service.
+        name: String,
+        /// Why, as the service's state says it.
+        reason: String,
+        /// The last lines it wrote to standard error.
+        stderr: Vec<String>,
+    },
+}
+
+fn stderr_tail(lines: &[String]) -> String {
+    match lines {
+        [] => String::new(),
+        lines => format!(
+            "\nlast lines of its stderr:\n{}",
+            lines.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+        ),
+    }
 }
 
 impl From<ControlError> for ApiError {
@@ -40,6 +71,8 @@ impl From<ControlError> for ApiError {
         let code = match &e {
             ControlError::UnknownService(_) => ErrorCode::NotFound,
             ControlError::Refused { .. } => ErrorCode::Conflict,
+            ControlError::PortInUse { .. } => ErrorCode::PortInUse,
+            ControlError::StartFailed { .. } => ErrorCode::StartFailed,
             ControlError::Config(_) => ErrorCode::Validation,
             ControlError::ShuttingDown => ErrorCode::Unavailable,
             ControlError::Store(_) | ControlError::Logs(..) => ErrorCode::Internal,

@@ -28,6 +28,31 @@ pub fn signal_group(pgid: u32, sig: Signal) {
     }
 }
 
+/// Sends `sig` to the strays of `service` (its daemonised descendants, which
+/// came to the daemon as subreaper): to each one's group, unless that is the
+/// daemon's own, then to the stray alone. Returns the pids signalled.
+pub fn signal_strays(service: &str, sig: Signal, skip: &[u32]) -> Vec<u32> {
+    let own = nix::unistd::getpgrp().as_raw();
+    ctrl_host::children::with_strays_of(service, |strays| {
+        let mut sent = Vec::new();
+        for s in strays.iter().filter(|s| !skip.contains(&s.pid)) {
+            match i32::try_from(s.pgid) {
+                Ok(g) if g > 1 && g != own => signal_group(s.pgid, sig),
+                _ => {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(s.pid as i32), sig);
+                }
+            }
+            sent.push(s.pid);
+        }
+        sent
+    })
+}
+
+/// Whether `service` has a live stray.
+pub fn strays_alive(service: &str) -> bool {
+    ctrl_host::children::with_strays_of(service, |strays| !strays.is_empty())
+}
+
 /// Whether any process of group `pgid` is still alive (zombies excluded).
 pub fn group_alive(pgid: u32) -> bool {
     match i32::try_from(pgid) {

@@ -5,24 +5,50 @@ use std::path::Path;
 use std::process::Stdio;
 
 use ctrl_core::config::ServiceSpec;
+use ctrl_core::service::PortHolder;
 use tokio::process::{Child, Command};
 
-/// Fails with a clear message when `port` is held by another process.
-pub fn check_port(port: u16) -> Result<(), String> {
+/// Fails, naming the holder, when `port` is held by another process.
+pub fn check_port(port: u16) -> Result<(), PortHolder> {
     match ctrl_host::tcp_listener_on(port) {
         None => Ok(()),
-        Some(l) => Err(match (l.pid, l.process) {
-            (Some(pid), Some(name)) => {
-                format!("port {port} is already in use by pid {pid} ({name})")
-            }
-            _ => format!("port {port} is already in use by a process this user cannot see"),
-        }),
+        Some(l) => Err(PortHolder { port, pid: l.pid, process: l.process }),
+    }
+}
+
+/// "port 8000 is already in use by pid 1234 (python3)".
+pub fn port_message(h: &PortHolder) -> String {
+    match (h.pid, &h.process) {
+        (Some(pid), Some(name)) => format!("port {} is already in use by pid {pid} ({name})", h.port),
+        _ => format!("port {} is already in use by a process this user cannot see", h.port),
+    }
+}
+
+/// Why a launch did not happen.
+#[derive(Debug)]
+pub struct LaunchError {
+    /// The clear message.
+    pub reason: String,
+    /// The port's holder, when that was the cause.
+    pub port: Option<PortHolder>,
+}
+
+impl From<String> for LaunchError {
+    fn from(reason: String) -> LaunchError {
+        LaunchError { reason, port: None }
+    }
+}
+
+impl From<PortHolder> for LaunchError {
+    fn from(h: PortHolder) -> LaunchError {
+        LaunchError { reason: port_message(&h), port: Some(h) }
     }
 }
 
 /// Spawns the service in its own process group, with
-/// stdin from /dev/null and stdout/stderr piped for capture.
-pub fn spawn(spec: &ServiceSpec) -> Result<Child, String> {
+/// stdin from /dev/null and stdout/stderr piped for capture, and its name in
+/// `CTRL_SERVICE` (what it starts keeps it: the daemon knows its strays by it).
+pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
     let argv = spec.argv();
     let Some((program, args)) = argv.split_first() else {
         return Err("the command is empty".into());
@@ -42,11 +68,12 @@ pub fn spawn(spec: &ServiceSpec) -> Result<Child, String> {
         }
     }
     cmd.envs(&spec.env);
+    cmd.env(ctrl_host::children::SERVICE_VAR, name);
     // A process group of its own (pgid = pid): signals reach the whole tree, and
     // the terminal's Ctrl-C reaches the daemon only. A group rather than a new
     // session lets std spawn with posix_spawn (vfork-fast) instead of fork.
     cmd.process_group(0);
-    cmd.spawn().map_err(|e| spawn_error(program, &e))
+    ctrl_host::children::spawn_noted(|| cmd.spawn(), Child::id).map_err(|e| spawn_error(program, &e))
 }
 
 fn spawn_error(program: &str, e: &io::Error) -> String {
@@ -83,9 +110,9 @@ pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
         out.push(format!("env_file {} does not exist", file.display()));
     }
     if let Some(port) = spec.port
-        && let Err(e) = check_port(port)
+        && let Err(h) = check_port(port)
     {
-        out.push(e);
+        out.push(port_message(&h));
     }
     out
 }

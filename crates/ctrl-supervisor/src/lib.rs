@@ -17,7 +17,9 @@ mod launch;
 pub mod logs;
 pub mod memory;
 mod orphans;
+mod outcome;
 mod probe;
+pub mod reaper;
 mod reload;
 mod snapshot;
 
@@ -25,6 +27,7 @@ pub use bus::{EventBus, StoreStats};
 pub use control::{MAX_LOG_LINES, Supervisor};
 pub use error::ControlError;
 pub use launch::{find_executable, preflight};
+pub use outcome::{MAX_WAIT as MAX_START_WAIT, Started};
 pub use reload::ReloadReport;
 pub use snapshot::Snapshot;
 

@@ -151,10 +151,11 @@ async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(
     if let Some(dir) = &ctx.cwd {
         cmd.current_dir(dir);
     }
-    cmd.envs(&ctx.env);
+    cmd.envs(&ctx.env).env_remove(ctrl_host::children::SERVICE_VAR);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
     cmd.process_group(0);
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let mut child = ctrl_host::children::spawn_noted(|| cmd.spawn(), tokio::process::Child::id)
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
     let pgid = child.id().unwrap_or(0);
     // Whatever the check started goes with it, also when the probe is aborted.
     let _guard = GroupGuard(pgid);

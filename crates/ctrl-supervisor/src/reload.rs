@@ -55,7 +55,8 @@ impl Supervisor {
         }
         for name in &fresh {
             if new.services[name].autostart || was_live.contains(name) {
-                let _ = self.send(name, Input::Start { reason: "config reloaded".into() }).await;
+                let _ =
+                    self.send(name, Input::Start { reason: "config reloaded".into(), trial: false }).await;
             }
         }
         Ok(report)

@@ -15,12 +15,15 @@ pub struct Snapshot {
     pub has_readiness: bool,
     /// Wall-clock time of the last transition.
     pub updated_at: DateTime<Utc>,
+    /// The process exited and the exit is being taken in (its output read to
+    /// the end): whoever waits on a start must not call it up meanwhile.
+    pub exiting: bool,
 }
 
 impl Snapshot {
     /// A stopped service.
     pub fn stopped(has_readiness: bool) -> Self {
-        Snapshot { view: ServiceView::stopped(), has_readiness, updated_at: Utc::now() }
+        Snapshot { view: ServiceView::stopped(), has_readiness, updated_at: Utc::now(), exiting: false }
     }
 
     /// Whether a dependent waiting for `cond` may go ahead.

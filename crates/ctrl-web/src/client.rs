@@ -16,23 +16,28 @@ pub type Http = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>
 /// A client that speaks http:// and https:// (verified against the system's CAs),
 /// with Nagle's algorithm off: a request leaves in one go.
 pub fn client() -> Http {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
     let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let https = match builder.with_native_roots() {
-        Ok(b) => b.https_or_http().enable_http1().wrap_connector(http),
+    match builder.with_native_roots() {
+        Ok(b) => build(b.https_or_http().enable_http1()),
         Err(e) => {
             tracing::warn!(error = %e, "no system CA certificates: only http:// URLs can be reached");
             let config = rustls::ClientConfig::builder()
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(config)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http)
+            client_with(config)
         }
-    };
-    Client::builder(TokioExecutor::new()).build(https)
+    }
+}
+
+/// The same client, with `tls` deciding whom https:// trusts (a peer whose
+/// certificate is pinned).
+pub fn client_with(tls: rustls::ClientConfig) -> Http {
+    build(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1())
+}
+
+fn build(builder: hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols2>) -> Http {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(builder.wrap_connector(http))
 }

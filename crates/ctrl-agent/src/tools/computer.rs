@@ -121,19 +121,21 @@ fn png_size(png: &[u8]) -> Option<(u32, u32)> {
 }
 
 async fn run_program(program: &str, display: &str, argv: &[String]) -> Result<std::process::Output, String> {
-    tokio::process::Command::new(program)
-        .args(argv)
-        .env("DISPLAY", display)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                format!("{program} is not installed (Debian: apt install {program})")
-            }
-            _ => format!("cannot run {program}: {e}"),
-        })
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(argv).env("DISPLAY", display).env_remove(ctrl_host::children::SERVICE_VAR);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child =
+        ctrl_host::children::spawn_noted(|| cmd.kill_on_drop(true).spawn(), tokio::process::Child::id);
+    let output = match child {
+        Ok(c) => c.wait_with_output().await,
+        Err(e) => Err(e),
+    };
+    output.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("{program} is not installed (Debian: apt install {program})")
+        }
+        _ => format!("cannot run {program}: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,24 @@ pub async fn targets(State(st): State<AppState>) -> ApiResult<Vec<BackupTarget>>
     let list = tokio::task::spawn_blocking(move || ctrl_jobs::backup_targets(&root))
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?;
-    ok(list.map_err(unreadable)?)
+    let mut list = list.map_err(unreadable)?;
+    // A target the config names has no folder until its first backup: listed, empty.
+    for target in configured(&st) {
+        if !list.iter().any(|t| t.target == target) {
+            list.push(BackupTarget { target, count: 0, total_bytes: 0, latest: None });
+        }
+    }
+    list.sort_by(|a, b| a.target.cmp(&b.target));
+    ok(list)
+}
+
+/// The backup targets that actions of the config name.
+fn configured(st: &AppState) -> Vec<String> {
+    let config = st.sup.config();
+    let mut names: Vec<String> = config.actions.values().filter_map(|a| a.target.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// The backups of one target, newest first.
@@ -39,10 +56,15 @@ pub async fn targets(State(st): State<AppState>) -> ApiResult<Vec<BackupTarget>>
         (status = 404, body = ErrorEnvelope)))]
 pub async fn files(State(st): State<AppState>, Path(target): Path<String>) -> ApiResult<Vec<BackupFile>> {
     let root = st.jobs.backups_dir().to_path_buf();
+    let known = configured(&st).contains(&target);
     let list = tokio::task::spawn_blocking(move || ctrl_jobs::backup_files(&root, &target))
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?;
-    ok(list.map_err(unreadable)?)
+    match list {
+        // A configured target before its first backup: none yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && known => ok(Vec::new()),
+        list => ok(list.map_err(unreadable)?),
+    }
 }
 
 /// Downloads a backup, streamed from disk in constant memory, with `Range`

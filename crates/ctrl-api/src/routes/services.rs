@@ -1,9 +1,16 @@
 //! `/api/services/*` and `/api/reload`: the supervisor's control layer over HTTP.
 
+use std::time::Duration;
+
+use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ctrl_core::ServiceEvent;
-use ctrl_proto::{Envelope, ErrorEnvelope, EventsQuery, LogLine, LogStream, ReloadReport, ServiceInfo};
+use ctrl_proto::{
+    Envelope, ErrorCode, ErrorEnvelope, EventsQuery, LogLine, LogStream, ReloadReport, ServiceInfo,
+};
+use ctrl_supervisor::Started;
 use ctrl_web::ApiRouter;
 use ctrl_web::routes;
 use ctrl_web::{ApiResult, Caller, Failure, Path, Query, ok};
@@ -49,19 +56,62 @@ pub async fn status(State(st): State<AppState>, Path(name): Path<String>) -> Api
     ok(one(&st, st.sup.service(&name)?))
 }
 
-/// Starts a service and the stopped services it depends on. 409 when it is already running.
+/// How long a start or restart waits for its outcome.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StartQuery {
+    /// `false`: answer 202 at once, the start going on (default `true`).
+    pub wait: Option<bool>,
+    /// The longest wait, like `10s` (default: the service's start window and 5 s, at most 30 s).
+    pub timeout: Option<String>,
+}
+
+impl StartQuery {
+    /// The wait asked for, `None` for none.
+    fn wait(&self, st: &AppState, name: &str) -> Result<Option<Duration>, Failure> {
+        if self.wait == Some(false) {
+            return Ok(None);
+        }
+        match &self.timeout {
+            None => Ok(Some(st.sup.default_wait(name)?)),
+            Some(t) => match humantime::parse_duration(t.trim()) {
+                Ok(d) if d <= Duration::from_secs(120) => Ok(Some(d)),
+                _ => Err(Failure::new(
+                    ErrorCode::Validation,
+                    format!("timeout: '{t}' is not a duration up to 120s"),
+                )),
+            },
+        }
+    }
+}
+
+/// 200 with the service when it is up, 202 when it is still starting.
+fn started(st: &AppState, s: Started) -> (StatusCode, Json<Envelope<ServiceInfo>>) {
+    match s {
+        Started::Up(s) => (StatusCode::OK, Json(Envelope::ok(one(st, s)))),
+        Started::Pending(s) => (StatusCode::ACCEPTED, Json(Envelope::ok(one(st, s)))),
+    }
+}
+
+/// Starts a service (and the stopped services it depends on) and waits until it is
+/// up (ready, or alive for its start window) or has failed: 200 when up, 202 when
+/// still starting after the wait, 409 `port_in_use` or 422 `start_failed` (not
+/// retried). 409 `conflict` when it is already running.
 #[utoipa::path(post, path = "/api/services/{name}/start", tag = "services",
-    params(("name" = String, Path, description = "Service name")),
-    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope)))]
+    params(("name" = String, Path, description = "Service name"), StartQuery),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 202, body = Envelope<ServiceInfo>),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
 pub async fn start(
     State(st): State<AppState>,
     c: Caller,
     Path(name): Path<String>,
-) -> ApiResult<ServiceInfo> {
-    let done = st.sup.start_service(&name).await;
+    Query(q): Query<StartQuery>,
+) -> Result<(StatusCode, Json<Envelope<ServiceInfo>>), Failure> {
+    let wait = q.wait(&st, &name)?;
+    let done = st.sup.start_and_wait(&name, wait).await;
     audited(&st, &c, "start", &name, done.as_ref().err()).await;
-    ok(one(&st, done?))
+    Ok(started(&st, done?))
 }
 
 /// Stops a service and waits until its whole process group is gone. 409 when already stopped.
@@ -75,19 +125,23 @@ pub async fn stop(State(st): State<AppState>, c: Caller, Path(name): Path<String
     ok(one(&st, done?))
 }
 
-/// Restarts a service (starts it when it is not running).
+/// Restarts a service (starts it when it is not running) and waits for the new
+/// start's outcome, as a start does.
 #[utoipa::path(post, path = "/api/services/{name}/restart", tag = "services",
-    params(("name" = String, Path, description = "Service name")),
-    responses((status = 200, body = Envelope<ServiceInfo>), (status = 404, body = ErrorEnvelope),
-        (status = 409, body = ErrorEnvelope)))]
+    params(("name" = String, Path, description = "Service name"), StartQuery),
+    responses((status = 200, body = Envelope<ServiceInfo>), (status = 202, body = Envelope<ServiceInfo>),
+        (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope),
+        (status = 422, body = ErrorEnvelope)))]
 pub async fn restart(
     State(st): State<AppState>,
     c: Caller,
     Path(name): Path<String>,
-) -> ApiResult<ServiceInfo> {
-    let done = st.sup.restart_service(&name).await;
+    Query(q): Query<StartQuery>,
+) -> Result<(StatusCode, Json<Envelope<ServiceInfo>>), Failure> {
+    let wait = q.wait(&st, &name)?;
+    let done = st.sup.restart_and_wait(&name, wait).await;
     audited(&st, &c, "restart", &name, done.as_ref().err()).await;
-    ok(one(&st, done?))
+    Ok(started(&st, done?))
 }
 
 /// Query of the logs route.

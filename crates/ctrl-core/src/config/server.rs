@@ -25,6 +25,10 @@ pub struct ServerConfig {
     /// Serve HTTPS with this certificate and key (PEM files).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// `scheme://host:port` where other hubs on a shared database reach this one
+    /// (default: the listening address, with the hostname for an unspecified one).
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 /// `[server.tls]`.
@@ -58,6 +62,7 @@ impl Default for ServerConfig {
             ws_interval: default_ws_interval(),
             state_dir: default_state_dir(),
             tls: None,
+            advertise: None,
         }
     }
 }
@@ -70,6 +75,10 @@ pub struct StorageConfig {
     pub url: Option<String>,
     /// PostgreSQL's pool size: queries at once (default 16; SQLite keeps one connection).
     pub max_connections: Option<u32>,
+    /// Several hubs on this PostgreSQL database, behind one address: each runs no
+    /// services, actions, schedules, knowledge base, gateway or agent of its own.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// `[monitor]`.

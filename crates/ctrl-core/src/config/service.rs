@@ -40,6 +40,10 @@ pub struct ServiceSpec {
     /// Crash-loop cap: more starts than `burst` within `interval` make the service fatal.
     #[serde(default)]
     pub start_limit: StartLimit,
+    /// How long a start may take to be up: a process gone sooner failed to start
+    /// (default: 1 s alive, or 30 s to pass a readiness probe).
+    #[serde(default)]
+    pub start_window: Option<Dur>,
     /// Signal sent to the process group to ask it to stop.
     #[serde(default)]
     pub stop_signal: StopSignal,
@@ -78,6 +82,15 @@ impl ServiceSpec {
         match (&self.command, self.shell) {
             (Command::Line(line), true) => vec!["sh".into(), "-c".into(), line.clone()],
             (cmd, _) => cmd.argv().unwrap_or_default(),
+        }
+    }
+
+    /// How long a start may take to be up (see `start_window`).
+    pub fn start_window(&self) -> Duration {
+        match (self.start_window, self.effective_readiness()) {
+            (Some(w), _) => w.0,
+            (None, Some(_)) => Duration::from_secs(30),
+            (None, None) => Duration::from_secs(1),
         }
     }
 

@@ -318,3 +318,24 @@ fn agent_and_vnc_settings_are_checked() {
     );
     assert_eq!(c.vnc.targets["desk"].role, crate::Role::Admin);
 }
+
+#[test]
+fn a_shared_database_is_postgresql_and_its_hubs_run_nothing_of_their_own() {
+    let ok = parse(
+        Path::new("/etc/ctrl/ctrl.toml"),
+        "[server]\nadvertise = \"https://hub-1.lan:8443\"\n[storage]\nurl = \"postgres://db/ctrl\"\nshared = true\n",
+    )
+    .unwrap();
+    assert!(ok.storage.shared);
+    assert_eq!(ok.server.advertise.as_deref(), Some("https://hub-1.lan:8443"));
+
+    let e = errs("[storage]\nurl = \"sqlite://ctrl.db\"\nshared = true\n\n[services.web]\ncommand = \"x\"\n");
+    let found: Vec<(&str, usize)> = e.iter().map(|e| (e.key.as_str(), e.line)).collect();
+    assert_eq!(found, [("storage.shared", 3), ("services", 5)], "{e:?}");
+    assert!(e[0].message.contains("only a PostgreSQL database can be shared"));
+    assert!(e[1].message.contains("runs no [services] of its own"), "{}", e[1].message);
+
+    let e = errs("[server]\nadvertise = \"hub-1:8443/x\"\n");
+    assert_eq!((e[0].key.as_str(), e[0].line), ("server.advertise", 2));
+    assert!(e[0].message.contains("is not an address"), "{}", e[0].message);
+}

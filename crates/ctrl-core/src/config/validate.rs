@@ -30,6 +30,14 @@ pub fn validate(config: &Config) -> Vec<Problem> {
             out.push(problem(&["server", "cors_origins"], why));
         }
     }
+    if let Some(a) = &config.server.advertise
+        && let Err(why) = check_origin(a)
+    {
+        out.push(problem(&["server", "advertise"], why.replace("is not an origin", "is not an address")));
+    }
+    if config.storage.shared {
+        shared(config, &mut out);
+    }
     let [lo, hi] = config.monitor.port_range;
     if lo > hi {
         out.push(problem(&["monitor", "port_range"], format!("start {lo} is above end {hi}")));
@@ -65,6 +73,38 @@ pub fn validate(config: &Config) -> Vec<Problem> {
         ));
     }
     out
+}
+
+/// Hubs sharing a database hold nothing that the database's tables could not
+/// tell apart from another hub's: no services, jobs, schedules, notes, keys or
+/// sessions of their own.
+fn shared(config: &Config, out: &mut Vec<Problem>) {
+    // No URL here may mean CTRL_DATABASE_URL gives it: the daemon checks that one.
+    if let Some(url) = &config.storage.url
+        && !url.starts_with("postgres://")
+        && !url.starts_with("postgresql://")
+    {
+        out.push(problem(&["storage", "shared"], "only a PostgreSQL database can be shared"));
+    }
+    let own = [
+        ("services", !config.services.is_empty()),
+        ("actions", !config.actions.is_empty()),
+        ("schedules", !config.schedules.is_empty()),
+        ("knowledge", config.knowledge.is_some()),
+        ("llm", config.llm.is_some()),
+        ("agent", config.agent.is_some()),
+    ];
+    for (section, present) in own {
+        if present {
+            out.push(problem(
+                &[section],
+                format!(
+                    "a hub that shares its database ([storage] shared) runs no [{section}] of its own: \
+                     put them on a host that reports to it"
+                ),
+            ));
+        }
+    }
 }
 
 /// A CORS origin is `scheme://host[:port]`, nothing more: no wildcard (the API

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::config::{RestartPolicy, ServiceSpec, StopSignal};
 
 use super::backoff::backoff_delay;
-use super::status::{Health, ServiceView, Status};
+use super::status::{Health, PortHolder, ServiceView, Status};
 
 /// Something that happened to a service.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,11 +19,17 @@ pub enum Input {
     Start {
         /// Why, for the event: "autostart", "started by request".
         reason: String,
+        /// Someone waits on this start (a request): a failure before the service
+        /// is up is final, with no retry loop behind the person's back.
+        trial: bool,
     },
     /// A request to stop.
     Stop,
     /// A request to restart: stop if live, then start.
-    Restart,
+    Restart {
+        /// Someone waits on the new start (see `Start`).
+        trial: bool,
+    },
     /// The process was spawned.
     Spawned {
         /// Its pid, which is also its process group id.
@@ -33,6 +39,8 @@ pub enum Input {
     SpawnFailed {
         /// The clear message for the user.
         reason: String,
+        /// Who holds the service's port, when that was the cause.
+        port: Option<PortHolder>,
     },
     /// The main process exited.
     Exited {
@@ -136,9 +144,20 @@ pub struct Machine {
     attempt: u32,
     starts: VecDeque<Instant>,
     restart_after_stop: bool,
+    /// The start after the stop is a requested one (a restart), not a liveness one.
+    restart_on_trial: bool,
+    /// The current start is on trial: it fails for good if the process is gone
+    /// before it is up (ready, or alive for the start window).
+    trial: bool,
 }
 
 impl Machine {
+    /// Whether the current start is on trial at `now`: someone waits on it, and
+    /// it is not up yet (not ready, or not alive for its start window).
+    pub fn on_trial(&self, spec: &ServiceSpec, now: Instant) -> bool {
+        self.trial && self.view.up_since.is_none_or(|up| now.duration_since(up) < spec.start_window())
+    }
+
     /// A stopped service.
     pub fn new(now: Instant) -> Self {
         Machine {
@@ -147,6 +166,8 @@ impl Machine {
             attempt: 0,
             starts: VecDeque::new(),
             restart_after_stop: false,
+            restart_on_trial: false,
+            trial: false,
         }
     }
 
@@ -164,9 +185,11 @@ impl Machine {
             (Starting | Running | Ready | Stopping, Input::Start { .. }) => {
                 return Err(Refusal::AlreadyRunning(self.view.status));
             }
-            (_, Input::Start { reason }) => {
+            (_, Input::Start { reason, trial }) => {
                 self.attempt = 0;
                 self.starts.clear();
+                self.trial = trial;
+                self.view.port_holder = None;
                 self.go(&mut out, Starting, Some(reason), now);
                 out.effects.push(Effect::Launch);
             }
@@ -178,6 +201,7 @@ impl Machine {
             }
             (Starting | Running | Ready, Input::Stop) => {
                 self.restart_after_stop = false;
+                self.trial = false;
                 self.begin_stop(spec, &mut out, "stopped by request".into(), now);
             }
             (Stopping, Input::Stop) => self.restart_after_stop = false,
@@ -185,16 +209,22 @@ impl Machine {
                 self.go(&mut out, Stopped, Some("stopped by request".into()), now);
             }
 
-            (Starting, Input::Restart) if self.view.pid.is_none() => {}
-            (Starting | Running | Ready, Input::Restart) => {
+            // Still launching: the launch under way is the restart, now on trial.
+            (Starting, Input::Restart { trial }) if self.view.pid.is_none() => self.trial |= trial,
+            (Starting | Running | Ready, Input::Restart { trial }) => {
                 self.view.restarts += 1;
                 self.restart_after_stop = true;
+                self.restart_on_trial = trial;
                 self.begin_stop(spec, &mut out, "restart requested".into(), now);
             }
-            (Stopping, Input::Restart) => self.restart_after_stop = true,
-            (_, Input::Restart) => {
+            (Stopping, Input::Restart { trial }) => {
+                self.restart_after_stop = true;
+                self.restart_on_trial = trial;
+            }
+            (_, Input::Restart { trial }) => {
                 self.view.restarts += 1;
-                return self.handle(spec, Input::Start { reason: "restart requested".into() }, now, jitter);
+                let start = Input::Start { reason: "restart requested".into(), trial };
+                return self.handle(spec, start, now, jitter);
             }
 
             (Starting, Input::Spawned { pid }) => {
@@ -207,9 +237,16 @@ impl Machine {
             }
             (_, Input::Spawned { .. }) => out.effects.push(Effect::KillGroup),
 
-            (Starting, Input::SpawnFailed { reason }) => {
+            (Starting, Input::SpawnFailed { reason, port }) => {
                 self.starts.push_back(now);
-                self.after_exit(spec, &mut out, None, None, reason, now, jitter);
+                self.view.port_holder = port;
+                if std::mem::take(&mut self.trial) {
+                    self.view.exit_code = None;
+                    self.view.signal = None;
+                    self.go(&mut out, Fatal, Some(format!("{reason}; {NOT_RESTARTED}")), now);
+                } else {
+                    self.after_exit(spec, &mut out, None, None, reason, now, jitter);
+                }
             }
 
             (Stopping, Input::Exited { code, signal }) => {
@@ -219,7 +256,10 @@ impl Machine {
                 self.view.signal = signal;
                 self.go(&mut out, Stopped, Some(exit_words(code, self.view.signal.as_deref())), now);
                 self.pid_gone();
+                self.trial = false;
                 if std::mem::take(&mut self.restart_after_stop) {
+                    self.trial = std::mem::take(&mut self.restart_on_trial);
+                    self.view.port_holder = None;
                     self.go(&mut out, Starting, Some("restart requested".into()), now);
                     out.effects.push(Effect::Launch);
                 }
@@ -233,10 +273,22 @@ impl Machine {
                     self.attempt = 0;
                 }
                 let reason = exit_words(code, signal.as_deref());
-                self.after_exit(spec, &mut out, code, signal, reason, now, jitter);
+                // Gone before it was up, on a start someone waits on: that start failed.
+                let early = self.view.up_since.is_none_or(|up| now.duration_since(up) < spec.start_window());
+                let failed = signal.is_some() || code != Some(0) || spec.restart == RestartPolicy::Always;
+                if std::mem::take(&mut self.trial) && early && failed {
+                    self.view.exit_code = code;
+                    self.view.signal = signal;
+                    let why = format!("{reason} during start-up; {NOT_RESTARTED}");
+                    self.go(&mut out, Fatal, Some(why), now);
+                    self.pid_gone();
+                } else {
+                    self.after_exit(spec, &mut out, code, signal, reason, now, jitter);
+                }
             }
 
             (Backoff, Input::BackoffElapsed) => {
+                self.trial = false;
                 self.view.restarts += 1;
                 self.go(&mut out, Starting, Some(format!("restart #{}", self.view.restarts)), now);
                 out.effects.push(Effect::Launch);
@@ -254,6 +306,7 @@ impl Machine {
 
             (Running, Input::ReadinessPassed) => {
                 self.view.health = Health::Healthy;
+                self.trial = false;
                 self.attempt = 0;
                 self.go(&mut out, Ready, Some("readiness probe passed".into()), now);
             }
@@ -270,11 +323,14 @@ impl Machine {
                 self.view.health = Health::Unhealthy;
                 self.view.restarts += 1;
                 self.restart_after_stop = true;
+                self.restart_on_trial = false;
+                self.trial = false;
                 self.begin_stop(spec, &mut out, format!("liveness failed: {reason}; restarting"), now);
             }
 
             (Stopped | Starting, Input::Adopted { pid }) => {
                 out.effects.push(Effect::CancelLaunch);
+                self.trial = false;
                 self.view.pid = Some(pid);
                 self.view.up_since = Some(now);
                 self.go(&mut out, Running, Some("adopted from the previous daemon".into()), now);
@@ -369,6 +425,9 @@ impl Machine {
         self.view.health = Health::Unknown;
     }
 }
+
+/// What a failed start on trial says after its cause.
+const NOT_RESTARTED: &str = "not restarted: fix it and start it again";
 
 /// Transitions caused by an exit carry its code or signal.
 fn carries_exit(from: Status, to: Status) -> bool {

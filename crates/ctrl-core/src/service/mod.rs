@@ -6,7 +6,7 @@ mod status;
 
 pub use backoff::backoff_delay;
 pub use machine::{Effect, Input, Machine, Outcome, Refusal, Transition};
-pub use status::{Health, ServiceView, Status};
+pub use status::{Health, PortHolder, ServiceView, Status};
 
 #[cfg(test)]
 mod tests;

@@ -114,6 +114,19 @@ pub struct ServiceView {
     pub reason: Option<String>,
     /// When the current process started, while up.
     pub up_since: Option<Instant>,
+    /// Who held the port when the last launch was refused for it.
+    pub port_holder: Option<PortHolder>,
+}
+
+/// The process that holds a service's port (pid and name when this user can see them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortHolder {
+    /// The port.
+    pub port: u16,
+    /// The holder's pid.
+    pub pid: Option<u32>,
+    /// The holder's process name.
+    pub process: Option<String>,
 }
 
 impl ServiceView {
@@ -128,6 +141,7 @@ impl ServiceView {
             signal: None,
             reason: None,
             up_since: None,
+            port_holder: None,
         }
     }
 }

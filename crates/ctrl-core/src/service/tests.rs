@@ -21,7 +21,7 @@ fn spec(restart: RestartPolicy) -> ServiceSpec {
 
 fn started(spec: &ServiceSpec, now: Instant) -> Machine {
     let mut m = Machine::new(now);
-    m.handle(spec, Input::Start { reason: "test".into() }, now, 0.0).unwrap();
+    m.handle(spec, Input::Start { reason: "test".into(), trial: false }, now, 0.0).unwrap();
     m.handle(spec, Input::Spawned { pid: 42 }, now, 0.0).unwrap();
     assert_eq!(m.view.status, Status::Running);
     m
@@ -36,7 +36,7 @@ fn start_launches_then_spawn_runs() {
     let s = spec(RestartPolicy::OnFailure);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    let o = m.handle(&s, Input::Start { reason: "autostart".into() }, now, 0.0).unwrap();
+    let o = m.handle(&s, Input::Start { reason: "autostart".into(), trial: false }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Starting]);
     assert_eq!(o.effects, [Effect::Launch]);
     let o = m.handle(&s, Input::Spawned { pid: 7 }, now, 0.0).unwrap();
@@ -51,7 +51,7 @@ fn start_of_live_service_is_refused() {
     let s = spec(RestartPolicy::OnFailure);
     let now = Instant::now();
     let mut m = started(&s, now);
-    let err = m.handle(&s, Input::Start { reason: "again".into() }, now, 0.0).unwrap_err();
+    let err = m.handle(&s, Input::Start { reason: "again".into(), trial: false }, now, 0.0).unwrap_err();
     assert_eq!(err, Refusal::AlreadyRunning(Status::Running));
     assert_eq!(err.to_string(), "service is already running");
 }
@@ -144,7 +144,7 @@ fn start_limit_goes_fatal_and_manual_start_clears_it() {
     let o = m2.handle(&s, Input::Exited { code: Some(1), signal: None }, late, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Exited, Status::Backoff]);
     // A manual start clears fatal.
-    let o = m.handle(&s, Input::Start { reason: "by hand".into() }, now, 0.0).unwrap();
+    let o = m.handle(&s, Input::Start { reason: "by hand".into(), trial: false }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Starting]);
 }
 
@@ -176,7 +176,7 @@ fn stop_while_waiting_cancels_launch() {
     let s = spec(RestartPolicy::Always);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0).unwrap();
+    m.handle(&s, Input::Start { reason: "x".into(), trial: false }, now, 0.0).unwrap();
     let o = m.handle(&s, Input::Stop, now, 0.0).unwrap();
     assert_eq!(o.effects, [Effect::CancelLaunch]);
     assert_eq!(m.view.status, Status::Stopped);
@@ -191,7 +191,7 @@ fn restart_stops_then_launches() {
     let s = spec(RestartPolicy::Never);
     let now = Instant::now();
     let mut m = started(&s, now);
-    m.handle(&s, Input::Restart, now, 0.0).unwrap();
+    m.handle(&s, Input::Restart { trial: false }, now, 0.0).unwrap();
     assert_eq!(m.view.status, Status::Stopping);
     let o = m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Stopped, Status::Starting]);
@@ -199,7 +199,7 @@ fn restart_stops_then_launches() {
     assert_eq!(m.view.restarts, 1);
     // Restart of a stopped service is a start.
     let mut m = Machine::new(now);
-    let o = m.handle(&s, Input::Restart, now, 0.0).unwrap();
+    let o = m.handle(&s, Input::Restart { trial: false }, now, 0.0).unwrap();
     assert_eq!(to_states(&o), [Status::Starting]);
 }
 
@@ -226,9 +226,14 @@ fn spawn_failure_counts_as_a_failed_start() {
     let s = spec(RestartPolicy::Never);
     let now = Instant::now();
     let mut m = Machine::new(now);
-    m.handle(&s, Input::Start { reason: "x".into() }, now, 0.0).unwrap();
+    m.handle(&s, Input::Start { reason: "x".into(), trial: false }, now, 0.0).unwrap();
     let o = m
-        .handle(&s, Input::SpawnFailed { reason: "port 8000 is held by pid 1 (init)".into() }, now, 0.0)
+        .handle(
+            &s,
+            Input::SpawnFailed { reason: "port 8000 is held by pid 1 (init)".into(), port: None },
+            now,
+            0.0,
+        )
         .unwrap();
     assert_eq!(to_states(&o), [Status::Exited]);
     assert_eq!(m.view.reason.as_deref(), Some("port 8000 is held by pid 1 (init)"));
@@ -249,4 +254,98 @@ fn status_words_round_trip() {
     for s in Status::ALL {
         assert_eq!(Status::parse(s.as_str()), Some(s));
     }
+}
+
+fn on_trial(spec: &ServiceSpec, now: Instant) -> Machine {
+    let mut m = Machine::new(now);
+    m.handle(spec, Input::Start { reason: "started by request".into(), trial: true }, now, 0.0).unwrap();
+    m
+}
+
+#[test]
+fn a_requested_start_that_fails_before_it_is_up_is_final() {
+    let s = spec(RestartPolicy::Always);
+    let now = Instant::now();
+    // The port is taken: fatal at once, the holder kept for the answer.
+    let mut m = on_trial(&s, now);
+    let holder = PortHolder { port: 8000, pid: Some(1), process: Some("init".into()) };
+    let o = m
+        .handle(
+            &s,
+            Input::SpawnFailed { reason: "port 8000 is in use".into(), port: Some(holder.clone()) },
+            now,
+            0.0,
+        )
+        .unwrap();
+    assert_eq!(to_states(&o), [Status::Fatal]);
+    assert!(o.effects.is_empty(), "no backoff armed: {:?}", o.effects);
+    assert_eq!(m.view.port_holder, Some(holder));
+    assert!(m.view.reason.as_deref().unwrap().starts_with("port 8000 is in use; not restarted"));
+
+    // An exit within the start window (1 s without readiness): fatal, not retried.
+    let mut m = on_trial(&s, now);
+    m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
+    assert!(
+        m.on_trial(&s, now) && !m.on_trial(&s, now + Duration::from_secs(1)),
+        "the trial ends with the window"
+    );
+    let later = now + Duration::from_millis(300);
+    let o = m.handle(&s, Input::Exited { code: Some(3), signal: None }, later, 0.0).unwrap();
+    assert_eq!(to_states(&o), [Status::Fatal]);
+    assert_eq!(m.view.exit_code, Some(3));
+    assert_eq!(
+        m.view.reason.as_deref(),
+        Some("exited with code 3 during start-up; not restarted: fix it and start it again")
+    );
+    assert!(!o.effects.iter().any(|e| matches!(e, Effect::ArmBackoff(_))));
+
+    // The same exit after the window is a crash: the policy restarts it.
+    let mut m = on_trial(&s, now);
+    m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
+    let o = m
+        .handle(&s, Input::Exited { code: Some(3), signal: None }, now + Duration::from_secs(2), 0.0)
+        .unwrap();
+    assert_eq!(to_states(&o), [Status::Exited, Status::Backoff]);
+
+    // Not on trial (autostart): the policy as always.
+    let mut m = started(&s, now);
+    let o = m.handle(&s, Input::Exited { code: Some(3), signal: None }, later, 0.0).unwrap();
+    assert_eq!(to_states(&o), [Status::Exited, Status::Backoff]);
+}
+
+#[test]
+fn a_one_shot_that_completes_during_its_window_is_a_success() {
+    let s = spec(RestartPolicy::OnFailure);
+    let now = Instant::now();
+    let mut m = on_trial(&s, now);
+    m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
+    let o = m.handle(&s, Input::Exited { code: Some(0), signal: None }, now, 0.0).unwrap();
+    assert_eq!(to_states(&o), [Status::Completed]);
+}
+
+#[test]
+fn readiness_ends_the_trial_and_a_restart_is_on_trial_again() {
+    let s: ServiceSpec = toml::from_str("command = [\"x\"]\nport = 8000\nrestart = \"always\"\n").unwrap();
+    assert_eq!(s.start_window(), Duration::from_secs(30), "with a readiness probe: 30 s to be ready");
+    let now = Instant::now();
+    let mut m = on_trial(&s, now);
+    m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
+    m.handle(&s, Input::ReadinessPassed, now, 0.0).unwrap();
+    assert!(!m.on_trial(&s, now));
+    let o = m.handle(&s, Input::Exited { code: Some(1), signal: None }, now, 0.0).unwrap();
+    assert_eq!(to_states(&o), [Status::Exited, Status::Backoff], "up, then a crash: restarted");
+
+    // A requested restart: the new start is on trial; a liveness restart's is not.
+    let mut m = on_trial(&s, now);
+    m.handle(&s, Input::Spawned { pid: 9 }, now, 0.0).unwrap();
+    m.handle(&s, Input::ReadinessPassed, now, 0.0).unwrap();
+    m.handle(&s, Input::Restart { trial: true }, now, 0.0).unwrap();
+    m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
+    assert!(m.on_trial(&s, now));
+    m.handle(&s, Input::Spawned { pid: 10 }, now, 0.0).unwrap();
+    m.handle(&s, Input::ReadinessPassed, now, 0.0).unwrap();
+    m.handle(&s, Input::LivenessFailed { reason: "no answer".into() }, now, 0.0).unwrap();
+    m.handle(&s, Input::Exited { code: None, signal: Some("SIGTERM".into()) }, now, 0.0).unwrap();
+    assert_eq!(m.view.status, Status::Starting);
+    assert!(!m.on_trial(&s, now));
 }

@@ -23,13 +23,14 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// The longest hello read (a real one is well under 1 KiB).
 const MAX_HELLO: usize = 8 * 1024;
 
-/// The route hosts dial (public: the link authenticates itself).
-pub fn link_route<S>() -> ApiRouter<S>
+/// The routes hosts dial and peers relay to (public: the link authenticates
+/// itself, a relayed request by its signature).
+pub fn public_routes<S>() -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     HubState: FromRef<S>,
 {
-    ApiRouter::new().routes(routes!(link))
+    ApiRouter::new().routes(routes!(link)).merge(super::relay::routes())
 }
 
 /// WS for hosts reporting to this hub (`[hub] url` on the host); JSON and binary frames of the link protocol.

@@ -82,6 +82,8 @@ pub struct Link {
     done: watch::Sender<bool>,
     /// The host came back on a new link before this one ended: its end is no outage.
     replaced: AtomicBool,
+    /// When the link was welcomed.
+    since: std::time::Instant,
 }
 
 impl Link {
@@ -102,6 +104,7 @@ impl Link {
             closing: watch::channel(None).0,
             done: watch::channel(false).0,
             replaced: AtomicBool::new(false),
+            since: std::time::Instant::now(),
         };
         (Arc::new(link), rx)
     }
@@ -187,6 +190,11 @@ impl Link {
     /// Marks the link as replaced by a newer one from the same host.
     pub(super) fn replaced(&self) {
         self.replaced.store(true, Ordering::Relaxed);
+    }
+
+    /// How long the link has been up.
+    pub(super) fn age(&self) -> Duration {
+        self.since.elapsed()
     }
 
     /// Whether the link's task ended.
@@ -337,12 +345,14 @@ pub(super) async fn run(
     // A replaced link's end is no outage; a removed host's is nobody's news.
     if current && !link.replaced.load(Ordering::Relaxed) && hub.links_of(&link.name).is_some() {
         hub.mark(&link.name, None);
-        if let Err(e) = hub.store.host_unlinked(&link.name, &hub.id).await {
-            tracing::warn!(host = %link.name, "cannot record the end of the link: {e}");
-        }
         tracing::info!(host = %link.name, "host offline: {why}");
+        // A hub that stops leaves the lease to lapse: the hub that runs next
+        // finds the hosts that came back to nobody, and says so.
         if !hub.stopping() {
-            let _ = hub.news.send(super::HostNews::Offline(link.name.clone(), why));
+            if let Err(e) = hub.store.host_unlinked(&link.name, &hub.id).await {
+                tracing::warn!(host = %link.name, "cannot record the end of the link: {e}");
+            }
+            hub.went_offline(link.name.clone(), why);
         }
     }
 }

@@ -4,9 +4,10 @@
 mod accept;
 mod link;
 mod proxy;
+mod relay;
 mod routes;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -16,8 +17,10 @@ use ctrl_proto::{HostSummary, ServiceCounts};
 use ctrl_store::Store;
 use tokio::sync::{broadcast, watch};
 
-pub use accept::link_route;
+pub use accept::public_routes;
+pub(crate) use link::Head;
 pub use link::{Ask, Link};
+pub use relay::Advert;
 pub use routes::routes;
 
 /// How long a hub's hold on a host's link counts without being renewed.
@@ -56,6 +59,11 @@ pub struct Hub {
     news: broadcast::Sender<HostNews>,
     /// Refused links noted: when, by address and name; how many, by address this minute.
     refusals: Mutex<Refusals>,
+    /// On a shared database: this run's key and address, for relaying to peers.
+    relay: Option<relay::Relay>,
+    /// Hosts this hub announced offline and has not seen back yet (here, or at
+    /// another hub: its alerts hear of that too).
+    down: Mutex<HashSet<String>>,
 }
 
 /// What the hub's alerts hear of its hosts.
@@ -89,10 +97,19 @@ pub struct Seen {
 }
 
 impl HubState {
-    /// The hub over `store`, auditing through `access`.
-    pub fn new(store: Store, access: Access) -> HubState {
+    /// The hub over `store`, auditing through `access`; `shared` when other hubs
+    /// run on the same database, with where they reach this one.
+    pub fn new(
+        store: Store,
+        access: Access,
+        shared: Option<Advert>,
+    ) -> Result<HubState, crate::identity::KeyError> {
         let id = format!("{}:{}", hostname(), crate::identity::nonce().get(..8).unwrap_or("0"));
-        HubState(Arc::new(Hub {
+        let relay = match shared {
+            Some(advert) => Some(relay::Relay::new(crate::identity::Identity::ephemeral()?, advert)),
+            None => None,
+        };
+        Ok(HubState(Arc::new(Hub {
             store,
             access,
             id,
@@ -101,12 +118,20 @@ impl HubState {
             stop: watch::channel(false).0,
             news: broadcast::channel(1024).0,
             refusals: Mutex::default(),
-        }))
+            relay,
+            down: Mutex::default(),
+        })))
     }
 
-    /// Starts renewing the leases of the links held here.
-    pub fn start(&self) {
+    /// Starts the hub's round every third of a lease: it announces itself to its
+    /// peers, renews the leases of the links it holds (closing any another hub
+    /// took), and ends leases whose hub stopped renewing them (the hub was
+    /// killed): those hosts are offline, and the hub that ended it says so.
+    pub async fn start(&self) {
+        self.announce().await;
+        self.check_advert().await;
         let hub = self.clone();
+        let started = std::time::Instant::now();
         tokio::spawn(async move {
             let mut stop = hub.stop.subscribe();
             let mut tick = tokio::time::interval(LEASE / 3);
@@ -115,15 +140,133 @@ impl HubState {
                     _ = tick.tick() => {}
                     _ = crate::until(&mut stop, |s| *s) => return,
                 }
-                if hub.links.read().unwrap_or_else(|p| p.into_inner()).is_empty() {
-                    continue;
-                }
-                let until = Utc::now() + LEASE;
-                if let Err(e) = hub.store.host_leases_renew(&hub.id, until).await {
-                    tracing::warn!("cannot renew the hosts' leases: {e}");
+                hub.announce().await;
+                hub.renew().await;
+                hub.back_elsewhere().await;
+                // Hosts get a lease's time to come back to a hub that just started.
+                if started.elapsed() > LEASE + LEASE / 3 {
+                    hub.sweep().await;
                 }
             }
         });
+    }
+
+    /// Tells the alerts a host is offline, and remembers it until it is back.
+    fn went_offline(&self, name: String, why: String) {
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
+        let _ = self.news.send(HostNews::Offline(name, why));
+    }
+
+    /// Hosts this hub announced offline that came back at another hub on the
+    /// database: this hub's alerts hear they are online (and resolve).
+    async fn back_elsewhere(&self) {
+        if self.relay.is_none() {
+            return;
+        }
+        let down: Vec<String> = self.down.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect();
+        for name in down {
+            let back = match self.store.host(&name).await {
+                Ok(Some(row)) => relay::held_by(self, &row).is_some(),
+                Ok(None) => {
+                    self.down.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if back && self.down.lock().unwrap_or_else(|p| p.into_inner()).remove(&name) {
+                tracing::info!(host = %name, "host online at another hub");
+                let _ = self.news.send(HostNews::Online(name));
+            }
+        }
+    }
+
+    /// Warns of an address peers cannot use: one another live hub announced too
+    /// (each would take the other for its own previous run), or plain HTTP off
+    /// this machine (relayed requests and answers would cross the network in clear).
+    async fn check_advert(&self) {
+        let Some(advert) = self.relay.as_ref().map(|r| &r.advert) else { return };
+        if let Ok(hubs) = self.store.hubs().await {
+            let live = |h: &&ctrl_store::HubRow| h.seen_at + LEASE > Utc::now();
+            if let Some(twin) =
+                hubs.iter().filter(live).find(|h| h.name != self.id && h.address == advert.address)
+            {
+                tracing::warn!(
+                    "hub {} announced the same address, {}: give each hub its own [server] advertise",
+                    twin.name,
+                    advert.address
+                );
+            }
+        }
+        let host = advert.address.strip_prefix("http://").map(|r| r.rsplit_once(':').map_or(r, |(h, _)| h));
+        if let Some(host) = host
+            && !matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        {
+            tracing::warn!(
+                "this hub's peers reach it at {} in clear text: serve [server.tls] or keep the hubs on a private network",
+                advert.address
+            );
+        }
+    }
+
+    /// Writes this hub's row for its peers (on a shared database), and takes out
+    /// the rows of hubs silent for ten minutes.
+    async fn announce(&self) {
+        let Some(relay) = &self.relay else { return };
+        let row = ctrl_store::HubRow {
+            name: self.id.clone(),
+            address: relay.advert.address.clone(),
+            public_key: relay.key.public_key(),
+            cert_sha256: relay.advert.cert_sha256.clone(),
+            seen_at: Utc::now(),
+        };
+        if let Err(e) = self.store.hub_announce(&row).await {
+            tracing::warn!("cannot announce this hub to its peers: {e}");
+        }
+        let _ = self.store.hubs_prune(Utc::now() - chrono::Duration::minutes(10)).await;
+    }
+
+    /// Ends the leases that ran out (their hub stopped, or was killed): those
+    /// hosts are offline. A link still up here (its renewal failed a while) is
+    /// claimed again.
+    async fn sweep(&self) {
+        // Among hubs, a lease's time past its end: a peer whose clock is behind
+        // is not swept. Alone, a hub's leases are its own earlier runs'.
+        let grace = if self.relay.is_some() { LEASE } else { Duration::ZERO };
+        let lapsed = match self.store.host_leases_lapsed(Utc::now() - grace).await {
+            Ok(l) => l,
+            Err(e) => return tracing::warn!("cannot check the hosts' leases: {e}"),
+        };
+        for name in lapsed {
+            if self.link(&name).is_some() {
+                if let Err(e) = self.store.host_reclaim(&name, &self.id, Utc::now() + LEASE).await {
+                    tracing::warn!(host = %name, "cannot record the link: {e}");
+                }
+                continue;
+            }
+            tracing::info!(host = %name, "host offline: its hub stopped renewing the link's lease");
+            self.went_offline(name, "its hub stopped without letting go of the link".into());
+        }
+    }
+
+    /// Renews the leases of the links held here; a link whose host is no longer
+    /// held by this hub in the store (another hub took it, or it was removed) ends.
+    async fn renew(&self) {
+        let mine: Vec<Arc<Link>> =
+            self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        if mine.is_empty() {
+            return;
+        }
+        let renewed = match self.store.host_leases_renew(&self.id, Utc::now() + LEASE).await {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!("cannot renew the hosts' leases: {e}"),
+        };
+        for link in mine {
+            // A link welcomed after the update started is not judged by it.
+            if !renewed.contains(&link.name) && link.age() > LEASE / 3 {
+                link.replaced();
+                link.close("another hub holds the host's link now, or the host was removed");
+            }
+        }
     }
 
     /// Closes every link (the daemon stops); hosts will dial again.
@@ -132,6 +275,11 @@ impl HubState {
         let links: Vec<Arc<Link>> =
             self.links.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         futures_util::future::join_all(links.iter().map(|l| l.close_and_wait("the hub is stopping"))).await;
+        if self.relay.is_some()
+            && let Err(e) = self.store.hub_leave(&self.id).await
+        {
+            tracing::warn!("cannot take this hub out of the database's list: {e}");
+        }
     }
 }
 
@@ -176,6 +324,16 @@ impl Hub {
             .await;
         all.sort_by(|a, b| a.0.cmp(&b.0));
         all
+    }
+
+    /// Whether no hub holds `name`'s link (a lease another hub renews counts), and
+    /// the host is not removed; a store that cannot tell says offline.
+    pub async fn offline_everywhere(&self, name: &str) -> bool {
+        match self.store.host(name).await {
+            Ok(Some(row)) => row.hub.is_none() || row.lease_until.is_none_or(|t| t < Utc::now()),
+            Ok(None) => false,
+            Err(_) => true,
+        }
     }
 
     /// How many links this hub welcomed from `name`; `None` for a host it does
@@ -275,6 +433,7 @@ impl Hub {
 
     /// Counts a welcomed link.
     fn linked(&self, name: &str) {
+        self.down.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let s = seen.entry(name.to_owned()).or_default();
         s.links += 1;

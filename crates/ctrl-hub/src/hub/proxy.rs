@@ -13,17 +13,39 @@ use ctrl_proto::ErrorCode;
 use ctrl_web::ApiRouter;
 use ctrl_web::{Caller, Failure, Path};
 
-use super::{Ask, HubState};
+use super::{Ask, HubState, Link};
+
+/// Where a request goes: the link here, or the hub that holds it.
+enum To {
+    Link(std::sync::Arc<Link>),
+    Peer(ctrl_store::HubRow),
+}
+
+/// A host's status as a client may be given it (a 1xx or an unknown one is a 502).
+pub(super) fn status_of(status: u16) -> StatusCode {
+    match status {
+        200..=599 => StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The request headers a host's API reads, as passed on.
+pub(super) fn asked(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    ASKED
+        .iter()
+        .filter_map(|h| Some((h.as_str().to_owned(), headers.get(h)?.to_str().ok()?.to_owned())))
+        .collect()
+}
 
 /// The largest request body passed on (the API's own limit).
-const MAX_BODY: usize = 64 * 1024;
+pub(super) const MAX_BODY: usize = 64 * 1024;
 
 /// Request headers a host's API reads.
-const ASKED: [HeaderName; 4] =
+pub(super) const ASKED: [HeaderName; 4] =
     [header::CONTENT_TYPE, header::ACCEPT, header::RANGE, HeaderName::from_static("last-event-id")];
 
 /// Answer headers passed back (no cookies, no security headers: the hub sets its own).
-const ANSWERED: [HeaderName; 8] = [
+pub(super) const ANSWERED: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::CONTENT_DISPOSITION,
@@ -66,19 +88,27 @@ async fn forward(
             "WebSockets do not go through the hub: use the SSE streams (/api/services/stream, /api/system/stream)",
         ));
     }
-    let Some(link) = hub.link(&name) else {
-        return Err(match hub.store.host(&name).await? {
-            None => super::routes::unknown(&name),
-            Some(r) => Failure::new(
-                ErrorCode::HostOffline,
-                match r.last_seen {
-                    Some(t) => {
-                        format!("host '{name}' is offline (last seen {})", t.format("%Y-%m-%d %H:%M:%S UTC"))
-                    }
-                    None => format!("host '{name}' has never connected"),
-                },
-            ),
-        });
+    // The link here, or the hub on the same database that holds it.
+    let to = match hub.link(&name) {
+        Some(link) => To::Link(link),
+        None => {
+            let Some(row) = hub.store.host(&name).await? else { return Err(super::routes::unknown(&name)) };
+            match super::relay::holder(&hub, &row).await {
+                Some(peer) => To::Peer(peer),
+                None => {
+                    return Err(Failure::new(
+                        ErrorCode::HostOffline,
+                        match row.last_seen {
+                            Some(t) => format!(
+                                "host '{name}' is offline (last seen {})",
+                                t.format("%Y-%m-%d %H:%M:%S UTC")
+                            ),
+                            None => format!("host '{name}' has never connected"),
+                        },
+                    ));
+                }
+            }
+        }
     };
     // The host's path as the client wrote it (still escaped), with its query.
     let raw = parts.uri.path();
@@ -110,10 +140,7 @@ async fn forward(
                 .map_err(|_| Failure::bad_request("the body must be UTF-8 (JSON)"))?,
         )
     };
-    let headers = ASKED
-        .iter()
-        .filter_map(|h| Some((h.as_str().to_owned(), parts.headers.get(h)?.to_str().ok()?.to_owned())))
-        .collect();
+    let headers = asked(&parts.headers);
     let method = parts.method.clone();
     let ask = Ask {
         method: method.as_str().to_owned(),
@@ -124,11 +151,11 @@ async fn forward(
         owner: c.principal.owner.to_string(),
         role: c.principal.role,
     };
-    let answer = link.request(ask).await;
-    let status = answer.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, |(h, _)| match h.status {
-        200..=599 => StatusCode::from_u16(h.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        _ => StatusCode::BAD_GATEWAY,
-    });
+    let answer = match to {
+        To::Link(link) => link.request(ask).await.map(|(head, stream)| (head, Body::from_stream(stream))),
+        To::Peer(peer) => super::relay::request(&hub, &peer, &name, ask).await,
+    };
+    let status = answer.as_ref().map_or(StatusCode::SERVICE_UNAVAILABLE, |(h, _)| status_of(h.status));
     let changes = !matches!(method, Method::GET | Method::HEAD);
     if changes || matches!(status, StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED) {
         let result = match status.as_u16() {
@@ -141,8 +168,8 @@ async fn forward(
             .audit(&c.principal.actor, "host_request", Some(&name), c.address, result, Some(&detail))
             .await;
     }
-    let (head, stream) = answer.map_err(|why| Failure::new(ErrorCode::HostOffline, why))?;
-    let mut res = Response::new(Body::from_stream(stream));
+    let (head, body) = answer.map_err(|why| Failure::new(ErrorCode::HostOffline, why))?;
+    let mut res = Response::new(body);
     *res.status_mut() = status;
     for (k, v) in head.headers {
         let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else { continue };

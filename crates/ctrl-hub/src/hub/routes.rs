@@ -16,7 +16,9 @@ use ctrl_web::ApiRouter;
 use ctrl_web::routes;
 use ctrl_web::{ApiResult, Body, Caller, Failure, Path, Query, ok};
 
-use super::HubState;
+use std::collections::{BTreeSet, HashMap};
+
+use super::{HubState, relay};
 
 /// The default life of an enrolment token.
 const DEFAULT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -44,7 +46,8 @@ where
     responses((status = 200, body = Envelope<Vec<HostInfo>>)))]
 pub async fn list(State(hub): State<HubState>) -> ApiResult<Vec<HostInfo>> {
     let rows = hub.store.hosts().await?;
-    ok(rows.iter().map(|r| info(&hub, r)).collect())
+    let elsewhere = elsewhere(&hub, &rows).await;
+    ok(rows.iter().map(|r| listed(&hub, r, &elsewhere)).collect())
 }
 
 /// One host.
@@ -53,7 +56,10 @@ pub async fn list(State(hub): State<HubState>) -> ApiResult<Vec<HostInfo>> {
     responses((status = 200, body = Envelope<HostInfo>), (status = 404, body = ErrorEnvelope)))]
 pub async fn one(State(hub): State<HubState>, Path(name): Path<String>) -> ApiResult<HostInfo> {
     match hub.store.host(&name).await? {
-        Some(r) => ok(info(&hub, &r)),
+        Some(r) => {
+            let elsewhere = elsewhere(&hub, std::slice::from_ref(&r)).await;
+            ok(listed(&hub, &r, &elsewhere))
+        }
         None => Err(unknown(&name)),
     }
 }
@@ -122,8 +128,51 @@ pub(super) fn unknown(name: &str) -> Failure {
     Failure::new(ErrorCode::NotFound, format!("no host '{name}' on this hub"))
 }
 
+/// The hosts of `rows` whose links other hubs on the database hold, with what
+/// those hubs list for them (nothing when a hub does not answer in time).
+async fn elsewhere(hub: &HubState, rows: &[HostRow]) -> HashMap<String, Option<HostInfo>> {
+    let held: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| hub.link(&r.name).is_none())
+        .filter_map(|r| Some((r.name.as_str(), relay::held_by(hub, r)?)))
+        .collect();
+    let holders: BTreeSet<&str> = held.iter().map(|(_, h)| *h).collect();
+    let lists = holders.into_iter().map(|name| async move {
+        let peer = relay::peer(hub, name).await?;
+        let listed = match relay::listed_by(hub, &peer).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("cannot list the hosts of hub {name}: {e}");
+                Vec::new()
+            }
+        };
+        Some((name, listed))
+    });
+    let mut by_hub: HashMap<&str, Vec<HostInfo>> = HashMap::new();
+    for (name, listed) in futures_util::future::join_all(lists).await.into_iter().flatten() {
+        by_hub.insert(name, listed);
+    }
+    held.into_iter()
+        .filter_map(|(host, holder)| {
+            let listed = by_hub.get(holder)?;
+            Some((host.to_owned(), listed.iter().find(|i| i.name == host).cloned()))
+        })
+        .collect()
+}
+
+/// A host as listed here: by the hub that holds its link.
+fn listed(hub: &HubState, r: &HostRow, elsewhere: &HashMap<String, Option<HostInfo>>) -> HostInfo {
+    match elsewhere.get(&r.name) {
+        Some(Some(theirs)) => {
+            HostInfo { created_at: r.created_at, enrolled_at: r.enrolled_at, ..theirs.clone() }
+        }
+        Some(None) => HostInfo { status: HostStatus::Online, ..info(hub, r) },
+        None => info(hub, r),
+    }
+}
+
 /// A host as listed: the store's row, its link and what it reported.
-fn info(hub: &HubState, r: &HostRow) -> HostInfo {
+pub(super) fn info(hub: &HubState, r: &HostRow) -> HostInfo {
     let link = hub.link(&r.name);
     let seen = hub.seen(&r.name);
     let online = link.is_some();

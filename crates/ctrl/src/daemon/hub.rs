@@ -2,11 +2,15 @@
 //! service state change, every alert, a summary of each host sample), and what
 //! the hub's own alerts hear of its hosts (offline, online, their alerts).
 
+use std::net::SocketAddr;
+
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use ctrl_alerts::Alerts;
+use ctrl_core::config::ServerConfig;
 use ctrl_core::{ServiceEvent, Status};
 use ctrl_host::Monitor;
-use ctrl_hub::{HostNews, HubState, Uplink};
+use ctrl_hub::{Advert, HostNews, HubState, Uplink};
 use ctrl_proto::{AlertInfo, HostSummary, ServiceCounts};
 use ctrl_supervisor::Supervisor;
 use tokio::sync::broadcast;
@@ -78,11 +82,17 @@ pub fn alert_on_hosts(hub: HubState, alerts: Alerts) {
             match news.recv().await {
                 Ok(HostNews::Offline(host, why)) => {
                     // Still offline when the rule's `for` is up: no link since this
-                    // one ended, and the host not removed.
+                    // one ended, here or at another hub on the database, and the
+                    // host not removed.
                     let (hub, name) = (hub.clone(), host.clone());
-                    let Some(links) = hub.links_of(&host) else { continue };
+                    let links = hub.links_of(&host).unwrap_or(0);
                     alerts.host_offline(&host, &why, move || {
-                        hub.link(&name).is_none() && hub.links_of(&name) == Some(links)
+                        let (hub, name) = (hub.clone(), name.clone());
+                        async move {
+                            hub.link(&name).is_none()
+                                && hub.links_of(&name).unwrap_or(0) == links
+                                && hub.offline_everywhere(&name).await
+                        }
                     });
                 }
                 Ok(HostNews::Online(host)) => alerts.host_online(&host).await,
@@ -95,4 +105,32 @@ pub fn alert_on_hosts(hub: HubState, alerts: Alerts) {
             }
         }
     });
+}
+
+/// Where the other hubs on a shared database reach this one: `[server] advertise`,
+/// else the address it listens on (the hostname for an unspecified one), with
+/// its certificate's fingerprint for them to pin.
+pub fn advert(server: &ServerConfig, bound: SocketAddr) -> anyhow::Result<Advert> {
+    let scheme = if server.tls.is_some() { "https" } else { "http" };
+    let address = match &server.advertise {
+        Some(a) => a.trim_end_matches('/').to_owned(),
+        None if bound.ip().is_unspecified() => {
+            format!("{scheme}://{}:{}", ctrl_hub::hostname(), bound.port())
+        }
+        None => format!("{scheme}://{bound}"),
+    };
+    let cert_sha256 = match &server.tls {
+        Some(tls) => {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let first = CertificateDer::pem_file_iter(&tls.cert)
+                .ok()
+                .and_then(|mut certs| certs.next())
+                .and_then(Result::ok)
+                .with_context(|| format!("[server.tls] cert: no certificate in {}", tls.cert.display()))?;
+            Some(ctrl_hub::tofu::fingerprint(first.as_ref()))
+        }
+        None => None,
+    };
+    Ok(Advert { address, cert_sha256 })
 }

@@ -81,6 +81,14 @@ impl Daemon {
             tracing::warn!("reload refused: {e:#}");
             ApiError::new(ctrl_proto::ErrorCode::Validation, self.without_paths(format!("{e:#}")))
         })?;
+        // The database and how it is claimed hold for the daemon's life: a hub
+        // sharing its database must not become a daemon with services by a reload.
+        if new.storage != self.sup.config().storage {
+            return Err(ApiError::new(
+                ctrl_proto::ErrorCode::Validation,
+                "[storage] changed: restart ctrl to use another database or to share it",
+            ));
+        }
         let report = self.sup.reload(new.clone()).await.map_err(ApiError::from)?;
         self.jobs.set_config(&new);
         self.jobs.sync_schedules(&new).await.map_err(ApiError::from)?;
@@ -116,6 +124,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         .create(&state_dir)
         .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
     let _lock = lock_state_dir(&state_dir)?;
+    // Supervision reads processes in /proc (a container's PID 1 included).
+    if std::fs::metadata("/proc/self/stat").is_err() {
+        anyhow::bail!(
+            "/proc is not mounted: ctrl needs it to watch processes (a container mounts it; with unshare, add --mount-proc)"
+        );
+    }
+    ctrl_supervisor::reaper::start().context("cannot watch for exited processes")?;
     let url = config.storage.url.clone().unwrap_or_default();
     let defaults = StoreOptions::default();
     let options = StoreOptions {
@@ -126,7 +141,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let store = Store::open_with(&url, &options).await?;
     // Claimed for as long as the daemon runs (no second daemon, no `ctrl db copy`
     // meanwhile), and migrated only once claimed: never under another daemon.
-    let hold = store.hold().await?;
+    let hold = match config.storage.shared {
+        true => store.hold_shared().await?,
+        false => store.hold().await?,
+    };
     store.migrate().await?;
     tracing::info!(database = store.label(), "store open");
     let sock_path = locate::socket_path(&state_dir)?;
@@ -149,6 +167,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let count = config.services.len();
     let jobs_config = config.clone();
     let hub_config = config.hub.clone();
+    let config_shared = config.storage.shared;
     let sup = Supervisor::new(config, store.clone()).await?;
     let jobs = ctrl_jobs::Jobs::new(&jobs_config, store.clone(), sup.clone()).await?;
     jobs.sync_schedules(&jobs_config).await?;
@@ -183,7 +202,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     ));
     let pids = sup.clone();
     let host = ctrl_host::Monitor::start(jobs_config.monitor.sample_interval.0, move || {
-        pids.services().into_iter().filter_map(|s| Some((s.pid?, s.name))).collect()
+        let mains = pids.services().into_iter().filter_map(|s| Some((s.pid?, s.name)));
+        // A service's daemonised processes (strays) count in it, with their trees.
+        let strays = ctrl_host::children::strays().into_iter().filter(|s| !s.zombie);
+        mains.chain(strays.filter_map(|s| Some((s.pid, s.service?)))).collect()
     });
     let alerts = ctrl_alerts::Alerts::new(&jobs_config.alerts, store.clone());
     ctrl_alerts::start(&alerts, sup.clone(), jobs.clone(), host.clone(), background_rx);
@@ -195,8 +217,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     // The hub hears of every service event, the first starts included.
-    let hub = ctrl_hub::HubState::new(store.clone(), access.clone());
-    hub.start();
+    let shared = match config_shared {
+        true => Some(hub::advert(&server_settings.0, tcp.local_addr()?)?),
+        false => None,
+    };
+    let hub = ctrl_hub::HubState::new(store.clone(), access.clone(), shared)?;
+    hub.start().await;
     hub::alert_on_hosts(hub.clone(), alerts.clone());
     let loopback = ctrl_web::Loopback::default();
     let uplink = match &hub_config {

@@ -94,7 +94,7 @@ async fn ports_come_from_the_kernel_with_their_owner() {
         list.as_array().unwrap().iter().any(|p| p["protocol"] == "udp" && p["pid"] == std::process::id())
     );
     // The service's listener is named after the service.
-    d.wait_status("web", "running", Duration::from_secs(10));
+    d.wait_status("web", "ready", Duration::from_secs(10));
     let web = eventually("web's listener", Duration::from_secs(10), || async {
         let list = api.data(&format!("/api/system/ports?start={port}&end={port}")).await;
         list.as_array().unwrap().first().cloned()
@@ -331,6 +331,15 @@ async fn api_routes_need_the_token_and_public_ones_do_not() {
         assert_eq!(status, StatusCode::OK, "{path}");
         assert!(!body.is_empty());
     }
+    // The tab's icon, where browsers look for it and where the pages name it.
+    for path in ["/favicon.ico", "/assets/favicon.svg"] {
+        let res = http.get(d.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()["content-type"], "image/svg+xml", "{path}");
+        assert!(res.text().await.unwrap().starts_with("<svg"), "{path}");
+    }
+    let page = http.get(d.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<link rel="icon" href="/assets/favicon.svg""#));
     let spec: Value = http.get(d.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in

@@ -26,6 +26,10 @@ command = ["sleep", "1000"]
 [services.echo]
 command = ["sh", "-c", "while true; do if [ -f say ]; then cat say; rm say; fi; sleep 0.05; done"]
 
+[services.broken]
+command = ["sh", "-c", "echo 'missing: settings.toml' >&2; exit 2"]
+autostart = false
+
 [services.evil]
 command = ["sh", "-c", "echo '<script>window.__xss=1</script>'; echo '\"><img src=x onerror=window.__xss=2>'; sleep 1000"]
 
@@ -257,6 +261,17 @@ async fn an_admin_logs_in_watches_charts_and_controls_services_without_reloads()
     start.send_keys(&char::from(fantoccini::key::Key::Enter).to_string()).await.unwrap();
     ui.wait_text("tr.service-row[data-name='app']", "running").await;
     assert_eq!(ui.js("return window.__same_page === true;").await, json!(true));
+    // A start that fails says why beside the button that asked, and stays said.
+    ui.c.find(Locator::Css("button[data-action='start'][data-name='broken']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    ui.wait_text("tr.service-row[data-name='broken'] .start-failure", "missing: settings.toml").await;
+    ui.wait_text("tr.service-row[data-name='broken']", "exited with code 2 during start-up").await;
+    ui.wait_text("tr.service-row[data-name='broken']", "fatal").await;
+    ui.shot("start-failed").await;
 
     for page in ["processes", "ports", "access", "audit"] {
         ui.js(&format!("location.hash = '#/{page}'; return null;")).await;

@@ -65,7 +65,7 @@ async fn the_documented_nginx_setup_proxies_rest_sse_and_websockets() {
         .expect("nginx on PATH (scripts/test installs Debian's nginx)");
     let _nginx = Nginx(nginx);
 
-    let https = https_client(&made.cert, HOST, &port.to_string());
+    let https = https_client(&made.cert.pem(), HOST, &port.to_string());
     let base = format!("https://{HOST}:{port}");
     let mut up = false;
     for _ in 0..100 {

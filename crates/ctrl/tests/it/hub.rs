@@ -24,8 +24,22 @@ impl Hub {
 
     /// A hub with more config (`extra`: whole sections).
     fn start_with(extra: &str) -> Hub {
+        Hub::start_beside(extra, None)
+    }
+
+    /// A hub with `extra` config and the certificate and key of `twin` (hubs
+    /// behind one address show one certificate), or its own.
+    fn start_beside(extra: &str, twin: Option<&Hub>) -> Hub {
         let dir = tempfile::Builder::new().prefix("ctrl-hub-").tempdir().unwrap();
-        let made = self_signed(dir.path(), "localhost");
+        let cert = match twin {
+            Some(t) => {
+                for f in ["cert.pem", "key.pem"] {
+                    std::fs::copy(t.d.path(f), dir.path().join(f)).unwrap();
+                }
+                std::fs::read_to_string(dir.path().join("cert.pem")).unwrap()
+            }
+            None => self_signed(dir.path(), "localhost").cert.pem(),
+        };
         let port = free_port();
         let config = dir.path().join("ctrl.toml");
         std::fs::write(
@@ -36,7 +50,7 @@ impl Hub {
         )
         .unwrap();
         let d = Daemon::adopt(dir, config);
-        let https = https_client(&made.cert, "localhost", &port.to_string());
+        let https = https_client(&cert, "localhost", &port.to_string());
         Hub { d, port, https }
     }
 
@@ -76,6 +90,15 @@ impl Hub {
         .await
         .unwrap_or_else(|_| panic!("{path}: not all within 10 s"));
         text
+    }
+
+    /// How many times this hub's log says `name` linked to it.
+    fn hub_links(&self, name: &str) -> usize {
+        self.d
+            .log()
+            .lines()
+            .filter(|l| l.contains("host online") && l.contains(&format!("host={name}")))
+            .count()
     }
 
     fn hosts(&self) -> Vec<Value> {
@@ -128,6 +151,11 @@ fn wait_log(d: &Daemon, needle: &str, limit: Duration) {
 
 /// A host reporting to `hub` as `name`, with two services.
 fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
+    host_at(hub.port, name, token, extra)
+}
+
+/// A host reporting to the hub at `https://localhost:{port}`.
+fn host_at(port: u16, name: &str, token: Option<&str>, extra: &str) -> Daemon {
     let dir = tempfile::Builder::new().prefix("ctrl-host-").tempdir().unwrap();
     if let Some(t) = token {
         std::fs::write(dir.path().join("hub.enroll"), format!("{t}\n")).unwrap();
@@ -141,7 +169,7 @@ fn host(hub: &Hub, name: &str, token: Option<&str>, extra: &str) -> Daemon {
              [services.idle]\ncommand = [\"sleep\", \"3600\"]\n\n\
              [services.burst]\ncommand = [\"sh\", \"-c\", \"seq 1 3000; sleep 3600\"]\nautostart = false\n\n\
              [actions.greet]\ncommand = [\"printf\", \"hello %s\\\\n\", \"{{who}}\"]\nparams.who = {{ type = \"string\" }}\n",
-            hub.port
+            port
         ),
     )
     .unwrap();
@@ -462,4 +490,172 @@ async fn the_hubs_alerts_fire_once_for_a_host_offline_and_for_each_alert_a_host_
     let list = alerts().await;
     assert_eq!(count(&list, "hosts-down", "h1", "firing"), 1, "{list:#?}");
     assert_eq!(count(&list, "crashes", "h1/flaky", "firing"), 1, "the backfill repeats no alert: {list:#?}");
+
+    // The hub restarts and the host does not come back: once the link's lease
+    // has lapsed (and the host had a lease's time to return), it is offline.
+    let mut hub = hub;
+    hub.d.stop();
+    let mut h1 = h1;
+    h1.stop();
+    hub.d.up();
+    wait_log(&hub.d, "host offline: its hub stopped renewing", Duration::from_secs(60));
+    raised_again(&hub, "hosts-down", "h1", 2).await;
+}
+
+/// Waits until the hub's `rule` has fired `n` times for `subject`.
+async fn raised_again(hub: &Hub, rule: &str, subject: &str, n: usize) {
+    eventually(&format!("{rule} firing {n} times for {subject}"), Duration::from_secs(10), || async {
+        // A connection kept from before a restart may fail once: asked again.
+        let res =
+            hub.https.get(hub.url("/api/alerts?limit=100")).bearer_auth(hub.d.token()).send().await.ok()?;
+        let body: Value = res.json().await.ok()?;
+        let list = body["data"].as_array().cloned().unwrap_or_default();
+        let fired =
+            list.iter().filter(|a| a["rule"] == rule && a["subject"] == subject && a["state"] == "firing");
+        (fired.count() == n).then_some(())
+    })
+    .await
+}
+
+/// One address in front of several hubs, as a load balancer: each connection
+/// goes to the first hub that accepts it, in order (a dead hub is passed over).
+fn balancer(ports: [u16; 2]) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    for p in ports {
+                        if let Ok(mut hub) = tokio::net::TcpStream::connect(("127.0.0.1", p)).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut hub).await;
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hubs_on_one_postgresql_relay_to_each_other_and_a_host_moves_when_its_hub_dies() {
+    let url = ctrl_store::testing::postgres().await;
+    let shared = format!(
+        "[storage]\nurl = \"{url}\"\nshared = true\n\n{ALERTS}\n[alerts.rules.hosts-down]\non = [\"host_offline\"]\nchannels = [\"log\"]\n"
+    );
+    let mut a = Hub::start_with(&shared);
+    let b = Hub::start_beside(&shared, Some(&a));
+    let front = balancer([a.port, b.port]);
+    let hosts: Vec<Daemon> = ["h1", "h2"].iter().map(|n| host_at(front, n, Some(&a.add(n)), "")).collect();
+    for n in ["h1", "h2"] {
+        a.wait_status(n, "online", Duration::from_secs(20));
+    }
+
+    // Hub b lists the hosts that hub a holds as online, with a's numbers.
+    let listed = |hub: &Hub, name: &str| hub.hosts().into_iter().find(|h| h["name"] == name).unwrap();
+    wait("hub b to list h1 with its numbers", Duration::from_secs(10), || {
+        let h1 = listed(&b, "h1");
+        (h1["status"] == "online" && h1["stats"]["cpu_percent"].is_number()).then_some(())
+    });
+
+    // A request at hub b is relayed to hub a, which holds the link: reads,
+    // changes, a log follow and the CLI.
+    let (code, body) = b.get("/api/hosts/h1/api/services").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 3);
+    let (code, body) = b.post("/api/hosts/h1/api/services/idle/stop", &b.d.token()).await;
+    assert_eq!((code, body["data"]["status"].as_str()), (200, Some("stopped")), "{body}");
+    assert_eq!(hosts[0].service("idle")["status"], "stopped");
+    b.follow("/api/hosts/h1/api/services/tick/logs?follow=true&lines=1", |t| t.matches("tick-").count() >= 3)
+        .await;
+    b.d.ok(&["--host", "h1", "start", "idle"]);
+    hosts[0].wait_status("idle", "running", Duration::from_secs(10));
+    // Each change is audited once, by the hub the person asked.
+    let (_, audit) = a.get("/api/audit?limit=200").await;
+    let changes: Vec<&Value> =
+        audit["data"].as_array().unwrap().iter().filter(|e| e["action"] == "host_request").collect();
+    assert_eq!(changes.len(), 2, "{changes:#?}");
+
+    // The relay's door is shut to anyone who cannot sign as a hub of the database.
+    let forged = b
+        .https
+        .post(b.url("/hub/relay/h1/api/services/idle/stop"))
+        .header("x-ctrl-hub", "evil:00000000")
+        .header("x-ctrl-hub-at", chrono::Utc::now().timestamp_millis().to_string())
+        .header("x-ctrl-hub-signature", "00".repeat(64))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let plain = a.https.get(a.url("/hub/hosts")).bearer_auth(a.d.token()).send().await.unwrap();
+    assert_eq!(plain.status(), 401, "an API token is no hub's signature");
+    assert_eq!(hosts[0].service("idle")["status"], "running", "nothing stopped");
+
+    // Hub a dies (SIGKILL), with h2 cut off at that moment: h1 moves to hub b
+    // through the same address, within the backoff window, its history whole.
+    hosts[1].signal(Signal::SIGSTOP);
+    a.d.kill9();
+    hosts[0].ok(&["restart", "tick"]);
+    wait("h1 to link to hub b", Duration::from_secs(40), || {
+        b.d.log().contains("host online").then_some(()).filter(|_| {
+            let h1 = listed(&b, "h1");
+            h1["status"] == "online" && h1["stats"]["cpu_percent"].is_number()
+        })
+    });
+    let (code, body) = b.get("/api/hosts/h1/api/services").await;
+    assert_eq!(code, 200, "served by hub b's own link now: {body}");
+    assert_same_history(&b, "h1", &hosts[0]);
+
+    // h2's lease runs out with nobody renewing it: hub b finds it, h2 is offline
+    // and hub b's rule fires once; h2 comes back to hub b and it resolves.
+    b.wait_status("h2", "offline", Duration::from_secs(50));
+    wait_log(&b.d, "its hub stopped renewing the link's lease", Duration::from_secs(45));
+    let alerts = || async {
+        let (_, body) = b.get("/api/alerts?limit=100").await;
+        body["data"].as_array().cloned().unwrap_or_default()
+    };
+    let count = |list: &[Value], subject: &str, state: &str| {
+        list.iter()
+            .filter(|a| a["rule"] == "hosts-down" && a["subject"] == subject && a["state"] == state)
+            .count()
+    };
+    eventually("hub b's host_offline alert for h2", Duration::from_secs(10), || async {
+        (count(&alerts().await, "h2", "firing") == 1).then_some(())
+    })
+    .await;
+    hosts[1].signal(Signal::SIGCONT);
+    b.wait_status("h2", "online", Duration::from_secs(40));
+    eventually("h2's alert resolved", Duration::from_secs(10), || async {
+        (count(&alerts().await, "h2", "resolved") == 1).then_some(())
+    })
+    .await;
+    let list = alerts().await;
+    assert_eq!(count(&list, "h1", "firing"), 0, "h1 moved, it was never offline: {list:#?}");
+    assert_same_history(&b, "h2", &hosts[1]);
+
+    // Hub a comes back: a request there is relayed to hub b, which holds both.
+    a.d.up();
+    let (code, body) = a.get("/api/hosts/h2/api/services").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(listed(&a, "h1")["status"], "online");
+
+    // h1 is cut off from hub b, which says so, and comes back through the front
+    // to hub a: hub b hears it is back there and resolves its alert.
+    hosts[0].signal(Signal::SIGSTOP);
+    eventually("hub b's host_offline alert for h1", Duration::from_secs(10), || async {
+        (count(&alerts().await, "h1", "firing") == 1).then_some(())
+    })
+    .await;
+    let before = a.hub_links("h1");
+    hosts[0].signal(Signal::SIGCONT);
+    wait("h1 to link to hub a", Duration::from_secs(40), || (a.hub_links("h1") > before).then_some(()));
+    eventually("h1's alert resolved by hub b", Duration::from_secs(15), || async {
+        (count(&alerts().await, "h1", "resolved") == 1).then_some(())
+    })
+    .await;
 }

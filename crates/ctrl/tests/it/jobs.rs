@@ -350,6 +350,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
 async fn backups_archive_keep_by_retention_restore_and_download() {
     let d = daemon();
     let api = Api::new(&d);
+    // Before its first backup, a configured target is an empty list, not a 404.
+    assert_eq!(api.data("/api/backups/db").await, json!([]));
+    let (status, body) = api.get("/api/backups/nowhere").await;
+    assert_failure(status, &body, StatusCode::NOT_FOUND, "not_found");
     let mut made = Vec::new();
     for _ in 0..3 {
         let job = run_to_end(&api, "docs", json!({})).await;
@@ -367,8 +371,13 @@ async fn backups_archive_keep_by_retention_restore_and_download() {
     assert_eq!(files[0]["sha256"], sha256_hex(&bytes));
     assert_eq!(files[0]["size_bytes"], bytes.len());
     let targets = api.data("/api/backups").await;
-    assert_eq!(targets[0]["target"], "docs");
-    assert_eq!(targets[0]["count"], 2);
+    let counts: Vec<(&str, u64)> = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["target"].as_str().unwrap(), t["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("big", 0), ("db", 0), ("docs", 2)], "configured targets are listed, empty ones too");
 
     // Restore asks for confirmation, then unpacks the same tree.
     let (status, body) = run(&api, "restore-docs", json!({"params": {"file": made[2]}})).await;
@@ -555,4 +564,33 @@ async fn the_typed_client_follows_jobs_over_websockets() {
     .await
     .expect("the job's own socket to end");
     assert_eq!(lines, ["[hi]"]);
+}
+
+#[tokio::test]
+async fn a_job_left_running_by_a_killed_daemon_is_stopped_and_cancelled_at_the_next_start() {
+    let mut d = daemon();
+    let api = Api::new(&d);
+    let (status, res) = run(&api, "wait", json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{res}");
+    let id = res["data"]["id"].as_i64().unwrap();
+    let pids = crate::common::wait("the job's two processes", Duration::from_secs(10), || {
+        let p = pids_in(&d.path("wait.pid"));
+        (p.len() == 2).then_some(p)
+    });
+    // The job's process is on record before the daemon dies.
+    let store =
+        ctrl_store::Store::open(&format!("sqlite://{}", d.path("state/ctrl.db").display())).await.unwrap();
+    eventually("the job's process on record", Duration::from_secs(10), || async {
+        let running = store.running_job_processes().await.unwrap();
+        running.iter().any(|(job, pid, _)| *job == id && *pid == pids[0]).then_some(())
+    })
+    .await;
+    store.close().await;
+    d.kill9();
+    assert!(pids.iter().all(|p| alive(*p)), "a killed daemon leaves its job's processes running");
+    d.up();
+    assert!(pids.iter().all(|p| !alive(*p)), "the next start stopped them, the whole group");
+    let job = Api::new(&d).data(&format!("/api/jobs/{id}")).await;
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("the daemon was killed while it ran"), "{job}");
 }

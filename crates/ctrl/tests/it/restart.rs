@@ -59,11 +59,16 @@ fn start_limit_makes_it_fatal_until_a_manual_start() {
     // Fatal stays fatal…
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(d.service("loop")["status"], "fatal");
-    // …until started by hand, which clears the limit.
-    d.ok(&["start", "loop"]);
+    // …until started by hand, which clears the limit; a start that fails again
+    // says so, and is not retried.
+    let o = d.ctl(&["start", "loop"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("exited with code 1 during start-up; not restarted"), "{err}");
     let events = d.events("loop");
     assert!(events.iter().any(|e| e["from"] == "fatal" && e["to"] == "starting"), "{events:?}");
-    d.wait_status("loop", "fatal", Duration::from_secs(10));
+    let s = d.service("loop");
+    assert_eq!((s["status"].as_str(), s["restarts"].as_u64()), (Some("fatal"), Some(2)), "{s}");
     let o = d.ctl(&["start", "calm"]);
     assert!(!o.status.success());
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "ctrl: calm: service is already running");

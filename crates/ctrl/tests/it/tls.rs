@@ -19,7 +19,7 @@ async fn the_api_serves_https_with_secure_cookies_and_hsts() {
     add_user(&config, "ann", "admin", "ann-secret-1");
     let d = Daemon::adopt(dir, config);
     let port = d.api_addr().rsplit_once(':').unwrap().1.to_owned();
-    let https = https_client(&made.cert, "localhost", &port);
+    let https = https_client(&made.cert.pem(), "localhost", &port);
     let base = format!("https://localhost:{port}");
 
     let res = https.get(format!("{base}/health")).send().await.unwrap();

@@ -51,6 +51,8 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub config: PathBuf,
     child: Option<Child>,
+    /// A command that runs `ctrl up` (`unshare --pid --fork …`), if any.
+    wrapper: Vec<String>,
 }
 
 impl Daemon {
@@ -66,14 +68,26 @@ impl Daemon {
         let text =
             format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n{server}\n\n{services}");
         std::fs::write(&config, text).unwrap();
-        let mut d = Daemon { dir, config, child: None };
+        let mut d = Daemon { dir, config, child: None, wrapper: Vec::new() };
+        d.up();
+        d
+    }
+
+    /// Like `start`, with `ctrl up` run by `wrapper` (which must run it as its child).
+    pub fn start_wrapped(wrapper: &[&str], services: &str) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("ctrl-test-").tempdir().unwrap();
+        let config = dir.path().join("ctrl.toml");
+        let text = format!("[server]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"state\"\n\n{services}");
+        std::fs::write(&config, text).unwrap();
+        let wrapper = wrapper.iter().map(|w| w.to_string()).collect();
+        let mut d = Daemon { dir, config, child: None, wrapper };
         d.up();
         d
     }
 
     /// Starts a daemon on a folder and config written by the caller.
     pub fn adopt(dir: tempfile::TempDir, config: PathBuf) -> Daemon {
-        let mut d = Daemon { dir, config, child: None };
+        let mut d = Daemon { dir, config, child: None, wrapper: Vec::new() };
         d.up();
         d
     }
@@ -82,7 +96,15 @@ impl Daemon {
     pub fn up(&mut self) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.path("daemon.log")).unwrap();
-        let child = Command::new(BIN)
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = cmd
             .args(["up", "--config"])
             .arg(&self.config)
             .env("CTRL_LOG", "info")
@@ -116,8 +138,16 @@ impl Daemon {
         std::fs::read_to_string(self.path("state/token")).unwrap().trim().to_owned()
     }
 
+    /// The daemon's pid (under a wrapper, the wrapper's child).
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+        let pid = self.child.as_ref().map(|c| c.id()).unwrap_or(0);
+        if self.wrapper.is_empty() {
+            return pid;
+        }
+        wait("the wrapped daemon's pid", Duration::from_secs(10), || {
+            let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+            kids.split_whitespace().next()?.parse().ok()
+        })
     }
 
     /// Runs the CLI against this daemon.
@@ -241,9 +271,9 @@ pub fn self_signed(dir: &Path, host: &str) -> rcgen::CertifiedKey<rcgen::KeyPair
     made
 }
 
-/// An HTTPS client that trusts only `cert` and finds `host` at 127.0.0.1:`port`.
-pub fn https_client(cert: &rcgen::Certificate, host: &str, port: &str) -> reqwest::Client {
-    let ca = reqwest::Certificate::from_pem(cert.pem().as_bytes()).unwrap();
+/// An HTTPS client that trusts only `cert` (PEM) and finds `host` at 127.0.0.1:`port`.
+pub fn https_client(cert: &str, host: &str, port: &str) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(cert.as_bytes()).unwrap();
     reqwest::Client::builder()
         .tls_certs_only([ca])
         .resolve(host, format!("127.0.0.1:{port}").parse().unwrap())
