@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod first_admin;
 mod limiter;
 pub mod password;
 mod routes;
@@ -42,6 +43,8 @@ pub struct AccessInner {
     secure_cookies: bool,
     /// Entries that waited out a database outage, written in order when it is back.
     backlog: audit::Backlog,
+    /// The one-time link that makes the first admin.
+    first_admin: first_admin::FirstAdmin,
 }
 
 impl std::ops::Deref for Access {
@@ -59,6 +62,7 @@ impl Access {
             limiter: limiter::LoginLimiter::default(),
             secure_cookies,
             backlog: audit::Backlog::start(store.clone()),
+            first_admin: first_admin::FirstAdmin::default(),
             store,
         }))
     }
@@ -66,6 +70,16 @@ impl Access {
     /// The store the users, sessions, tokens and audit log live in.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// While no user exists: the secret of a one-time link (`/login#once=…`)
+    /// that makes the first admin, valid once for 15 minutes. `None` once
+    /// someone can log in.
+    pub async fn first_admin_link(&self) -> Result<Option<String>, ctrl_store::StoreError> {
+        if !self.store.users().await?.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.first_admin.issue(std::time::Instant::now())))
     }
 
     /// `routes` for operators and admins only (a 403, audited, for viewers).
@@ -110,13 +124,13 @@ impl Access {
     }
 }
 
-/// The routes anyone may call: logging in.
+/// The routes anyone may call: logging in, and making the first admin by the one-time link.
 pub fn public_routes<S>() -> ApiRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Access: FromRef<S>,
 {
-    ApiRouter::new().routes(routes!(routes::login))
+    ApiRouter::new().routes(routes!(routes::login)).routes(routes!(routes::first_admin))
 }
 
 /// The routes for a known principal (the host wraps them in [`authenticate`]):

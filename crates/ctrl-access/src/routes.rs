@@ -64,21 +64,123 @@ pub async fn login(State(st): State<Access>, caller: Address, Body(b): Body<Logi
         return Failure::new(ErrorCode::Unauthorized, "wrong user name or password").into_response();
     };
     st.limiter.succeeded(&keys);
+    match start_session(&st, &user.name, address.as_deref()).await {
+        Ok(set) => {
+            st.audit(&user.name, "login", None, address, "ok", None).await;
+            let body =
+                Json(Envelope::ok(Me { user: user.name, role: user.role, csrf_token: Some(set.csrf) }));
+            ([(SET_COOKIE, set.cookie)], body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A new login session: its `Set-Cookie` value and its CSRF token.
+struct NewSession {
+    cookie: String,
+    csrf: String,
+}
+
+async fn start_session(st: &Access, user: &str, address: Option<&str>) -> Result<NewSession, Failure> {
     let (cookie, csrf) = (secret(), secret());
     let expires = Utc::now() + SESSION_MAX;
-    if let Err(e) =
-        st.store().add_session(&digest(&cookie), &user.name, &csrf, address.as_deref(), expires).await
-    {
-        return Failure::from(e).into_response();
-    }
-    st.audit(&user.name, "login", None, address, "ok", None).await;
+    st.store().add_session(&digest(&cookie), user, &csrf, address, expires).await?;
     let secure = if st.secure_cookies { "; Secure" } else { "" };
-    let set = format!(
+    let cookie = format!(
         "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_MAX.num_seconds()
     );
-    let body = Json(Envelope::ok(Me { user: user.name, role: user.role, csrf_token: Some(csrf) }));
-    ([(SET_COOKIE, set)], body).into_response()
+    Ok(NewSession { cookie, csrf })
+}
+
+/// `POST /api/auth/first-admin` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstAdminBody {
+    /// The secret of the one-time link `ctrl up` printed.
+    pub token: String,
+    /// The admin's login name.
+    pub username: String,
+    /// Their password: at least 8 characters.
+    pub password: String,
+}
+
+/// Creates the first admin through the one-time link `ctrl up` printed while no
+/// user existed, and logs them in. The link works once, for 15 minutes; a used,
+/// expired or mistyped one gets 401, and once a user exists, 409.
+#[utoipa::path(post, path = "/api/auth/first-admin", tag = "access", security(()), request_body = FirstAdminBody,
+    responses((status = 200, body = Envelope<Me>), (status = 401, body = ErrorEnvelope),
+        (status = 409, body = ErrorEnvelope), (status = 422, body = ErrorEnvelope),
+        (status = 429, body = ErrorEnvelope), (status = 400, body = ErrorEnvelope)))]
+pub async fn first_admin(
+    State(st): State<Access>,
+    caller: Address,
+    Body(b): Body<FirstAdminBody>,
+) -> Response {
+    let address = caller.0;
+    let keys = vec![format!("ip:{}", address.as_deref().unwrap_or("local"))];
+    if let Err(wait) = st.limiter.check(&keys, Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        return Failure::new(ErrorCode::TooManyRequests, format!("too many attempts; try again in {secs} s"))
+            .into_response();
+    }
+    // The person's typing first: a short password must not use the link up.
+    if let Err(e) = check_new_user(&b.username, &b.password) {
+        return Failure::new(ErrorCode::Validation, e).into_response();
+    }
+    let Ok(taken) = st.first_admin.take(&b.token, Instant::now()) else {
+        st.limiter.failed(&keys, Instant::now());
+        st.audit(&b.username, "first_admin_failed", None, address, "denied", Some("link not valid")).await;
+        return Failure::new(
+            ErrorCode::Unauthorized,
+            "this link is not valid: it was used, it expired (15 minutes) or it is mistyped; \
+             restart ctrl up for a new one, or add a user with ctrl user add",
+        )
+        .into_response();
+    };
+    let made = async {
+        if !st.store().users().await?.is_empty() {
+            return Ok(false);
+        }
+        let pw = b.password.clone();
+        let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
+            .await
+            .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
+            .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
+        Ok::<_, Failure>(st.store().add_user(&b.username, &hash, Role::Admin).await?)
+    };
+    match made.await {
+        Ok(true) => {}
+        Ok(false) => {
+            st.audit(&b.username, "first_admin_failed", None, address, "denied", Some("a user exists")).await;
+            return Failure::new(
+                ErrorCode::Conflict,
+                "a user exists already: log in, or ask an admin for an account",
+            )
+            .into_response();
+        }
+        Err(e) => {
+            st.first_admin.give_back(taken);
+            return e.into_response();
+        }
+    }
+    st.audit(
+        &b.username,
+        "user_added",
+        Some(&b.username),
+        address.clone(),
+        "ok",
+        Some("admin, by the one-time link"),
+    )
+    .await;
+    match start_session(&st, &b.username, address.as_deref()).await {
+        Ok(set) => {
+            st.audit(&b.username, "login", None, address, "ok", None).await;
+            let me = Me { user: b.username, role: Role::Admin, csrf_token: Some(set.csrf) };
+            ([(SET_COOKIE, set.cookie)], Json(Envelope::ok(me))).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// Logs out: ends the session server side and clears the cookie.

@@ -12,6 +12,7 @@ pub mod hex;
 pub mod job;
 pub mod role;
 pub mod service;
+pub mod yaml;
 
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use event::ServiceEvent;

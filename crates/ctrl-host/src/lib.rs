@@ -7,6 +7,7 @@ mod history;
 mod monitor;
 mod ports;
 mod process;
+pub mod run_as;
 mod sampler;
 
 pub use history::{FULL_RATE_SPAN, HistoryRing, MINUTE_SPAN, Point};

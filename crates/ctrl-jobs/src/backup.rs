@@ -40,6 +40,8 @@ pub struct Make {
     pub cwd: PathBuf,
     /// Its extra environment.
     pub env: std::collections::BTreeMap<String, String>,
+    /// Who it runs as.
+    pub account: crate::plan::Account,
 }
 
 /// A backup to restore.
@@ -177,7 +179,12 @@ pub async fn make(
             archive(src.clone(), partial.clone(), timeout, reports.clone(), cancel).await
         }
         (None, Some(cmd)) => {
-            let exec = Exec { argv: cmd.argv().unwrap_or_default(), cwd: m.cwd.clone(), env: m.env.clone() };
+            let exec = Exec {
+                argv: cmd.argv().unwrap_or_default(),
+                cwd: m.cwd.clone(),
+                env: m.env.clone(),
+                account: m.account.clone(),
+            };
             sinks.note(&format!("dumping into {}/{name}", m.target));
             dump(&exec, &partial, id, timeout, sinks, reports, cancel).await
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ctrl_core::JobStatus;
 use ctrl_core::job::{Marker, parse_marker};
+use ctrl_host::run_as::RunAs;
 use ctrl_store::JobEnd;
 use ctrl_supervisor::group::{signal_group, signal_name, wait_group_gone};
 use ctrl_supervisor::logs::{LogSink, capture_with};
@@ -116,7 +117,21 @@ pub async fn run(
             Err(e) => return failed(&format!("cannot open the backup ({})", e.kind())),
         },
     };
+    let run_as = match exec.account.user.as_deref() {
+        None => None,
+        Some(user) => match RunAs::resolve(user, exec.account.group.as_deref()) {
+            Ok(r) if r.can_enter(&exec.cwd) => Some(r),
+            Ok(_) => {
+                return failed(&format!("the action's working directory is not readable by user '{user}'"));
+            }
+            Err(e) => return failed(&e),
+        },
+    };
     let mut cmd = Command::new(program);
+    // First, so the action's own env wins over HOME and USER.
+    if let Err(e) = ctrl_host::run_as::prepare(&mut cmd, run_as.as_ref(), &exec.account.limits.settings()) {
+        return failed(&e);
+    }
     cmd.args(args)
         .current_dir(&exec.cwd)
         .envs(&exec.env)

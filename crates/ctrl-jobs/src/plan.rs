@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ctrl_core::config::{ActionKind, ActionSpec, BackupSource, ParamValue, Retention, ServiceOp};
+use ctrl_core::config::{ActionKind, ActionSpec, BackupSource, Limits, ParamValue, Retention, ServiceOp};
 use ctrl_core::job::{Arg, Template, check_params};
 use ctrl_proto::{ActionInfo, ParamInfo};
 
@@ -38,6 +38,8 @@ pub enum Plan {
         cwd: PathBuf,
         /// Extra environment of the dump command.
         env: BTreeMap<String, String>,
+        /// Who the dump command runs as.
+        account: Account,
     },
     /// Restore the backup `file` of `target`.
     Restore {
@@ -63,6 +65,26 @@ pub struct Exec {
     pub cwd: PathBuf,
     /// Extra environment.
     pub env: BTreeMap<String, String>,
+    /// Who it runs as, with which limits.
+    pub account: Account,
+}
+
+/// The user, group and resource limits an action's command runs with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    /// The user (the daemon's own when `None`).
+    pub user: Option<String>,
+    /// The group (the user's own when `None`).
+    pub group: Option<String>,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Account {
+    /// The action's `user`, `group` and `limits`.
+    pub fn of(spec: &ActionSpec) -> Account {
+        Account { user: spec.user.clone(), group: spec.group.clone(), limits: spec.limits }
+    }
 }
 
 /// The plan of one run, and the parameters as they are recorded.
@@ -123,7 +145,12 @@ pub fn plan(
         ActionKind::Command => {
             let argv = spec.command.as_ref().and_then(|c| c.argv()).unwrap_or_default();
             let template = Template::parse(&argv).map_err(JobError::invalid)?;
-            Plan::Command(Exec { argv: template.render(&values), cwd, env: spec.env.clone() })
+            Plan::Command(Exec {
+                argv: template.render(&values),
+                cwd,
+                env: spec.env.clone(),
+                account: Account::of(spec),
+            })
         }
         ActionKind::Service => Plan::Service {
             service: spec.service.clone().unwrap_or_else(|| "*".into()),
@@ -136,6 +163,7 @@ pub fn plan(
             retention: spec.retention.unwrap_or_default(),
             cwd,
             env: spec.env.clone(),
+            account: Account::of(spec),
         },
         ActionKind::KbScan => Plan::Task(ActionKind::KbScan.as_str()),
     };
@@ -165,6 +193,7 @@ fn restore(
         argv: c.argv().unwrap_or_default(),
         cwd,
         env: spec.env.clone(),
+        account: Account::of(spec),
     });
     let mut params = BTreeMap::new();
     params.insert("file".to_string(), ParamValue::Text(file.clone()));

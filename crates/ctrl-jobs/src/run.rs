@@ -55,8 +55,8 @@ pub(crate) async fn run(
         Plan::Service { service, op } => {
             bounded(timeout, cancel, control(&jobs, &service, op, &sinks)).await.unwrap_or_else(stopped)
         }
-        Plan::Backup { target, source, ext, retention, cwd, env } => {
-            let b = crate::backup::Make { target, source, ext, retention, cwd, env };
+        Plan::Backup { target, source, ext, retention, cwd, env, account } => {
+            let b = crate::backup::Make { target, source, ext, retention, cwd, env, account };
             crate::backup::make(&jobs, id, b, timeout, &sinks, &reports, cancel).await
         }
         Plan::Restore { target, file, into, command } => {

@@ -22,7 +22,7 @@ pub fn parse(text: &str, ext: &str) -> Result<Vec<Creator>, String> {
             let t: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
             serde_json::to_value(t).map_err(|e| e.to_string())?
         }
-        _ => crate::front_matter::yaml(text, 1)?,
+        _ => crate::front_matter::yaml(text, 1).map_err(|e| e.to_string())?,
     };
     let list = match value {
         Value::Array(a) => a,

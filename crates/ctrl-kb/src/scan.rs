@@ -452,7 +452,7 @@ fn agent_defs(root: &Path) -> Vec<Result<KbAgent, (String, String)>> {
                 out.extend(problems.into_iter().map(|p| Err((rel.clone(), p))));
                 out.push(Ok(KbAgent { name, level: m.level, category: m.category }));
             }
-            Err(e) => out.push(Err((rel, e))),
+            Err(e) => out.push(Err((rel, e.to_string()))),
         }
     }
     out

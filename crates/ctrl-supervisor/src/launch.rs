@@ -6,6 +6,7 @@ use std::process::Stdio;
 
 use ctrl_core::config::ServiceSpec;
 use ctrl_core::service::PortHolder;
+use ctrl_host::run_as::RunAs;
 use tokio::process::{Child, Command};
 
 /// Fails, naming the holder, when `port` is held by another process.
@@ -57,8 +58,11 @@ pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
     if !cwd.is_dir() {
         return Err(format!("working directory {} does not exist", cwd.display()));
     }
+    let run_as = run_as(spec, cwd)?;
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // First, so the service's own env_file and env win over HOME and USER.
+    ctrl_host::run_as::prepare(&mut cmd, run_as.as_ref(), &spec.limits.settings())?;
     if let Some(file) = &spec.env_file {
         let vars = dotenvy::from_path_iter(file)
             .map_err(|e| format!("cannot read env_file {}: {e}", file.display()))?;
@@ -73,7 +77,24 @@ pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
     // the terminal's Ctrl-C reaches the daemon only. A group rather than a new
     // session lets std spawn with posix_spawn (vfork-fast) instead of fork.
     cmd.process_group(0);
-    ctrl_host::children::spawn_noted(|| cmd.spawn(), Child::id).map_err(|e| spawn_error(program, &e))
+    ctrl_host::children::spawn_noted(|| cmd.spawn(), Child::id).map_err(|e| match &run_as {
+        Some(r) if e.kind() == io::ErrorKind::PermissionDenied => {
+            format!("cannot start '{program}' as user '{}': {e}", r.user)
+        }
+        _ => spawn_error(program, &e),
+    })
+}
+
+/// The user the service runs as, when it names one, who must be able to enter its working directory.
+fn run_as(spec: &ServiceSpec, cwd: &Path) -> Result<Option<RunAs>, String> {
+    let Some(user) = spec.user.as_deref() else {
+        return Ok(None);
+    };
+    let r = RunAs::resolve(user, spec.group.as_deref())?;
+    if !r.can_enter(cwd) {
+        return Err(format!("working directory {} is not readable by user '{user}'", cwd.display()));
+    }
+    Ok(Some(r))
 }
 
 fn spawn_error(program: &str, e: &io::Error) -> String {
@@ -108,6 +129,11 @@ pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
         && !file.is_file()
     {
         out.push(format!("env_file {} does not exist", file.display()));
+    }
+    if cwd.is_dir()
+        && let Err(e) = run_as(spec, cwd)
+    {
+        out.push(e);
     }
     if let Some(port) = spec.port
         && let Err(h) = check_port(port)

@@ -13,14 +13,46 @@ pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
     })
 }
 
+/// This machine, as a config is checked against it: the daemon's privileges and
+/// its user database. `assume_root` checks a config meant for a root daemon from
+/// an ordinary shell (`ctrl check`).
+pub struct ThisMachine {
+    /// Check users as if ctrl ran as root.
+    pub assume_root: bool,
+}
+
+impl ctrl_core::config::Machine for ThisMachine {
+    fn is_root(&self) -> bool {
+        self.assume_root || ctrl_host::run_as::is_root()
+    }
+    fn has_user(&self, name: &str) -> bool {
+        ctrl_host::run_as::user_exists(name)
+    }
+    fn has_group(&self, name: &str) -> bool {
+        ctrl_host::run_as::group_exists(name)
+    }
+}
+
 /// Loads and validates the config (or the built-in defaults), with `CTRL_*` overrides.
 pub fn load_config(given: Option<&Path>) -> anyhow::Result<(Config, Option<PathBuf>)> {
+    load_config_on(given, None)
+}
+
+/// As [`load_config`], also checking users and groups against `machine`.
+pub fn load_config_on(
+    given: Option<&Path>,
+    machine: Option<&dyn ctrl_core::config::Machine>,
+) -> anyhow::Result<(Config, Option<PathBuf>)> {
     let path = config_path(given);
     let mut config = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
             let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
-            ctrl_core::config::parse(&abs, &text).map_err(|e| {
+            let parsed = match machine {
+                Some(m) => ctrl_core::config::parse_on(&abs, &text, m),
+                None => ctrl_core::config::parse(&abs, &text),
+            };
+            parsed.map_err(|e| {
                 // Name the file as the user wrote it.
                 let shown = p.display().to_string();
                 let mut errs = e.0;

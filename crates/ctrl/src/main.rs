@@ -34,6 +34,8 @@ enum Command {
     Up,
     /// Validate the config and check that every service could start now.
     Check,
+    /// Write a ctrl.toml from a supervisord, PM2, Procfile or process-compose config.
+    Import(cmd::import::ImportArgs),
     /// Show the services and their state.
     Status {
         /// Only this service.
@@ -135,6 +137,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Up => cmd::up::run(config),
         Command::Check => cmd::check::run(config),
+        Command::Import(args) => cmd::import::run(args),
         Command::Status { name, json } => cmd::status::run(config, remote, name.as_deref(), json),
         Command::Start(t) => cmd::control::run(config, remote, cmd::control::Verb::Start, t),
         Command::Stop(t) => cmd::control::run(config, remote, cmd::control::Verb::Stop, t),

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::run_as::Limits;
 use super::service::Command;
 use super::units::Dur;
 use crate::Role;
@@ -57,6 +58,13 @@ pub struct ActionSpec {
     pub ext: Option<String>,
     /// `restore` of an archive: the folder it is unpacked into.
     pub into: Option<PathBuf>,
+    /// The user its command runs as (ctrl must run as root); by default ctrl's own.
+    pub user: Option<String>,
+    /// The group its command runs in; by default the user's own.
+    pub group: Option<String>,
+    /// Resource limits of its command.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_timeout() -> Dur {

@@ -3,6 +3,7 @@
 use super::AlertKind;
 use super::Config;
 use super::action::{ActionKind, ActionSpec, ScheduleSpec};
+use super::run_as::Limits;
 use super::validate::{Problem, problem, valid_name};
 use crate::job::{Schedule, Template, check_params};
 
@@ -210,6 +211,21 @@ fn action(name: &str, a: &ActionSpec, config: &Config, out: &mut Vec<Problem>) {
                 push(at("kind"), "kind = \"kb_scan\" needs a [knowledge] section".into());
             }
         }
+    }
+    let runs_command = match a.kind {
+        ActionKind::Command | ActionKind::Restore => a.command.is_some(),
+        ActionKind::Backup => a.source.as_ref().is_some_and(|s| s.command.is_some()),
+        ActionKind::Service | ActionKind::KbScan => false,
+    };
+    let run_as =
+        [("user", a.user.is_some()), ("group", a.group.is_some()), ("limits", a.limits != Limits::default())];
+    for (key, _) in run_as.iter().filter(|(_, set)| *set && !runs_command) {
+        push(at(key), format!("'{key}' applies only to an action that runs a command"));
+    }
+    let mut accounts = Vec::new();
+    super::run_as::check(&["actions", name], a.user.as_deref(), a.group.as_deref(), &mut accounts);
+    for p in accounts {
+        push(p.key, p.message);
     }
     if let Some(t) = &a.target
         && !valid_name(t)

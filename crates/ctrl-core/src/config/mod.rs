@@ -13,6 +13,7 @@ mod hub;
 mod knowledge;
 mod llm;
 mod locate;
+mod run_as;
 mod server;
 mod service;
 mod units;
@@ -33,6 +34,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use hub::HubConfig;
 pub use knowledge::KnowledgeConfig;
 pub use llm::{LlmConfig, Price, UpstreamSpec, model_matches};
+pub use run_as::{Limit, Limits, Machine, parse_on};
 pub use server::{BackupsConfig, MonitorConfig, ServerConfig, StorageConfig, TlsConfig};
 pub use service::{
     Backoff, Command, Condition, LogFormat, LogSpec, OnOrphan, Probe, ProbeCheck, RestartPolicy, ServiceSpec,

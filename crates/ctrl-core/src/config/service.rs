@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use super::run_as::Limits;
 use super::units::{ByteSize, Dur};
 
 /// One supervised service as written in `ctrl.toml`.
@@ -63,6 +64,13 @@ pub struct ServiceSpec {
     /// What to do with this service's process left alive by a daemon that died.
     #[serde(default)]
     pub on_orphan: OnOrphan,
+    /// The user the process runs as (ctrl must run as root); by default ctrl's own.
+    pub user: Option<String>,
+    /// The group it runs in; by default the user's own. The user's other groups are kept.
+    pub group: Option<String>,
+    /// Resource limits set before exec.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn yes() -> bool {

@@ -339,3 +339,95 @@ fn a_shared_database_is_postgresql_and_its_hubs_run_nothing_of_their_own() {
     assert_eq!((e[0].key.as_str(), e[0].line), ("server.advertise", 2));
     assert!(e[0].message.contains("is not an address"), "{}", e[0].message);
 }
+
+/// A machine with one user and one group, as root or not.
+struct Fake {
+    root: bool,
+}
+
+impl Machine for Fake {
+    fn is_root(&self) -> bool {
+        self.root
+    }
+    fn has_user(&self, name: &str) -> bool {
+        name == "www-data" || name.parse::<u32>().is_ok()
+    }
+    fn has_group(&self, name: &str) -> bool {
+        name == "www-data"
+    }
+}
+
+const RUN_AS: &str = r#"
+[services.web]
+command = "sleep 1"
+user = "www-data"
+group = "www-data"
+limits = { nofile = 65536, nproc = "unlimited", core = 0 }
+
+[actions.dump]
+kind = "backup"
+source = { command = ["pg_dump", "app"] }
+target = "db"
+user = "1001"
+"#;
+
+#[test]
+fn user_group_and_limits_parse_and_are_checked_against_the_machine() {
+    let path = Path::new("/etc/ctrl/ctrl.toml");
+    let c = parse_on(path, RUN_AS, &Fake { root: true }).unwrap();
+    let web = &c.services["web"];
+    assert_eq!((web.user.as_deref(), web.group.as_deref()), (Some("www-data"), Some("www-data")));
+    assert_eq!(web.limits.settings(), vec![("nofile", Some(65536)), ("nproc", None), ("core", Some(0))]);
+    assert_eq!(c.actions["dump"].user.as_deref(), Some("1001"));
+    assert!(c.services["web"].limits != Limits::default());
+
+    // Not root: each user is named where it is written.
+    let e = parse_on(path, RUN_AS, &Fake { root: false }).unwrap_err().0;
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!((e[0].line, e[0].column, e[0].key.as_str()), (4, 1, "services.web.user"));
+    assert!(e[0].message.contains("needs ctrl to run as root"), "{}", e[0].message);
+    assert_eq!((e[1].line, e[1].key.as_str()), (12, "actions.dump.user"));
+
+    // Unknown user and group on this machine.
+    let text = RUN_AS
+        .replace("user = \"www-data\"", "user = \"wwwdata\"")
+        .replace("group = \"www-data\"", "group = \"web\"");
+    let e = parse_on(path, &text, &Fake { root: true }).unwrap_err().0;
+    let shown: Vec<String> = e.iter().map(|e| format!("{}:{} {}", e.line, e.key, e.message)).collect();
+    assert_eq!(
+        shown,
+        [
+            "4:services.web.user unknown user 'wwwdata' on this machine",
+            "5:services.web.group unknown group 'web' on this machine",
+        ]
+    );
+}
+
+#[test]
+fn run_as_keys_are_validated_where_they_apply() {
+    let e = errs("[services.a]\ncommand = \"true\"\ngroup = \"adm\"\nlimits = { nofile = -1 }\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.contains("a limit cannot be negative"), "{}", e[0].message);
+    let e = errs(
+        "[services.a]\ncommand = \"true\"\ngroup = \"adm\"\nuser = \"bad name\"\nlimits = { stack = 1 }\n",
+    );
+    assert!(e[0].message.contains("unknown field 'stack'"), "{e:?}");
+    let e = errs(
+        "[services.a]\ncommand = \"true\"\ngroup = \"adm\"\nuser = \"bad name\"\nlimits = { core = \"lots\" }\n",
+    );
+    assert!(e[0].message.contains("'lots' is not a limit"), "{e:?}");
+    let e = errs("[services.a]\ncommand = \"true\"\ngroup = \"adm\"\nuser = \"bad name\"\n");
+    let keys: Vec<(&str, &str)> = e.iter().map(|e| (e.key.as_str(), e.message.as_str())).collect();
+    assert_eq!(keys, [("services.a.user", "'bad name' is not a user name or a numeric id")]);
+    let e = errs("[services.a]\ncommand = \"true\"\ngroup = \"adm\"\n");
+    assert_eq!(e[0].key, "services.a.group");
+    assert!(e[0].message.contains("'group' needs 'user'"));
+    // Only an action that runs a command runs as someone.
+    let e = errs(
+        "[services.a]\ncommand = \"true\"\n\n[actions.r]\nkind = \"service\"\nservice = \"a\"\n\
+         operation = \"restart\"\nuser = \"root\"\nlimits = { core = 0 }\n",
+    );
+    let keys: Vec<&str> = e.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["actions.r.user", "actions.r.limits"]);
+    assert!(e[0].message.contains("applies only to an action that runs a command"));
+}

@@ -5,14 +5,21 @@ use std::process::ExitCode;
 
 use crate::locate;
 
-/// Validates the config (errors name file, line, column and key), then checks
-/// each service's working directory, executable, env file and port, that the agent's
+/// Validates the config (errors name file, line, column and key) and the users
+/// services and actions run as, then checks each service's working directory
+/// (and its user's access to it), executable, env file and port, that the agent's
 /// model is served and its computer tool's programs are installed, and names the LLM
 /// upstreams' key variables that are not set.
 pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (cfg, path) = locate::load_config(config)?;
+    // Users are checked as a root daemon would see them: the check may run from an ordinary shell.
+    let (cfg, path) = locate::load_config_on(config, Some(&locate::ThisMachine { assume_root: true }))?;
     let file = path.map(|p| p.display().to_string()).unwrap_or_else(|| "built-in defaults".into());
     let mut problems = 0;
+    let runs_as =
+        cfg.services.values().any(|s| s.user.is_some()) || cfg.actions.values().any(|a| a.user.is_some());
+    if runs_as && !ctrl_host::run_as::is_root() {
+        println!("{file}: note: services or actions name a user; ctrl must run as root to start them");
+    }
     for (name, spec) in &cfg.services {
         for p in ctrl_supervisor::preflight(spec) {
             println!("{file}: services.{name}: {p}");

@@ -7,6 +7,7 @@ pub mod control;
 pub mod db;
 pub mod events;
 pub mod hosts;
+pub mod import;
 pub mod jobs;
 pub mod kb;
 pub mod llm;

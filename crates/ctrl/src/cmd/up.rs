@@ -9,7 +9,7 @@ use crate::{daemon, locate};
 
 /// Loads the config, then runs the daemon until SIGINT or SIGTERM.
 pub fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (cfg, path) = locate::load_config(config)?;
+    let (cfg, path) = locate::load_config_on(config, Some(&locate::ThisMachine { assume_root: false }))?;
     daemon::init_tracing();
     raise_fd_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -77,7 +77,8 @@ impl Daemon {
 
     /// Re-reads the config file and applies the difference.
     pub async fn reload(&self) -> Result<ReloadReport, ApiError> {
-        let (new, _) = locate::load_config(self.config_path.as_deref()).map_err(|e| {
+        let machine = locate::ThisMachine { assume_root: false };
+        let (new, _) = locate::load_config_on(self.config_path.as_deref(), Some(&machine)).map_err(|e| {
             tracing::warn!("reload refused: {e:#}");
             ApiError::new(ctrl_proto::ErrorCode::Validation, self.without_paths(format!("{e:#}")))
         })?;
@@ -248,11 +249,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> anyhow::Result
         loopback: loopback.clone(),
         config_path,
     };
+    let https = tls.is_some();
     let server = http::Server::start(&daemon, server_settings, host, tcp, tls, unix)?;
     // What only start-up needed goes back to the system.
     ctrl_supervisor::memory::give_back_heap();
     tracing::info!(services = count, state_dir = %state_dir.display(), socket = %sock_path.display(),
         api = %server.addr, "ctrl is up");
+    first_admin_link(&daemon.access, server.addr, https).await;
 
     loop {
         tokio::select! {
@@ -311,5 +314,29 @@ fn lock_state_dir(dir: &std::path::Path) -> anyhow::Result<Flock<std::fs::File>>
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => Ok(lock),
         Err(_) => bail!("another ctrl daemon is already running for {}", dir.display()),
+    }
+}
+
+/// While no user exists, a person at the terminal gets a one-time link that makes
+/// the first admin (elsewhere, such as under a service manager, nothing is shown:
+/// the link is a credential, and logs are kept).
+async fn first_admin_link(access: &ctrl_access::Access, addr: std::net::SocketAddr, https: bool) {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return;
+    }
+    match access.first_admin_link().await {
+        Ok(Some(token)) => {
+            let host = match addr.ip() {
+                ip if ip.is_unspecified() => std::net::SocketAddr::new([127, 0, 0, 1].into(), addr.port()),
+                _ => addr,
+            };
+            let scheme = if https { "https" } else { "http" };
+            println!(
+                "\nNo user yet. Open this link within 15 minutes to create the first admin (it works once):\n\n    \
+                 {scheme}://{host}/login#once={token}\n"
+            );
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether a user exists"),
     }
 }

@@ -255,3 +255,76 @@ async fn a_removed_user_loses_sessions_and_tokens_and_sessions_survive_restarts(
     let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["bob", "vic"]);
 }
+
+/// `POST /api/auth/first-admin` with `token`, `username`, `password`.
+async fn first_admin(
+    d: &Daemon,
+    token: &str,
+    name: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let res = reqwest::Client::new()
+        .post(d.url("/api/auth/first-admin"))
+        .json(&json!({"token": token, "username": name, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let set = res.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
+    (status, set, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn with_no_user_a_terminal_gets_a_one_time_link_that_makes_the_first_admin() {
+    // Not on a terminal (a service manager, a log file): no link is shown.
+    let plain = Daemon::start(SERVICES);
+    assert!(!plain.log().contains("once="), "{}", plain.log());
+    drop(plain);
+
+    // On a terminal (a pty): the link, at the API's own address.
+    let d = Daemon::start_wrapped(&["python3", "-c", "import pty, sys; pty.spawn(sys.argv[1:])"], SERVICES);
+    let prefix = format!("http://{}/login#once=", d.api_addr());
+    let token = crate::common::wait("the one-time link", Duration::from_secs(10), || {
+        let log = d.log();
+        let at = log.find(&prefix)? + prefix.len();
+        let token: String = log[at..].chars().take_while(char::is_ascii_hexdigit).collect();
+        (token.len() == 64).then_some(token)
+    });
+
+    // A short password is the person's typo: refused, and the link still works.
+    let (status, _, body) = first_admin(&d, &token, "root-admin", "short").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // A guessed secret is refused.
+    let (status, _, body) = first_admin(&d, &"0".repeat(64), "mallory", "mallory-secret-1").await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")), "{body}");
+
+    // The real one: an admin, logged in at once.
+    let (status, set, body) = first_admin(&d, &token, "root-admin", "first-secret-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["data"]["user"].as_str(), body["data"]["role"].as_str()),
+        (Some("root-admin"), Some("admin"))
+    );
+    let set = set.expect("a session cookie");
+    let session = Session {
+        cookie: set.split(';').next().unwrap().to_owned(),
+        csrf: body["data"]["csrf_token"].as_str().unwrap().to_owned(),
+    };
+    let (status, users) = with(&d, &session, "GET", "/api/users", false).await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    assert_eq!(users["data"][0]["name"], "root-admin");
+    // The password works for an ordinary login.
+    login(&d, "root-admin", "first-secret-1").await.unwrap();
+
+    // Once only.
+    let (status, _, body) = first_admin(&d, &token, "second", "second-secret-1").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ctrl user add"), "{body}");
+
+    let log = audit(&d).await;
+    let made = log.iter().find(|e| e["action"] == "user_added").unwrap();
+    assert_eq!((made["actor"].as_str(), made["target"].as_str()), (Some("root-admin"), Some("root-admin")));
+    assert_eq!(made["detail"], "admin, by the one-time link");
+    let refused = log.iter().filter(|e| e["action"] == "first_admin_failed").count();
+    assert_eq!(refused, 2, "the guess and the second use: {log:?}");
+}

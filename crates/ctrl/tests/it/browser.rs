@@ -813,3 +813,48 @@ async fn the_hosts_page_shows_hosts_live_and_the_picker_turns_every_page_into_a_
     edge.signal(nix::sys::signal::Signal::SIGCONT);
     ui.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_time_link_asks_for_the_first_admins_password_and_logs_them_in() {
+    // No user, and `ctrl up` on a terminal (a pty): the link is printed.
+    let d = Daemon::start_wrapped(
+        &["python3", "-c", "import pty, sys; pty.spawn(sys.argv[1:])"],
+        "[services.app]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let prefix = format!("http://{}/login#once=", d.api_addr());
+    let link = crate::common::wait("the one-time link", Duration::from_secs(10), || {
+        let log = d.log();
+        let at = log.find(&prefix)?;
+        let link: String = log[at..].chars().take_while(|c| !c.is_whitespace()).collect();
+        (link.len() == prefix.len() + 64).then_some(link)
+    });
+    let (c, driver, profile) = browser().await;
+    c.set_window_size(1280, 900).await.unwrap();
+    let ui = Ui { d, c, driver, _profile: profile, name: "first-admin" };
+    ui.c.goto(&link).await.unwrap();
+    // The secret leaves the address bar at once; the login form gives way to the first admin's.
+    for _ in 0..100 {
+        if ui.c.current_url().await.is_ok_and(|u| u.fragment().is_none()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ui.c.current_url().await.unwrap().fragment(), None);
+    assert_eq!(ui.js("return document.getElementById('login-form').hidden").await, Value::Bool(true));
+    ui.shot("first-admin").await;
+    let field = async |id: &str, text: &str| {
+        let el = ui.c.find(Locator::Id(id)).await.unwrap();
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    };
+    field("admin-name", "first").await;
+    field("admin-password", "first-secret-1").await;
+    field("admin-again", "first-secret-2").await;
+    ui.c.find(Locator::Id("first-admin-submit")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#first-admin-error", "differ").await;
+    field("admin-again", "first-secret-1").await;
+    ui.c.find(Locator::Id("first-admin-submit")).await.unwrap().click().await.unwrap();
+    ui.wait_text("#whoami", "first").await;
+    ui.wait_path("/").await;
+    ui.finish().await;
+}
