@@ -118,7 +118,8 @@ pub async fn first_admin(
     Body(b): Body<FirstAdminBody>,
 ) -> Response {
     let address = caller.0;
-    let keys = vec![format!("ip:{}", address.as_deref().unwrap_or("local"))];
+    // Its own key: guesses at the link do not slow the same address's logins down.
+    let keys = vec![format!("first-admin:{}", address.as_deref().unwrap_or("local"))];
     if let Err(wait) = st.limiter.check(&keys, Instant::now()) {
         let secs = wait.as_secs().max(1);
         return Failure::new(ErrorCode::TooManyRequests, format!("too many attempts; try again in {secs} s"))
@@ -130,7 +131,9 @@ pub async fn first_admin(
     }
     let Ok(taken) = st.first_admin.take(&b.token, Instant::now()) else {
         st.limiter.failed(&keys, Instant::now());
-        st.audit(&b.username, "first_admin_failed", None, address, "denied", Some("link not valid")).await;
+        // The name is the caller's choice, not who they are: it goes in the detail.
+        let detail = format!("link not valid; name asked for: {}", b.username);
+        st.audit("anonymous", "first_admin_failed", None, address, "denied", Some(&detail)).await;
         return Failure::new(
             ErrorCode::Unauthorized,
             "this link is not valid: it was used, it expired (15 minutes) or it is mistyped; \
@@ -152,7 +155,8 @@ pub async fn first_admin(
     match made.await {
         Ok(true) => {}
         Ok(false) => {
-            st.audit(&b.username, "first_admin_failed", None, address, "denied", Some("a user exists")).await;
+            let detail = format!("a user exists; name asked for: {}", b.username);
+            st.audit("anonymous", "first_admin_failed", None, address, "denied", Some(&detail)).await;
             return Failure::new(
                 ErrorCode::Conflict,
                 "a user exists already: log in, or ask an admin for an account",

@@ -21,6 +21,7 @@ pub struct RunAs {
     groups: Vec<Gid>,
     home: Option<PathBuf>,
     login: Option<String>,
+    shell: Option<PathBuf>,
 }
 
 /// The daemon runs as root, so it may start processes as other users.
@@ -73,21 +74,18 @@ impl RunAs {
             gid,
             groups,
             home: entry.as_ref().map(|u| u.dir.clone()),
+            shell: entry.as_ref().map(|u| u.shell.clone()),
             login: entry.map(|u| u.name),
         })
     }
 
-    /// `HOME`, `USER` and `LOGNAME` as a login as this user would have them.
+    /// `HOME`, `USER`, `LOGNAME` and `SHELL` as a login as this user would have
+    /// them (a uid with no entry: `/`, its number, `/bin/sh`).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        if let Some(home) = &self.home {
-            out.push(("HOME", home.display().to_string()));
-        }
-        if let Some(login) = &self.login {
-            out.push(("USER", login.clone()));
-            out.push(("LOGNAME", login.clone()));
-        }
-        out
+        let login = self.login.clone().unwrap_or_else(|| self.uid.to_string());
+        let home = self.home.as_deref().unwrap_or(Path::new("/")).display().to_string();
+        let shell = self.shell.as_deref().unwrap_or(Path::new("/bin/sh")).display().to_string();
+        vec![("HOME", home), ("USER", login.clone()), ("LOGNAME", login), ("SHELL", shell)]
     }
 
     /// Whether this user may list and enter `dir` and every folder above it, by
@@ -128,10 +126,42 @@ fn group_id(name: &str) -> Result<Gid, String> {
 /// (`None`: unlimited).
 pub type LimitSetting = (&'static str, Option<u64>);
 
+/// The daemon's variables a process run as another user still gets: where
+/// programs are, language and time zone. The rest (keys the daemon was given,
+/// its own settings) stay the daemon's.
+fn kept(name: &str) -> bool {
+    matches!(name, "PATH" | "LANG" | "LANGUAGE" | "TZ") || name.starts_with("LC_")
+}
+
+/// Makes `cmd`, which runs from `cwd`, start as `user` (in `group`) with
+/// `limits`: the user looked up, its access to `cwd` checked, the daemon's
+/// environment left behind but for [`kept`] variables and the user's own. Call
+/// it before adding the process's own environment. Returns the user, if any.
+pub fn apply(
+    cmd: &mut tokio::process::Command,
+    user: Option<&str>,
+    group: Option<&str>,
+    limits: &[LimitSetting],
+    cwd: &Path,
+) -> Result<Option<RunAs>, String> {
+    let run_as = match user {
+        None => None,
+        Some(u) => {
+            let r = RunAs::resolve(u, group)?;
+            if !r.can_enter(cwd) {
+                return Err(format!("working directory {} is not readable by user '{u}'", cwd.display()));
+            }
+            Some(r)
+        }
+    };
+    prepare(cmd, run_as.as_ref(), limits)?;
+    Ok(run_as)
+}
+
 /// Makes `cmd` start as `run_as` with `limits`, checking first what the child
 /// could only fail at: a user switch without root, a limit above the daemon's
 /// hard limit that only root may raise.
-pub fn prepare(
+fn prepare(
     cmd: &mut tokio::process::Command,
     run_as: Option<&RunAs>,
     limits: &[LimitSetting],
@@ -166,6 +196,8 @@ pub fn prepare(
     }
     let ids = run_as.map(|r| (r.uid, r.gid, r.groups.clone()));
     if let Some(r) = run_as {
+        cmd.env_clear();
+        cmd.envs(std::env::vars_os().filter(|(k, _)| k.to_str().is_some_and(kept)));
         cmd.envs(r.env());
     }
     let child_setup = move || -> std::io::Result<()> {
@@ -199,6 +231,8 @@ mod tests {
         assert!(root.env().contains(&("USER", "root".to_string())));
         let numeric = RunAs::resolve("54321", None).unwrap();
         assert_eq!((numeric.uid.as_raw(), numeric.gid.as_raw()), (54321, 54321));
+        assert!(numeric.env().contains(&("HOME", "/".to_string())));
+        assert!(numeric.env().contains(&("USER", "54321".to_string())));
         let with_group = RunAs::resolve("54321", Some("0")).unwrap();
         assert_eq!(with_group.gid.as_raw(), 0);
         let err = RunAs::resolve("no-such-user-here", None).unwrap_err();

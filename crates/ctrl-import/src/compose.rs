@@ -17,6 +17,13 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         return Err(src.invalid("a process-compose file is a mapping with 'processes'"));
     };
     let mut draft = Draft::default();
+    if src.text.contains("${") {
+        draft.notes.push(
+            "process-compose expands ${VAR} in its file when it loads it; the import keeps them as written: \
+             a command expands them when it runs (bash -c), other values need the value written in"
+                .into(),
+        );
+    }
     let mut global = BTreeMap::new();
     for (k, v) in &top {
         match k.as_str() {
@@ -35,7 +42,10 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
     let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut taken = Vec::new();
     for (name, p) in processes {
-        let replicas = p.get("replicas").and_then(Value::as_u64).unwrap_or(1).clamp(1, 256);
+        let replicas = p.get("replicas").and_then(Value::as_u64).unwrap_or(1);
+        if !(1..=256).contains(&replicas) {
+            return Err(src.invalid(format!("processes.{name}.replicas: {replicas}: use 1 to 256")));
+        }
         let list: Vec<String> = (0..replicas)
             .map(|n| {
                 let raw = if replicas > 1 { format!("{name}-{n}") } else { name.clone() };
@@ -57,6 +67,8 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         };
         let mut base = ServiceDraft::new(name, Cmd::Argv(vec!["bash".into(), "-c".into(), command]));
         base.env = global.clone();
+        // process-compose gives every process the .env of its folder.
+        base.env_file = src.dotenv.as_ref().map(|(path, _)| path.clone());
         base.restart = Some("never");
         for (k, v) in p {
             let note = |why: &str| format!("process-compose: {k} = {} ({why})", text(v));
@@ -67,8 +79,12 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
                 "disabled" => base.autostart = v.as_bool().map(|d| !d),
                 "availability" => availability(v, &mut base).map_err(|m| at(k, &m))?,
                 "depends_on" => depends_on(v, &names, &mut base).map_err(|m| at(k, &m))?,
-                "readiness_probe" => base.readiness = Some(probe(v).map_err(|m| at(k, &m))?),
-                "liveness_probe" => base.liveness = Some(probe(v).map_err(|m| at(k, &m))?),
+                "readiness_probe" => {
+                    base.readiness = Some(probe(k, v, &mut base.notes).map_err(|m| at(k, &m))?)
+                }
+                "liveness_probe" => {
+                    base.liveness = Some(probe(k, v, &mut base.notes).map_err(|m| at(k, &m))?)
+                }
                 "shutdown" => shutdown(v, &mut base).map_err(|m| at(k, &m))?,
                 "description" => base.notes.push(text(v)),
                 "is_daemon" if v == &Value::Bool(true) => base.notes.push(note(
@@ -83,9 +99,14 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         for (n, service) in list.iter().enumerate() {
             let mut d = base.clone();
             d.name = service.clone();
-            if list.len() > 1 {
-                d.env.insert("PC_REPLICA_NUM".into(), n.to_string());
+            let own = if list.len() > 1 { format!("{name}-{n}") } else { name.clone() };
+            if *service != own {
+                d.notes.push(format!(
+                    "process-compose: process '{own}' (renamed: ctrl names use letters, digits, - _ .)"
+                ));
             }
+            d.env.insert("PC_PROC_NAME".into(), name.clone());
+            d.env.insert("PC_REPLICA_NUM".into(), n.to_string());
             draft.services.push(d);
         }
     }
@@ -197,7 +218,7 @@ fn depends_on(v: &Value, names: &BTreeMap<String, Vec<String>>, s: &mut ServiceD
     Ok(())
 }
 
-fn probe(v: &Value) -> Result<Probe, String> {
+fn probe(kind: &str, v: &Value, notes: &mut Vec<String>) -> Result<Probe, String> {
     let Value::Object(p) = v else {
         return Err("a mapping with http_get or exec".into());
     };
@@ -207,6 +228,13 @@ fn probe(v: &Value) -> Result<Probe, String> {
             "http_get" => out.http = Some(http_get(v)?),
             "exec" => {
                 let cmd = v.get("command").map(text).ok_or("exec needs a command")?;
+                // Its working_dir becomes a cd in the check's own shell.
+                let cmd = match v.get("working_dir").map(text) {
+                    Some(dir) => {
+                        format!("cd {} && {cmd}", shlex::try_quote(&dir).map_err(|e| e.to_string())?)
+                    }
+                    None => cmd,
+                };
                 out.exec = Some(vec!["bash".into(), "-c".into(), cmd]);
             }
             "period_seconds" => out.interval = Some(seconds(v)?),
@@ -216,7 +244,11 @@ fn probe(v: &Value) -> Result<Probe, String> {
                 out.failure_threshold =
                     Some(v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or("not a count")?)
             }
-            "success_threshold" => {}
+            "success_threshold" if v.as_u64() == Some(1) => {}
+            "success_threshold" => notes.push(format!(
+                "process-compose: {kind}.success_threshold = {} (ctrl counts one success as ready)",
+                text(v)
+            )),
             other => return Err(format!("'{other}' is not a probe key this import knows")),
         }
     }
@@ -273,12 +305,21 @@ mod tests {
 
     #[test]
     fn probes_conditions_and_signals_map() {
-        let p = probe(&json!({"http_get": {"host": "127.0.0.1", "port": 8080, "path": "health"},
-            "period_seconds": 2, "failure_threshold": 5}))
+        let mut notes = Vec::new();
+        let p = probe(
+            "readiness_probe",
+            &json!({"http_get": {"host": "127.0.0.1", "port": 8080, "path": "health"},
+                "period_seconds": 2, "failure_threshold": 5, "success_threshold": 2}),
+            &mut notes,
+        )
         .unwrap();
+        assert_eq!(notes.len(), 1, "{notes:?}");
         assert_eq!(p.http.as_deref(), Some("http://127.0.0.1:8080/health"));
         assert_eq!((p.interval, p.failure_threshold), (Some(Duration::from_secs(2)), Some(5)));
-        assert!(probe(&json!({"period_seconds": 2})).is_err());
+        assert!(probe("liveness_probe", &json!({"period_seconds": 2}), &mut notes).is_err());
+        let p =
+            probe("x", &json!({"exec": {"command": "ls", "working_dir": "/my dir"}}), &mut notes).unwrap();
+        assert_eq!(p.exec.unwrap()[2], "cd '/my dir' && ls");
         assert!(http_get(&json!({"scheme": "https", "port": 1})).is_err());
         let names = BTreeMap::from([("db".to_string(), vec!["db".to_string()])]);
         let mut s = ServiceDraft::new("web", Cmd::Line("x".into()));

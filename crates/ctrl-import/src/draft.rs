@@ -163,10 +163,19 @@ fn inline(pairs: &[(&str, String)]) -> String {
     format!("{{ {} }}", body.join(", "))
 }
 
-/// A comment, one `# ` line per line of `text`.
+/// A comment, one `# ` line per line of `text`; control characters, which TOML
+/// refuses in comments, are written escaped.
 fn comment(out: &mut String, text: &str) {
     for line in text.lines() {
-        let _ = writeln!(out, "# {line}");
+        let shown: String = line
+            .chars()
+            .flat_map(|c| {
+                let escape = c.is_control() && c != '\t';
+                let text = if escape { c.escape_default().to_string() } else { c.to_string() };
+                text.chars().collect::<Vec<_>>()
+            })
+            .collect();
+        let _ = writeln!(out, "# {shown}");
     }
 }
 
@@ -208,8 +217,10 @@ impl Draft {
             out.push('\n');
             render_service(&mut out, s);
         }
+        let mut actions = Vec::new();
         for (service, cron) in &self.restarts {
-            let action = format!("restart-{service}");
+            let action = service_name(&format!("restart-{service}"), &actions);
+            actions.push(action.clone());
             let _ = writeln!(
                 out,
                 "\n[actions.{}]\nkind = \"service\"\nservice = {}\noperation = \"restart\"\n\n[schedules.{}]\naction = {}\ncron = {}",
@@ -334,5 +345,8 @@ mod tests {
         assert_eq!(service_name(".hidden", &[]), "_.hidden");
         assert_eq!(service_name("web", &["web".into(), "web-2".into()]), "web-3");
         assert_eq!(service_name("", &[]), "service");
+        let mut out = String::new();
+        comment(&mut out, "a\rb\u{7}c\td\ne");
+        assert_eq!(out, "# a\\rb\\u{7}c\td\n# e\n");
     }
 }

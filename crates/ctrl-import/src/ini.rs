@@ -10,6 +10,8 @@
 pub struct Section {
     /// Its name, as written between the brackets.
     pub name: String,
+    /// The line of its header.
+    pub line: usize,
     /// `key` (lowercase, as configparser makes it), value, line.
     pub entries: Vec<(String, String, usize)>,
 }
@@ -24,16 +26,19 @@ impl Section {
 /// The sections of `text`, or the first line that is not INI and why.
 pub fn parse(text: &str) -> Result<Vec<Section>, (usize, String)> {
     let mut sections: Vec<Section> = Vec::new();
+    // Whether an indented line now continues the last value (it follows a key,
+    // or another continuation); after a header it is a key of its own.
+    let mut continuable = false;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.starts_with(';') || trimmed.starts_with('#') {
             continue;
         }
-        if raw.starts_with([' ', '\t']) {
-            let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut()) else {
-                return Err((n, "an indented line continues nothing".into()));
-            };
+        if raw.starts_with([' ', '\t'])
+            && continuable
+            && let Some(entry) = sections.last_mut().and_then(|s| s.entries.last_mut())
+        {
             entry.1.push('\n');
             entry.1.push_str(strip_comment(trimmed));
             continue;
@@ -47,7 +52,8 @@ pub fn parse(text: &str) -> Result<Vec<Section>, (usize, String)> {
             if sections.iter().any(|s| s.name == name) {
                 return Err((n, format!("section [{name}] appears twice")));
             }
-            sections.push(Section { name: name.to_string(), entries: Vec::new() });
+            sections.push(Section { name: name.to_string(), line: n, entries: Vec::new() });
+            continuable = false;
             continue;
         }
         let Some(at) = trimmed.find(['=', ':']) else {
@@ -64,6 +70,7 @@ pub fn parse(text: &str) -> Result<Vec<Section>, (usize, String)> {
             return Err((n, format!("'{k}' appears twice in [{}]", section.name)));
         }
         section.entries.push((k, v.to_string(), n));
+        continuable = true;
     }
     Ok(sections)
 }
@@ -105,6 +112,9 @@ mod tests {
         assert_eq!(parse("[a]\njunk\n").unwrap_err().0, 2);
         assert_eq!(parse("[a]\n[a]\n").unwrap_err().0, 2);
         assert_eq!(parse("[a]\nx=1\nx=2\n").unwrap_err().0, 3);
-        assert_eq!(parse("  x\n").unwrap_err().0, 1);
+        assert_eq!(parse("  x=1\n").unwrap_err().0, 1);
+        // Indented right after a header: a key of its own, as configparser reads it.
+        let s = parse("[a]\n  x=1\n    more\n").unwrap();
+        assert_eq!(s[0].get("x"), Some("1\nmore"));
     }
 }

@@ -89,8 +89,9 @@ pub enum ImportError {
         /// What is wrong.
         message: String,
     },
-    /// The config made is not valid: a fault of this import, named in full.
-    #[error("{file}: the imported config does not validate (please report this): {message}")]
+    /// The config made from it does not validate (a value ctrl refuses, such as a
+    /// duration over a year, or a name it cannot take).
+    #[error("{file}: the config made from it does not validate: {message}")]
     NotValid {
         /// The file as the user named it.
         file: String,
@@ -109,7 +110,7 @@ pub struct Source<'a> {
     pub dir: PathBuf,
     /// The folder the ctrl.toml goes to, absolute: paths under it are written relative.
     pub out_dir: PathBuf,
-    /// The `.env` beside a Procfile (as written in the output, and its text).
+    /// The `.env` beside a Procfile or a process-compose file (as written in the output, and its text).
     pub dotenv: Option<(String, String)>,
     /// Environment variables (supervisord's `%(ENV_X)s`).
     pub env: &'a dyn Fn(&str) -> Option<String>,
@@ -137,7 +138,7 @@ impl Source<'_> {
     /// output's folder when inside it, else absolute.
     pub fn path(&self, p: &str) -> String {
         let abs = normalize(&self.dir.join(p));
-        match abs.strip_prefix(&self.out_dir) {
+        match abs.strip_prefix(normalize(&self.out_dir)) {
             Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
             Ok(rel) => rel.display().to_string(),
             Err(_) => abs.display().to_string(),
@@ -238,7 +239,12 @@ mod tests {
         let text = "[program:web]\ncommand=%(ENV_HOME)s/bin/web --name \"a b\"\nuser=www-data\numask=022\n";
         let out = import(Format::Supervisord, &source(text, &env), Path::new("/srv/app/ctrl.toml")).unwrap();
         assert_eq!(out.services, 1);
-        assert_eq!(out.notes, 1);
+        assert_eq!(out.notes, 2);
+        assert!(
+            out.toml.contains("# supervisord: command took %(ENV_…)s from this shell's environment"),
+            "{}",
+            out.toml
+        );
         assert!(out.toml.contains("command = \"/home/me/bin/web --name \\\"a b\\\"\"\n"), "{}", out.toml);
         assert!(out.toml.contains("user = \"www-data\"\n"), "{}", out.toml);
         assert!(out.toml.contains("# supervisord: umask = 022 (no equivalent in ctrl)\n"), "{}", out.toml);

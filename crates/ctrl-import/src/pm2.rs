@@ -11,7 +11,11 @@ use crate::{ImportError, Source};
 
 /// Reads `src` as a PM2 ecosystem (`{"apps": [...]}` or a list of apps).
 pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
-    let v: Value = serde_json::from_str(src.text).map_err(|e| src.syntax(e.line(), e.to_string()))?;
+    let v: Value = serde_json::from_str(src.text).map_err(|e| {
+        let what = e.to_string();
+        let what = what.split(" at line ").next().unwrap_or(&what).to_string();
+        src.syntax_at(e.line(), e.column(), what)
+    })?;
     let mut draft = Draft::default();
     let apps: &[Value] = match &v {
         Value::Array(apps) => apps,
@@ -163,7 +167,8 @@ fn app_services(
             }
             "cron_restart" => draft.restarts.push((String::new(), text(v))),
             "uid" | "user" => base.user = Some(text(v)),
-            "gid" => base.group = Some(text(v)),
+            "gid" if app.contains_key("uid") || app.contains_key("user") => base.group = Some(text(v)),
+            "gid" => base.notes.push(format!("{} (ctrl sets a group only with a user: add user)", shown())),
             "watch" | "ignore_watch" | "watch_options" if v == &Value::Bool(false) => {}
             "watch" | "ignore_watch" | "watch_options" => {
                 base.notes.push(format!("{} (ctrl does not restart on file changes)", shown()))
@@ -198,9 +203,11 @@ fn app_services(
         let mut d = base.clone();
         let raw = if instances > 1 { format!("{name}-{n}") } else { name.clone() };
         d.name = service_name(&raw, &taken);
-        if instances > 1 {
-            d.env.insert("NODE_APP_INSTANCE".into(), n.to_string());
+        if d.name != raw {
+            d.notes.push(format!("pm2: app '{raw}' (renamed: ctrl names use letters, digits, - _ .)"));
         }
+        // PM2 numbers every instance, a single one too.
+        d.env.insert("NODE_APP_INSTANCE".into(), n.to_string());
         if let Some(at) = cron {
             if n == 0 {
                 draft.restarts[at].0 = d.name.clone();

@@ -29,7 +29,7 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         if draft.services.iter().any(|s| s.name == name) {
             return Err(src.syntax(i + 1, format!("'{name}' appears twice")));
         }
-        let port = base_port + 100 * draft.services.len() as u32;
+        let port = u32::from(base_port) + 100 * draft.services.len() as u32;
         let Ok(port) = u16::try_from(port) else {
             return Err(src.syntax(i + 1, format!("the port for '{name}' would be {port}, above 65535")));
         };
@@ -38,8 +38,9 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         s.cwd = Some(src.path("."));
         s.env.insert("PORT".into(), port.to_string());
         s.env_file = src.dotenv.as_ref().map(|(path, _)| path.clone());
-        // A process that uses $PORT listens on it: its port is checked and probed.
-        if command.contains("$PORT") || command.contains("${PORT}") {
+        // The web process listens on $PORT (the one Heroku routes to): its port is
+        // checked and probed. Other types get PORT too, as Foreman gives it, unprobed.
+        if name == "web" && (command.contains("$PORT") || command.contains("${PORT}")) {
             s.port = Some(port);
         }
         if name == "release" {
@@ -58,11 +59,11 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
 }
 
 /// `PORT` in a dotenv file's text, which Foreman takes as its base port.
-fn dotenv_port(text: &str) -> Option<u32> {
+fn dotenv_port(text: &str) -> Option<u16> {
     text.lines().find_map(|l| {
         let l = l.trim().strip_prefix("export ").unwrap_or(l.trim());
         let v = l.strip_prefix("PORT=")?;
-        v.trim().trim_matches(['"', '\'']).parse().ok()
+        v.trim().trim_matches(['"', '\'']).parse().ok().filter(|p| *p > 0)
     })
 }
 

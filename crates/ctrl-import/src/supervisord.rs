@@ -110,9 +110,12 @@ fn program_services(
         ));
     }
     if s.get("command").is_none() {
-        return Err(src.syntax(line_of("command").max(1), format!("[program:{program}] has no command")));
+        return Err(src.syntax(s.line, format!("[program:{program}] has no command")));
     }
-    for num in start..start + numprocs {
+    let Some(end) = start.checked_add(numprocs) else {
+        return Err(src.syntax(line_of("numprocs_start"), "numprocs_start is too large"));
+    };
+    for num in start..end {
         let here = src.dir.display().to_string();
         let vars = |k: &str| match k {
             "program_name" => Some(program.to_string()),
@@ -138,6 +141,16 @@ fn program_services(
             if !apply(k, &v, &mut d, &mut log_size).map_err(|m| at(k, m))? {
                 d.notes.push(format!("supervisord: {k} = {v} (no equivalent in ctrl)"));
             }
+            if raw.contains("%(ENV_") {
+                d.notes.push(format!(
+                    "supervisord: {k} took %(ENV_…)s from this shell's environment at import time; \
+                     give secrets through env_file instead"
+                ));
+            }
+        }
+        // supervisord reads a relative directory from where it runs; here, from the config's folder.
+        if let Some(cwd) = d.cwd.take() {
+            d.cwd = Some(if cwd.starts_with('/') { cwd } else { src.path(&cwd) });
         }
         if numprocs > 1 {
             d.notes.push(format!("supervisord: process {num} of {numprocs} of [program:{program}]"));
@@ -228,17 +241,20 @@ fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
-/// `KEY="value",KEY2=value2` (supervisord's `environment`).
+/// `KEY="value",KEY2=value2` (supervisord's `environment`, read by its shlex:
+/// whitespace outside quotes separates nothing, `\"` inside double quotes is a quote).
 fn environment(v: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let mut parts = Vec::new();
     let (mut cur, mut quote) = (String::new(), None);
-    for c in v.chars() {
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
         match (c, quote) {
             ('"' | '\'', None) => quote = Some(c),
             (c, Some(q)) if c == q => quote = None,
+            ('\\', Some('"')) => cur.extend(chars.next()),
             (',', None) => parts.push(std::mem::take(&mut cur)),
-            ('\n', None) => {}
+            (c, None) if c.is_whitespace() => {}
             (c, _) => cur.push(c),
         }
     }
@@ -289,7 +305,7 @@ pub fn expand(s: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, 
             "s" => out.push_str(&value),
             "d" => {
                 let n: i64 = value.parse().map_err(|_| format!("%({name})d: '{value}' is not a number"))?;
-                let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0);
+                let width: usize = flags.trim_start_matches('0').parse().unwrap_or(0).min(64);
                 if flags.starts_with('0') {
                     out.push_str(&format!("{n:0width$}"));
                 } else {
@@ -329,9 +345,9 @@ mod tests {
 
     #[test]
     fn environment_pairs_with_quotes_and_commas() {
-        let env = environment("A=\"1,2\",B='x y', C=plain\n,D=").unwrap();
+        let env = environment("A=\"1,2\",B='x y', C = plain\n,D=,E=\"a\\\"b\"").unwrap();
         let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(pairs, [("A", "1,2"), ("B", "x y"), ("C", "plain"), ("D", "")]);
+        assert_eq!(pairs, [("A", "1,2"), ("B", "x y"), ("C", "plain"), ("D", ""), ("E", "a\"b")]);
         assert!(environment("A=\"1").is_err());
         assert!(environment("novalue").is_err());
     }

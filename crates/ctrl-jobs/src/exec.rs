@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ctrl_core::JobStatus;
 use ctrl_core::job::{Marker, parse_marker};
-use ctrl_host::run_as::RunAs;
 use ctrl_store::JobEnd;
 use ctrl_supervisor::group::{signal_group, signal_name, wait_group_gone};
 use ctrl_supervisor::logs::{LogSink, capture_with};
@@ -117,19 +116,12 @@ pub async fn run(
             Err(e) => return failed(&format!("cannot open the backup ({})", e.kind())),
         },
     };
-    let run_as = match exec.account.user.as_deref() {
-        None => None,
-        Some(user) => match RunAs::resolve(user, exec.account.group.as_deref()) {
-            Ok(r) if r.can_enter(&exec.cwd) => Some(r),
-            Ok(_) => {
-                return failed(&format!("the action's working directory is not readable by user '{user}'"));
-            }
-            Err(e) => return failed(&e),
-        },
-    };
     let mut cmd = Command::new(program);
-    // First, so the action's own env wins over HOME and USER.
-    if let Err(e) = ctrl_host::run_as::prepare(&mut cmd, run_as.as_ref(), &exec.account.limits.settings()) {
+    // First, so the action's own env wins over the user's HOME and USER.
+    let (user, group) = (exec.account.user.as_deref(), exec.account.group.as_deref());
+    if let Err(e) =
+        ctrl_host::run_as::apply(&mut cmd, user, group, &exec.account.limits.settings(), &exec.cwd)
+    {
         return failed(&e);
     }
     cmd.args(args)

@@ -440,7 +440,13 @@ impl Actor {
             (ProbeKind::Readiness, self.spec.effective_readiness()),
             (ProbeKind::Liveness, self.spec.liveness.clone()),
         ];
-        let ctx = probe::ExecContext { cwd: self.spec.cwd.clone(), env: self.spec.env.clone() };
+        let ctx = probe::ExecContext {
+            cwd: self.spec.cwd.clone(),
+            env: self.spec.env.clone(),
+            user: self.spec.user.clone(),
+            group: self.spec.group.clone(),
+            limits: self.spec.limits.settings(),
+        };
         for (kind, p) in probes.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))) {
             let tx = self.probe_tx.clone();
             self.probes.push(probe::start(kind, p, ctx.clone(), self.generation, tx));

@@ -58,11 +58,12 @@ pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
     if !cwd.is_dir() {
         return Err(format!("working directory {} does not exist", cwd.display()));
     }
-    let run_as = run_as(spec, cwd)?;
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // First, so the service's own env_file and env win over HOME and USER.
-    ctrl_host::run_as::prepare(&mut cmd, run_as.as_ref(), &spec.limits.settings())?;
+    // First, so the service's own env_file and env win over the user's HOME and USER.
+    let limits = spec.limits.settings();
+    let run_as =
+        ctrl_host::run_as::apply(&mut cmd, spec.user.as_deref(), spec.group.as_deref(), &limits, cwd)?;
     if let Some(file) = &spec.env_file {
         let vars = dotenvy::from_path_iter(file)
             .map_err(|e| format!("cannot read env_file {}: {e}", file.display()))?;
@@ -78,23 +79,27 @@ pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
     // session lets std spawn with posix_spawn (vfork-fast) instead of fork.
     cmd.process_group(0);
     ctrl_host::children::spawn_noted(|| cmd.spawn(), Child::id).map_err(|e| match &run_as {
+        // The switch of user or a limit failed between fork and exec.
         Some(r) if e.kind() == io::ErrorKind::PermissionDenied => {
-            format!("cannot start '{program}' as user '{}': {e}", r.user)
+            format!("cannot start '{program}' as user '{}' with its limits: {e}", r.user)
+        }
+        None if !limits.is_empty() && e.kind() == io::ErrorKind::PermissionDenied => {
+            format!("cannot start '{program}' with its limits: {e}")
         }
         _ => spawn_error(program, &e),
     })
 }
 
-/// The user the service runs as, when it names one, who must be able to enter its working directory.
-fn run_as(spec: &ServiceSpec, cwd: &Path) -> Result<Option<RunAs>, String> {
-    let Some(user) = spec.user.as_deref() else {
-        return Ok(None);
-    };
-    let r = RunAs::resolve(user, spec.group.as_deref())?;
-    if !r.can_enter(cwd) {
-        return Err(format!("working directory {} is not readable by user '{user}'", cwd.display()));
+/// Why the service's user could not start it from `cwd`, if it names one.
+fn user_problem(spec: &ServiceSpec, cwd: &Path) -> Option<String> {
+    let user = spec.user.as_deref()?;
+    match RunAs::resolve(user, spec.group.as_deref()) {
+        Err(e) => Some(e),
+        Ok(r) if !r.can_enter(cwd) => {
+            Some(format!("working directory {} is not readable by user '{user}'", cwd.display()))
+        }
+        Ok(_) => None,
     }
-    Ok(Some(r))
 }
 
 fn spawn_error(program: &str, e: &io::Error) -> String {
@@ -131,7 +136,7 @@ pub fn preflight(spec: &ServiceSpec) -> Vec<String> {
         out.push(format!("env_file {} does not exist", file.display()));
     }
     if cwd.is_dir()
-        && let Err(e) = run_as(spec, cwd)
+        && let Some(e) = user_problem(spec, cwd)
     {
         out.push(e);
     }

@@ -40,13 +40,21 @@ pub struct ProbeReport {
 /// `ready` (and dependents) follow a start closely even with a long interval.
 const EAGER: Duration = Duration::from_millis(100);
 
-/// Where exec probes run: the service's working directory and environment.
+/// Where and as whom exec probes run: the service's working directory,
+/// environment, user and limits (a check the service's user can edit must not
+/// run as root).
 #[derive(Clone, Default)]
 pub struct ExecContext {
     /// Working directory.
     pub cwd: Option<std::path::PathBuf>,
     /// Extra environment.
     pub env: std::collections::BTreeMap<String, String>,
+    /// The service's user.
+    pub user: Option<String>,
+    /// The service's group.
+    pub group: Option<String>,
+    /// The service's limits.
+    pub limits: Vec<ctrl_host::run_as::LimitSetting>,
 }
 
 /// Starts probing; abort the handle to stop.
@@ -148,9 +156,9 @@ async fn http_get(url: &str) -> Result<(), String> {
 async fn exec(argv: &[String], ctx: &ExecContext, timeout: Duration) -> Result<(), String> {
     let (program, args) = argv.split_first().ok_or("empty command")?;
     let mut cmd = tokio::process::Command::new(program);
-    if let Some(dir) = &ctx.cwd {
-        cmd.current_dir(dir);
-    }
+    let cwd = ctx.cwd.as_deref().unwrap_or(std::path::Path::new("."));
+    cmd.current_dir(cwd);
+    ctrl_host::run_as::apply(&mut cmd, ctx.user.as_deref(), ctx.group.as_deref(), &ctx.limits, cwd)?;
     cmd.envs(&ctx.env).env_remove(ctrl_host::children::SERVICE_VAR);
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true);
     cmd.process_group(0);

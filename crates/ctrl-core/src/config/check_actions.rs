@@ -223,7 +223,7 @@ fn action(name: &str, a: &ActionSpec, config: &Config, out: &mut Vec<Problem>) {
         push(at(key), format!("'{key}' applies only to an action that runs a command"));
     }
     let mut accounts = Vec::new();
-    super::run_as::check(&["actions", name], a.user.as_deref(), a.group.as_deref(), &mut accounts);
+    super::run_as::check(&["actions", name], a.user.as_deref(), a.group.as_deref(), &a.limits, &mut accounts);
     for p in accounts {
         push(p.key, p.message);
     }

@@ -118,7 +118,13 @@ pub fn parse_on(
 }
 
 /// The plain checks of one table's `user`, `group` and `limits` (`at` is its key path).
-pub(super) fn check(at: &[&str], user: Option<&str>, group: Option<&str>, out: &mut Vec<Problem>) {
+pub(super) fn check(
+    at: &[&str],
+    user: Option<&str>,
+    group: Option<&str>,
+    limits: &Limits,
+    out: &mut Vec<Problem>,
+) {
     let key = |k: &'static str| at.iter().copied().chain([k]).collect::<Vec<_>>();
     for (k, v) in [("user", user), ("group", group)] {
         if let Some(v) = v
@@ -129,6 +135,12 @@ pub(super) fn check(at: &[&str], user: Option<&str>, group: Option<&str>, out: &
     }
     if group.is_some() && user.is_none() {
         out.push(problem(&key("group"), "'group' needs 'user': the process runs as that user in this group"));
+    }
+    if limits.nofile == Some(Limit::Unlimited) {
+        out.push(problem(
+            &key("limits"),
+            "nofile cannot be \"unlimited\": Linux caps open files (fs.nr_open); give a number such as 65536",
+        ));
     }
 }
 

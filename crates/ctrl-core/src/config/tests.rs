@@ -419,6 +419,9 @@ fn run_as_keys_are_validated_where_they_apply() {
     let e = errs("[services.a]\ncommand = \"true\"\ngroup = \"adm\"\nuser = \"bad name\"\n");
     let keys: Vec<(&str, &str)> = e.iter().map(|e| (e.key.as_str(), e.message.as_str())).collect();
     assert_eq!(keys, [("services.a.user", "'bad name' is not a user name or a numeric id")]);
+    let e = errs("[services.a]\ncommand = \"true\"\nlimits = { nofile = \"unlimited\" }\n");
+    assert_eq!(e[0].key, "services.a.limits");
+    assert!(e[0].message.contains("nofile cannot be \"unlimited\""), "{e:?}");
     let e = errs("[services.a]\ncommand = \"true\"\ngroup = \"adm\"\n");
     assert_eq!(e[0].key, "services.a.group");
     assert!(e[0].message.contains("'group' needs 'user'"));

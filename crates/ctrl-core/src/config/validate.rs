@@ -187,7 +187,7 @@ fn service(name: &str, s: &ServiceSpec, all: &BTreeMap<String, ServiceSpec>, out
             check_probe(&at(kind), p, out);
         }
     }
-    super::run_as::check(&["services", name], s.user.as_deref(), s.group.as_deref(), out);
+    super::run_as::check(&["services", name], s.user.as_deref(), s.group.as_deref(), &s.limits, out);
 }
 
 fn names(all: &BTreeMap<String, ServiceSpec>) -> String {

@@ -58,7 +58,8 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         dotenv: None,
         env: &env,
     };
-    if format == Format::Procfile {
+    // A Procfile runner and process-compose both give their processes the .env beside the file.
+    if matches!(format, Format::Procfile | Format::ProcessCompose) {
         let dotenv = src.dir.join(".env");
         if dotenv.is_file() {
             let body = std::fs::read_to_string(&dotenv)

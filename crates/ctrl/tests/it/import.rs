@@ -108,7 +108,7 @@ fn a_pm2_ecosystem_imports_checks_and_runs_and_needs_node_only_for_javascript() 
             "[services.app]",
             "command = [\"node\", \"./app.js\"]",
             "cwd = \".\"",
-            &format!("env = {{ NODE_ENV = \"development\", PORT = \"{port}\" }}"),
+            &format!("env = {{ NODE_APP_INSTANCE = \"0\", NODE_ENV = \"development\", PORT = \"{port}\" }}"),
             "backoff = { initial = \"4s\", max = \"4s\" }",
             "start_window = \"2s\"",
             "stop_timeout = \"3s\"",
@@ -128,7 +128,12 @@ fn a_pm2_ecosystem_imports_checks_and_runs_and_needs_node_only_for_javascript() 
     let json = std::fs::read_to_string(dir.path().join("json.toml")).unwrap();
     assert_has(
         &json,
-        &["[services.api]", "restart = \"never\"", "user = \"nobody\"", "env = { GREETING = \"hi\" }"],
+        &[
+            "[services.api]",
+            "restart = \"never\"",
+            "user = \"nobody\"",
+            "env = { GREETING = \"hi\", NODE_APP_INSTANCE = \"0\" }",
+        ],
     );
     // Without node, a .config.js says what it needs.
     let o = Command::new(BIN)

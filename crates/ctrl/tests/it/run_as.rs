@@ -34,11 +34,13 @@ fn a_service_and_an_action_run_as_their_user_in_its_groups_with_their_limits() {
     let d = Daemon::start(&format!(
         r#"
 [services.as-nobody]
-command = "id -u; id -g; ulimit -n; ulimit -c; echo home=$HOME user=$USER; exec sleep 1000"
+command = "id -u; id -g; ulimit -n; ulimit -c; echo home=$HOME user=$USER log=$CTRL_LOG; exec sleep 1000"
 shell = true
 cwd = "{work_dir}"
 user = "nobody"
 limits = {{ nofile = 1234, core = 0 }}
+# Its check runs as nobody too: ready only then.
+readiness = {{ exec = ["sh", "-c", "test $(id -u) = {NOBODY}"], interval = "100ms" }}
 
 [services.locked-out]
 command = ["sleep", "1000"]
@@ -54,7 +56,7 @@ group = "daemon"
 limits = {{ nofile = 777 }}
 "#
     ));
-    let svc = d.wait_status("as-nobody", "running", Duration::from_secs(10));
+    let svc = d.wait_status("as-nobody", "ready", Duration::from_secs(10));
     let pid = svc["pid"].as_u64().unwrap();
     // The kernel's view: every uid and gid is nobody's, and the limit is set hard and soft.
     assert_eq!(status_words(pid, "Uid"), vec![NOBODY; 4]);
@@ -69,7 +71,8 @@ limits = {{ nofile = 777 }}
         text.contains("home=").then_some(text)
     });
     let lines: Vec<&str> = out.lines().map(|l| l.splitn(3, ' ').nth(2).unwrap_or("")).collect();
-    assert_eq!(lines, [NOBODY, NOBODY, "1234", "0", "home=/nonexistent user=nobody"], "{out}");
+    // The daemon's own environment (CTRL_LOG here) stays the daemon's.
+    assert_eq!(lines, [NOBODY, NOBODY, "1234", "0", "home=/nonexistent user=nobody log="], "{out}");
 
     // A working directory the user cannot enter: named, nothing started.
     std::fs::create_dir(d.path("locked")).unwrap();
