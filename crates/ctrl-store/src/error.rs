@@ -2,7 +2,7 @@
 //! become API errors.
 
 use ctrl_proto::{ApiError, ErrorCode};
-use sqlx::migrate::MigrateError;
+use sqlx::migrate::{MigrateError, Migrator};
 
 use crate::db::{self, Pool};
 
@@ -147,8 +147,7 @@ pub(crate) fn reason(e: &sqlx::Error) -> String {
 }
 
 /// Applies `migrations`, refusing a database that a newer binary migrated.
-pub(crate) async fn migrate(pool: &Pool, files: crate::migrations::Files) -> Result<(), StoreError> {
-    let migrations = crate::migrations::migrator(files).await?;
+pub(crate) async fn migrate(pool: &Pool, migrations: &Migrator) -> Result<(), StoreError> {
     let done = match pool {
         Pool::Sqlite(p) => migrations.run(p).await,
         Pool::Postgres(p) => migrations.run(p).await,

@@ -17,7 +17,6 @@ mod hubs;
 mod jobs;
 mod knowledge;
 mod llm;
-mod migrations;
 mod postgres;
 pub mod retry;
 mod schedules;
@@ -99,8 +98,8 @@ impl Store {
     /// Brings the schema up to this binary's version; refuses a newer one.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend() {
-            Backend::Sqlite => error::migrate(&self.pool, migrations::SQLITE).await,
-            Backend::Postgres => error::migrate(&self.pool, migrations::POSTGRES).await,
+            Backend::Sqlite => error::migrate(&self.pool, &sqlite::MIGRATIONS).await,
+            Backend::Postgres => error::migrate(&self.pool, &postgres::MIGRATIONS).await,
         }
     }
 

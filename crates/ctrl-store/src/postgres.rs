@@ -10,6 +10,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use crate::db::Pool;
 use crate::{StoreError, StoreOptions, error};
 
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
 /// Connects to a `postgres://` URL.
 ///
 /// Errors name the server and database, never the password.

@@ -8,6 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::db::Pool;
 use crate::{StoreError, StoreOptions};
 
+pub(crate) static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
 /// Opens the file of a `sqlite://PATH` URL (creating it when `options.create`).
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> Result<Pool, StoreError> {
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
