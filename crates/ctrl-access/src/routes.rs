@@ -64,33 +64,33 @@ pub async fn login(State(st): State<Access>, caller: Address, Body(b): Body<Logi
         return Failure::new(ErrorCode::Unauthorized, "wrong user name or password").into_response();
     };
     st.limiter.succeeded(&keys);
-    match start_session(&st, &user.name, address.as_deref()).await {
-        Ok(set) => {
-            st.audit(&user.name, "login", None, address, "ok", None).await;
-            let body =
-                Json(Envelope::ok(Me { user: user.name, role: user.role, csrf_token: Some(set.csrf) }));
-            ([(SET_COOKIE, set.cookie)], body).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    logged_in(&st, user.name, user.role, address).await
 }
 
-/// A new login session: its `Set-Cookie` value and its CSRF token.
-struct NewSession {
-    cookie: String,
-    csrf: String,
-}
-
-async fn start_session(st: &Access, user: &str, address: Option<&str>) -> Result<NewSession, Failure> {
+/// Starts a login session for `user`, audits the login, and answers with the
+/// session cookie and who is logged in.
+async fn logged_in(st: &Access, user: String, role: Role, address: Option<String>) -> Response {
     let (cookie, csrf) = (secret(), secret());
     let expires = Utc::now() + SESSION_MAX;
-    st.store().add_session(&digest(&cookie), user, &csrf, address, expires).await?;
+    if let Err(e) = st.store().add_session(&digest(&cookie), &user, &csrf, address.as_deref(), expires).await
+    {
+        return Failure::from(e).into_response();
+    }
+    st.audit(&user, "login", None, address, "ok", None).await;
     let secure = if st.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
+    let set = format!(
         "{COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_MAX.num_seconds()
     );
-    Ok(NewSession { cookie, csrf })
+    ([(SET_COOKIE, set)], Json(Envelope::ok(Me { user, role, csrf_token: Some(csrf) }))).into_response()
+}
+
+/// Hashes a password off the async threads (argon2 takes tens of milliseconds).
+async fn hash_password(password: String) -> Result<String, Failure> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
+        .map_err(|e| Failure::new(ErrorCode::Internal, e))
 }
 
 /// `POST /api/auth/first-admin` body.
@@ -145,11 +145,7 @@ pub async fn first_admin(
         if !st.store().users().await?.is_empty() {
             return Ok(false);
         }
-        let pw = b.password.clone();
-        let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-            .await
-            .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
-            .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
+        let hash = hash_password(b.password.clone()).await?;
         Ok::<_, Failure>(st.store().add_user(&b.username, &hash, Role::Admin).await?)
     };
     match made.await {
@@ -177,14 +173,7 @@ pub async fn first_admin(
         Some("admin, by the one-time link"),
     )
     .await;
-    match start_session(&st, &b.username, address.as_deref()).await {
-        Ok(set) => {
-            st.audit(&b.username, "login", None, address, "ok", None).await;
-            let me = Me { user: b.username, role: Role::Admin, csrf_token: Some(set.csrf) };
-            ([(SET_COOKIE, set.cookie)], Json(Envelope::ok(me))).into_response()
-        }
-        Err(e) => e.into_response(),
-    }
+    logged_in(&st, b.username, Role::Admin, address).await
 }
 
 /// Logs out: ends the session server side and clears the cookie.
@@ -252,11 +241,7 @@ pub fn check_new_user(name: &str, password: &str) -> Result<(), String> {
         (status = 422, body = ErrorEnvelope), (status = 403, body = ErrorEnvelope)))]
 pub async fn add_user(State(st): State<Access>, c: Caller, Body(b): Body<NewUser>) -> ApiResult<UserInfo> {
     check_new_user(&b.name, &b.password).map_err(|e| Failure::new(ErrorCode::Validation, e))?;
-    let pw = b.password;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&pw))
-        .await
-        .map_err(|_| Failure::new(ErrorCode::Internal, "internal error"))?
-        .map_err(|e| Failure::new(ErrorCode::Internal, e))?;
+    let hash = hash_password(b.password).await?;
     let store = st.store();
     if !store.add_user(&b.name, &hash, b.role).await? {
         return Err(Failure::new(ErrorCode::Conflict, format!("a user named '{}' exists already", b.name)));

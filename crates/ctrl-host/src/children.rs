@@ -56,6 +56,12 @@ pub fn spawn_noted<C>(
     Ok(child)
 }
 
+/// The start time noted for `pid` when it was spawned through [`spawn_noted`]
+/// (no second read of `/proc`); `None` if it was gone before it could be read.
+pub fn noted_start(pid: u32) -> Option<u64> {
+    SPAWNED.lock().unwrap_or_else(|p| p.into_inner()).get(&pid).copied().filter(|t| *t != 0)
+}
+
 /// Every child of this process now (all its threads'), from `/proc`: each
 /// file in one read (read in pieces, it could skip a child that was reaped
 /// between them).
@@ -101,17 +107,17 @@ fn forget_gone(spawned: &mut BTreeMap<u32, u64>, kids: &[u32]) {
     });
 }
 
+/// A child's group and whether it is a zombie, from its `stat` alone.
+fn group_and_zombie(pid: u32) -> Option<(u32, bool)> {
+    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
+    Some((u32::try_from(stat.pgrp).unwrap_or(0), stat.state == 'Z'))
+}
+
 /// A child as a stray: its group, state and service.
 fn stray(pid: u32) -> Option<Stray> {
-    let stat = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?.stat().ok()?;
-    let zombie = stat.state == 'Z';
-    Some(Stray {
-        pid,
-        pgid: u32::try_from(stat.pgrp).unwrap_or(0),
-        zombie,
-        // A zombie has no environment left to read.
-        service: if zombie { None } else { service_of(pid) },
-    })
+    let (pgid, zombie) = group_and_zombie(pid)?;
+    // A zombie has no environment left to read.
+    Some(Stray { pid, pgid, zombie, service: if zombie { None } else { service_of(pid) } })
 }
 
 /// Reaps the strays that exited; how many. The scan runs unlocked (a spawn is
@@ -120,8 +126,10 @@ fn stray(pid: u32) -> Option<Stray> {
 pub fn reap_strays() -> usize {
     let kids = children();
     let candidates = not_spawned(&kids, &SPAWNED.lock().unwrap_or_else(|p| p.into_inner()));
+    // Only the state is needed here: no environment is read on this path, which
+    // runs at every SIGCHLD.
     let zombies: Vec<u32> =
-        candidates.into_iter().filter_map(stray).filter(|s| s.zombie).map(|s| s.pid).collect();
+        candidates.into_iter().filter(|p| group_and_zombie(*p).is_some_and(|(_, z)| z)).collect();
     let mut spawned = SPAWNED.lock().unwrap_or_else(|p| p.into_inner());
     forget_gone(&mut spawned, &kids);
     let mut reaped = 0;

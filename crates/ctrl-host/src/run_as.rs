@@ -88,6 +88,16 @@ impl RunAs {
         vec![("HOME", home), ("USER", login.clone()), ("LOGNAME", login), ("SHELL", shell)]
     }
 
+    /// Looks `user` up as [`RunAs::resolve`] does, then requires that it may
+    /// enter `cwd`, the folder its process will run in.
+    pub fn resolve_in(user: &str, group: Option<&str>, cwd: &Path) -> Result<RunAs, String> {
+        let r = RunAs::resolve(user, group)?;
+        if !r.can_enter(cwd) {
+            return Err(format!("working directory {} is not readable by user '{user}'", cwd.display()));
+        }
+        Ok(r)
+    }
+
     /// Whether this user may list and enter `dir` and every folder above it, by
     /// permission bits (access control lists are not read).
     pub fn can_enter(&self, dir: &Path) -> bool {
@@ -144,16 +154,7 @@ pub fn apply(
     limits: &[LimitSetting],
     cwd: &Path,
 ) -> Result<Option<RunAs>, String> {
-    let run_as = match user {
-        None => None,
-        Some(u) => {
-            let r = RunAs::resolve(u, group)?;
-            if !r.can_enter(cwd) {
-                return Err(format!("working directory {} is not readable by user '{u}'", cwd.display()));
-            }
-            Some(r)
-        }
-    };
+    let run_as = user.map(|u| RunAs::resolve_in(u, group, cwd)).transpose()?;
     prepare(cmd, run_as.as_ref(), limits)?;
     Ok(run_as)
 }

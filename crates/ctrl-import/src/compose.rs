@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::draft::{Cmd, Draft, Probe, ServiceDraft, service_name};
-use crate::{ImportError, Source};
+use crate::{ImportError, Source, text};
 
 /// Reads `src` as a process-compose file.
 pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
@@ -100,24 +100,13 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
             let mut d = base.clone();
             d.name = service.clone();
             let own = if list.len() > 1 { format!("{name}-{n}") } else { name.clone() };
-            if *service != own {
-                d.notes.push(format!(
-                    "process-compose: process '{own}' (renamed: ctrl names use letters, digits, - _ .)"
-                ));
-            }
+            d.note_rename(&own, "process-compose: process");
             d.env.insert("PC_PROC_NAME".into(), name.clone());
             d.env.insert("PC_REPLICA_NUM".into(), n.to_string());
             draft.services.push(d);
         }
     }
     Ok(draft)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// `["A=1", "B=2"]` (or a mapping, which process-compose also reads).

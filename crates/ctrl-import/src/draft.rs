@@ -102,6 +102,16 @@ impl ServiceDraft {
     }
 }
 
+impl ServiceDraft {
+    /// Notes that the input called this service `raw` (as `what`, e.g. `pm2: app`)
+    /// when its name had to change to be one ctrl takes.
+    pub fn note_rename(&mut self, raw: &str, what: &str) {
+        if self.name != raw {
+            self.notes.push(format!("{what} '{raw}' (renamed: ctrl names use letters, digits, - _ .)"));
+        }
+    }
+}
+
 /// A probe: one check and its timing.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Probe {

@@ -146,6 +146,14 @@ impl Source<'_> {
     }
 }
 
+/// A JSON or YAML value as the text a config holds: strings as they are, the rest as JSON.
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// `a/./b/../c` → `a/c`, without touching the file system.
 fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();

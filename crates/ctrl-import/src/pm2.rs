@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::draft::{Cmd, Draft, ServiceDraft, service_name};
-use crate::{ImportError, Source};
+use crate::{ImportError, Source, text};
 
 /// Reads `src` as a PM2 ecosystem (`{"apps": [...]}` or a list of apps).
 pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
@@ -43,13 +43,6 @@ pub fn convert(src: &Source<'_>) -> Result<Draft, ImportError> {
         app_services(src, i, app, &mut draft)?;
     }
     Ok(draft)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// A string of words or a list of them (`args`, `node_args`).
@@ -131,7 +124,7 @@ fn app_services(
     let mut instances = 1u64;
     let mut cluster = false;
     for (k, v) in app {
-        let shown = || format!("pm2: {k} = {}", compact(v));
+        let shown = || format!("pm2: {k} = {}", text(v));
         match k.as_str() {
             "name" | "script" | "args" | "interpreter" | "exec_interpreter" | "interpreter_args" | "node_args"
             | "cwd" => {}
@@ -203,9 +196,7 @@ fn app_services(
         let mut d = base.clone();
         let raw = if instances > 1 { format!("{name}-{n}") } else { name.clone() };
         d.name = service_name(&raw, &taken);
-        if d.name != raw {
-            d.notes.push(format!("pm2: app '{raw}' (renamed: ctrl names use letters, digits, - _ .)"));
-        }
+        d.note_rename(&raw, "pm2: app");
         // PM2 numbers every instance, a single one too.
         d.env.insert("NODE_APP_INSTANCE".into(), n.to_string());
         if let Some(at) = cron {
@@ -219,13 +210,6 @@ fn app_services(
         draft.services.push(d);
     }
     Ok(())
-}
-
-fn compact(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

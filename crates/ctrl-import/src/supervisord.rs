@@ -129,11 +129,7 @@ fn program_services(
         let name = expand(process_name, &vars).map_err(|m| at("process_name", m))?;
         let taken: Vec<String> = draft.services.iter().map(|d| d.name.clone()).collect();
         let mut d = ServiceDraft::new(&service_name(&name, &taken), Cmd::Line(String::new()));
-        if d.name != name {
-            d.notes.push(format!(
-                "supervisord: process name '{name}' (renamed: ctrl names use letters, digits, - _ .)"
-            ));
-        }
+        d.note_rename(&name, "supervisord: process name");
         d.env = global_env.clone();
         let mut log_size = None;
         for (k, raw, _) in &s.entries {

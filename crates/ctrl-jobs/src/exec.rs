@@ -143,8 +143,8 @@ pub async fn run(
         Err(e) => return failed(&format!("cannot start '{program}': {e}")),
     };
     let pgid = child.id().unwrap_or(0);
-    if let Some(p) = ctrl_host::process_identity(pgid) {
-        reports.process.send_replace(Some((pgid, p.start_ticks)));
+    if let Some(start) = ctrl_host::children::noted_start(pgid) {
+        reports.process.send_replace(Some((pgid, start)));
     }
     let mut captures = Vec::new();
     if let Some(out) = child.stdout.take() {

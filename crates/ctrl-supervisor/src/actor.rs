@@ -194,8 +194,8 @@ impl Actor {
                 }
                 _ = tokio::time::sleep(self.drain_every), if self.draining.is_some() => {
                     self.drain_every = (self.drain_every * 2).min(Duration::from_millis(200));
-                    self.chase_strays();
-                    if self.pgid.is_some_and(group_alive) || strays_alive(&self.name) {
+                    let strays = self.chase_strays();
+                    if self.pgid.is_some_and(group_alive) || strays {
                         continue;
                     }
                     let (code, signal) = self.draining.take().unwrap_or_default();
@@ -272,12 +272,13 @@ impl Actor {
 
     /// Strays that appeared during a stop (a descendant that daemonised after
     /// the first signal) get it too, once; SIGKILL once the stop timed out.
-    fn chase_strays(&mut self) {
+    fn chase_strays(&mut self) -> bool {
         let late = self.stop_deadline.is_none_or(|d| std::time::Instant::now() >= d);
         let sig = if late { Signal::SIGKILL } else { os_signal(self.spec.stop_signal) };
         let skip = if late { Vec::new() } else { self.strays_signalled.clone() };
-        let sent = signal_strays(&self.name, sig, &skip);
+        let (sent, alive) = signal_strays(&self.name, sig, &skip);
         self.strays_signalled.extend(sent);
+        alive
     }
 
     /// Runs one input (and any it causes) through the machine and performs the effects.
@@ -341,12 +342,12 @@ impl Actor {
             Effect::CancelLaunch => self.launch = None,
             Effect::Signal(s) => {
                 self.pgid.into_iter().for_each(|g| signal_group(g, os_signal(s)));
-                self.strays_signalled = signal_strays(&self.name, os_signal(s), &[]);
+                self.strays_signalled = signal_strays(&self.name, os_signal(s), &[]).0;
                 self.stop_deadline = Some(std::time::Instant::now() + self.spec.stop_timeout.0);
             }
             Effect::KillGroup => {
                 self.pgid.into_iter().for_each(|g| signal_group(g, Signal::SIGKILL));
-                self.strays_signalled = signal_strays(&self.name, Signal::SIGKILL, &[]);
+                self.strays_signalled = signal_strays(&self.name, Signal::SIGKILL, &[]).0;
                 self.stop_deadline = Some(std::time::Instant::now());
             }
             Effect::ArmBackoff(d) if d.is_zero() => queue.push_back(Input::BackoffElapsed),
@@ -429,7 +430,7 @@ impl Actor {
             self.captures.push(tokio::spawn(capture(err, self.sinks[1].clone())));
         }
         self.pgid = Some(pid);
-        self.pid_start = ctrl_host::process_identity(pid).map(|p| p.start_ticks);
+        self.pid_start = ctrl_host::children::noted_start(pid);
         self.proc = Some(Proc::Child(child));
         Input::Spawned { pid }
     }

@@ -30,8 +30,9 @@ pub fn signal_group(pgid: u32, sig: Signal) {
 
 /// Sends `sig` to the strays of `service` (its daemonised descendants, which
 /// came to the daemon as subreaper): to each one's group, unless that is the
-/// daemon's own, then to the stray alone. Returns the pids signalled.
-pub fn signal_strays(service: &str, sig: Signal, skip: &[u32]) -> Vec<u32> {
+/// daemon's own, then to the stray alone. Returns the pids signalled, and
+/// whether the service had a live stray at all (one scan for both).
+pub fn signal_strays(service: &str, sig: Signal, skip: &[u32]) -> (Vec<u32>, bool) {
     let own = nix::unistd::getpgrp().as_raw();
     ctrl_host::children::with_strays_of(service, |strays| {
         let mut sent = Vec::new();
@@ -44,7 +45,7 @@ pub fn signal_strays(service: &str, sig: Signal, skip: &[u32]) -> Vec<u32> {
             }
             sent.push(s.pid);
         }
-        sent
+        (sent, !strays.is_empty())
     })
 }
 

@@ -92,14 +92,7 @@ pub fn spawn(name: &str, spec: &ServiceSpec) -> Result<Child, String> {
 
 /// Why the service's user could not start it from `cwd`, if it names one.
 fn user_problem(spec: &ServiceSpec, cwd: &Path) -> Option<String> {
-    let user = spec.user.as_deref()?;
-    match RunAs::resolve(user, spec.group.as_deref()) {
-        Err(e) => Some(e),
-        Ok(r) if !r.can_enter(cwd) => {
-            Some(format!("working directory {} is not readable by user '{user}'", cwd.display()))
-        }
-        Ok(_) => None,
-    }
+    RunAs::resolve_in(spec.user.as_deref()?, spec.group.as_deref(), cwd).err()
 }
 
 fn spawn_error(program: &str, e: &io::Error) -> String {

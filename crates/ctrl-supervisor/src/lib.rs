@@ -27,7 +27,7 @@ pub use bus::{EventBus, StoreStats};
 pub use control::{MAX_LOG_LINES, Supervisor};
 pub use error::ControlError;
 pub use launch::{find_executable, preflight};
-pub use outcome::{MAX_WAIT as MAX_START_WAIT, Started};
+pub use outcome::Started;
 pub use reload::ReloadReport;
 pub use snapshot::Snapshot;
 

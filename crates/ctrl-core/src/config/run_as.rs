@@ -52,15 +52,6 @@ fn unlimited<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str("unlimited")
 }
 
-impl fmt::Display for Limit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Limit::Value(v) => write!(f, "{v}"),
-            Limit::Unlimited => f.write_str("unlimited"),
-        }
-    }
-}
-
 impl<'de> Deserialize<'de> for Limit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

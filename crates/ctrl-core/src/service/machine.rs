@@ -274,9 +274,10 @@ impl Machine {
                 }
                 let reason = exit_words(code, signal.as_deref());
                 // Gone before it was up, on a start someone waits on: that start failed.
-                let early = self.view.up_since.is_none_or(|up| now.duration_since(up) < spec.start_window());
+                let on_trial = self.on_trial(spec, now);
+                self.trial = false;
                 let failed = signal.is_some() || code != Some(0) || spec.restart == RestartPolicy::Always;
-                if std::mem::take(&mut self.trial) && early && failed {
+                if on_trial && failed {
                     self.view.exit_code = code;
                     self.view.signal = signal;
                     let why = format!("{reason} during start-up; {NOT_RESTARTED}");

@@ -44,8 +44,18 @@ pub(super) const MAX_BODY: usize = 64 * 1024;
 pub(super) const ASKED: [HeaderName; 4] =
     [header::CONTENT_TYPE, header::ACCEPT, header::RANGE, HeaderName::from_static("last-event-id")];
 
+/// Copies onto `res` the answer headers a host's answer may pass on ([`ANSWERED`]).
+pub(super) fn pass_answer_headers<B>(res: &mut Response<B>, headers: Vec<(String, String)>) {
+    for (k, v) in headers {
+        let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else { continue };
+        if ANSWERED.contains(&k) {
+            res.headers_mut().append(k, v);
+        }
+    }
+}
+
 /// Answer headers passed back (no cookies, no security headers: the hub sets its own).
-pub(super) const ANSWERED: [HeaderName; 8] = [
+const ANSWERED: [HeaderName; 8] = [
     header::CONTENT_TYPE,
     header::CONTENT_LENGTH,
     header::CONTENT_DISPOSITION,
@@ -171,12 +181,7 @@ async fn forward(
     let (head, body) = answer.map_err(|why| Failure::new(ErrorCode::HostOffline, why))?;
     let mut res = Response::new(body);
     *res.status_mut() = status;
-    for (k, v) in head.headers {
-        let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else { continue };
-        if ANSWERED.contains(&k) {
-            res.headers_mut().append(k, v);
-        }
-    }
+    pass_answer_headers(&mut res, head.headers);
     // Whatever a host answers is data on the hub's origin, never a page or a script.
     let headers = res.headers_mut();
     let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();

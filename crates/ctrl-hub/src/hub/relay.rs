@@ -375,12 +375,7 @@ async fn answer(State(hub): State<HubState>, Address(address): Address, req: Req
         Ok((head, stream)) => {
             let mut res = Response::new(Body::from_stream(stream));
             *res.status_mut() = proxy::status_of(head.status);
-            for (k, v) in head.headers {
-                let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else { continue };
-                if proxy::ANSWERED.contains(&k) {
-                    res.headers_mut().append(k, v);
-                }
-            }
+            proxy::pass_answer_headers(&mut res, head.headers);
             res
         }
         Err(why) => refused(ErrorCode::HostOffline, why),
